@@ -1,0 +1,105 @@
+// The protocol-free core: image bytes in, predictions out. HTTP and CloudEvents are thin
+// adapters around this. It owns the model files, the worker pool and admission control.
+import type { Config, ResizePolicy } from './config.ts';
+import { Overloaded } from './errors.ts';
+import { topK, type Prediction } from './labels.ts';
+import type { Metrics } from './metrics.ts';
+import { MODEL_NAME, prepareModel } from './model/prepare.ts';
+import { InferencePool } from './pool.ts';
+import { preprocess } from './preprocess.ts';
+
+export interface Classification {
+  model: string;
+  predictions: Prediction[];
+  image: { format: string; width: number; height: number };
+  timingMs: { decode: number; queue: number; inference: number; total: number };
+  servedBy: { pod: string; revision: string | null; engine: string; provider: string; batchSize: number };
+}
+
+export interface ClassifyOptions {
+  topk: number;
+  resize: ResizePolicy;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+export class Classifier {
+  private admitted = 0;
+
+  private constructor(
+    private config: Readonly<Config>,
+    private metrics: Metrics,
+    private pool: InferencePool,
+  ) {}
+
+  /** Fetches/converts the model if needed, then loads and warms up every worker. */
+  static async create(config: Readonly<Config>, metrics: Metrics, log: (msg: string) => void): Promise<Classifier> {
+    const started = performance.now();
+    const files = await prepareModel(config, { needSource: config.engine === 'tfjs', log });
+    const pool = await InferencePool.start({
+      workers: config.workers,
+      engine: { ...files, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
+      batchMaxSize: config.batchMaxSize,
+      batchMaxDelayMs: config.batchMaxDelayMs,
+      onBatch: (n) => metrics.batchSize.observe(n),
+    });
+    metrics.modelLoadSeconds.set((performance.now() - started) / 1000);
+    metrics.info.labels(config.engine, pool.provider, MODEL_NAME).set(1);
+    log(`model ${MODEL_NAME} ready on ${config.engine}/${pool.provider} with ${config.workers} worker(s) in ${Math.round(performance.now() - started)} ms`);
+    return new Classifier(config, metrics, pool);
+  }
+
+  get provider(): string {
+    return this.pool.provider;
+  }
+
+  /**
+   * Reserves a place for one request, or throws Overloaded. Callers take it before reading
+   * the body, so a flood is refused before it costs memory; release() when done.
+   */
+  admit(): () => void {
+    if (this.admitted >= this.config.queueSize) {
+      // A rough drain estimate: what is admitted, spread over the workers, at ~50 ms each.
+      throw new Overloaded(Math.max(1, Math.ceil((this.admitted / this.config.workers) * 0.05)));
+    }
+    this.admitted++;
+    this.metrics.inFlight.inc();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.admitted--;
+      this.metrics.inFlight.dec();
+    };
+  }
+
+  async classify(bytes: Uint8Array, opts: ClassifyOptions): Promise<Classification> {
+    const t0 = performance.now();
+    const image = await preprocess(bytes, { resize: opts.resize, maxPixels: this.config.maxPixels });
+    const decode = performance.now() - t0;
+    const result = await this.pool.infer(image.rgb);
+    const total = performance.now() - t0;
+    const { stageSeconds } = this.metrics;
+    stageSeconds.labels('decode').observe(decode / 1000);
+    stageSeconds.labels('queue').observe(result.queueMs / 1000);
+    stageSeconds.labels('inference').observe(result.inferenceMs / 1000);
+    stageSeconds.labels('total').observe(total / 1000);
+    return {
+      model: MODEL_NAME,
+      predictions: topK(result.probabilities, opts.topk),
+      image: { format: image.format, width: image.width, height: image.height },
+      timingMs: { decode: round(decode), queue: round(result.queueMs), inference: round(result.inferenceMs), total: round(total) },
+      servedBy: {
+        pod: this.config.pod,
+        revision: this.config.revision,
+        engine: this.config.engine,
+        provider: this.pool.provider,
+        batchSize: result.batchSize,
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

@@ -1,0 +1,118 @@
+// The function's configuration, read once from the environment at start-up into a frozen,
+// typed object that is passed down. Nothing else reads process.env. Invalid values fail
+// start-up with a message naming the variable and the valid values.
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from './errors.ts';
+
+export const ENGINES = ['onnx', 'tfjs'] as const;
+export const PROVIDERS = ['cpu', 'webgpu'] as const;
+export const RESIZE_POLICIES = ['stretch', 'center-crop'] as const;
+export const MODEL_FETCH = ['auto', 'never'] as const;
+
+export type EngineName = (typeof ENGINES)[number];
+export type ProviderName = (typeof PROVIDERS)[number];
+export type ResizePolicy = (typeof RESIZE_POLICIES)[number];
+
+export interface Config {
+  port: number;
+  host: string;
+  engine: EngineName;
+  /** Execution provider for the onnx engine. */
+  provider: ProviderName;
+  /** With provider=webgpu and no GPU adapter: fall back to cpu instead of failing. */
+  providerFallback: boolean;
+  workers: number;
+  intraOpThreads: number;
+  /** Requests admitted at once (reading, decoding, queued or running); more get 503. */
+  queueSize: number;
+  /** Largest batch one inference call may merge. */
+  batchMaxSize: number;
+  /** How long a partial batch may wait for more requests, in ms (0 = merge only what waits). */
+  batchMaxDelayMs: number;
+  bodyLimitBytes: number;
+  maxPixels: number;
+  topkDefault: number;
+  resize: ResizePolicy;
+  modelCacheDir: string;
+  modelMirror: string | undefined;
+  modelFetch: (typeof MODEL_FETCH)[number];
+  shutdownTimeoutMs: number;
+  dedupeTtlMs: number;
+  dedupeMaxEntries: number;
+  eventSource: string;
+  pod: string;
+  revision: string | null;
+}
+
+type Env = Record<string, string | undefined>;
+
+export const MAX_TOPK = 1000;
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const read = reader(env);
+  const provider = read.oneOf('KLASSIFY_PROVIDER', PROVIDERS, 'cpu');
+  const gpu = provider === 'webgpu';
+  const cpus = os.availableParallelism();
+  const revision = env.K_REVISION || null;
+  const config: Config = {
+    port: read.int('PORT', 8080, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
+    provider,
+    providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
+    // One worker per core, each running single-threaded inference, measured fastest on
+    // 2 cores (docs/performance.md). A GPU is shared, so one worker feeds it batches.
+    workers: read.int('KLASSIFY_WORKERS', gpu ? 1 : Math.min(cpus, 4), 1, 64),
+    intraOpThreads: read.int('KLASSIFY_INTRA_OP_THREADS', 1, 1, 64),
+    queueSize: read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000),
+    batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 4, 1, 256),
+    batchMaxDelayMs: read.number('KLASSIFY_BATCH_DELAY_MS', gpu ? 2 : 0, 0, 100),
+    bodyLimitBytes: read.int('KLASSIFY_BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 ** 3),
+    maxPixels: read.int('KLASSIFY_MAX_PIXELS', 50_000_000, 1, 1_000_000_000),
+    topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
+    resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
+    modelCacheDir: path.resolve(env.KLASSIFY_MODEL_CACHE || '.cache/model'),
+    modelMirror: env.KLASSIFY_MODEL_MIRROR ? path.resolve(env.KLASSIFY_MODEL_MIRROR) : undefined,
+    modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
+    shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
+    dedupeTtlMs: read.int('KLASSIFY_DEDUPE_TTL_MS', 10 * 60_000, 0, 24 * 3600_000),
+    dedupeMaxEntries: read.int('KLASSIFY_DEDUPE_MAX', 1000, 0, 1_000_000),
+    eventSource: env.KLASSIFY_EVENT_SOURCE || `/klassify/classify${revision ? `/${revision}` : ''}`,
+    pod: env.HOSTNAME || os.hostname(),
+    revision,
+  };
+  return Object.freeze(config);
+}
+
+function reader(env: Env) {
+  const fail = (name: string, raw: string, valid: string): never => {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid; valid values: ${valid}.`);
+  };
+  const number = (name: string, fallback: number, min: number, max: number, integer = false): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+      fail(name, raw, `${integer ? 'an integer' : 'a number'} from ${min} to ${max} (default ${fallback})`);
+    }
+    return value;
+  };
+  return {
+    number,
+    int: (name: string, fallback: number, min: number, max: number) => number(name, fallback, min, max, true),
+    bool(name: string, fallback: boolean): boolean {
+      const raw = env[name];
+      if (raw === undefined || raw === '') return fallback;
+      if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+      if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+      return fail(name, raw, `true or false (default ${fallback})`);
+    },
+    oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+      const raw = env[name];
+      if (raw === undefined || raw === '') return fallback;
+      if (!values.includes(raw as T)) fail(name, raw, `${values.join(', ')} (default ${fallback})`);
+      return raw as T;
+    },
+  };
+}

@@ -1,0 +1,35 @@
+// The one interface both inference engines implement. Input is a batch of images as NHWC
+// float32 in [-1, 1] (`pixel / 127.5 - 1`); output is the [batch, 1000] softmax.
+import type { EngineName, ProviderName } from '../config.ts';
+
+export const INPUT_SIZE = 224;
+export const IMAGE_VALUES = INPUT_SIZE * INPUT_SIZE * 3;
+
+export interface Engine {
+  readonly name: EngineName;
+  /** What actually runs the math: cpu/webgpu for onnx, wasm/tensorflow for tfjs. */
+  readonly provider: string;
+  run(input: Float32Array, batch: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+export interface EngineOptions {
+  engine: EngineName;
+  provider: ProviderName;
+  providerFallback: boolean;
+  intraOpThreads: number;
+  onnxPath: string;
+  tfjsDir: string;
+  log?: (msg: string) => void;
+}
+
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  // Imported lazily so a process only loads the runtime it uses.
+  if (opts.engine === 'tfjs') return (await import('./tfjs.ts')).createTfjsEngine(opts);
+  return (await import('./onnx.ts')).createOnnxEngine(opts);
+}
+
+/** Scales RGB bytes to the model's input range: out = in / 127.5 - 1. */
+export function normalize(rgb: Uint8Array, out: Float32Array, offset = 0): void {
+  for (let i = 0; i < rgb.length; i++) out[offset + i] = rgb[i] / 127.5 - 1;
+}

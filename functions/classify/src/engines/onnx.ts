@@ -1,0 +1,52 @@
+// ONNX Runtime engine. The session owns native memory; dispose() releases it.
+import * as ort from 'onnxruntime-node';
+import { ConfigError } from '../errors.ts';
+import { INPUT_NAME, OUTPUT_NAME } from '../model/convert.ts';
+import { INPUT_SIZE, type Engine, type EngineOptions } from './engine.ts';
+
+export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
+  const log = opts.log ?? (() => {});
+  let provider: string = opts.provider;
+  let session: ort.InferenceSession;
+  try {
+    session = await createSession(opts.onnxPath, provider, opts.intraOpThreads);
+  } catch (err) {
+    if (provider === 'cpu') throw err;
+    const reason = `the ${provider} execution provider could not start (${(err as Error).message.split('\n')[0]})`;
+    if (!opts.providerFallback) {
+      throw new ConfigError(`${reason}. Is a GPU with a Vulkan driver present? ` +
+        'Set KLASSIFY_PROVIDER=cpu, or KLASSIFY_PROVIDER_FALLBACK=true to fall back to the CPU.');
+    }
+    log(`${reason}; falling back to the cpu provider (KLASSIFY_PROVIDER_FALLBACK=true)`);
+    provider = 'cpu';
+    session = await createSession(opts.onnxPath, provider, opts.intraOpThreads);
+  }
+  return {
+    name: 'onnx',
+    provider,
+    async run(input, batch) {
+      const feed = new ort.Tensor('float32', input, [batch, INPUT_SIZE, INPUT_SIZE, 3]);
+      const out = await session.run({ [INPUT_NAME]: feed });
+      const probs = out[OUTPUT_NAME];
+      // Copy out: the result must outlive the output tensor, which we release right away.
+      const data = Float32Array.from(probs.data as Float32Array);
+      probs.dispose();
+      return data;
+    },
+    async dispose() {
+      await session.release();
+    },
+  };
+}
+
+function createSession(file: string, provider: string, threads: number) {
+  return ort.InferenceSession.create(file, {
+    executionProviders: [provider],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    // Spinning helps only when a thread owns a core; with one worker per core it steals
+    // cycles from the decoder threads instead.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+}

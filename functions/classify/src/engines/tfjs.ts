@@ -1,0 +1,52 @@
+// TF.js engine: the reference the ONNX conversion is checked against. It uses
+// @tensorflow/tfjs-node when installed (native TensorFlow), else the portable wasm backend.
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { INPUT_SIZE, type Engine, type EngineOptions } from './engine.ts';
+
+type Tf = typeof tfTypes;
+
+async function loadTf(log: (msg: string) => void): Promise<{ tf: Tf; provider: string }> {
+  try {
+    // Optional: not a dependency, because its installer downloads libtensorflow.
+    const tf = (await import(/* @vite-ignore */ '@tensorflow/tfjs-node' as string)) as Tf;
+    return { tf, provider: 'tensorflow' };
+  } catch {
+    const tf = await import('@tensorflow/tfjs');
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const dist = path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
+    wasm.setWasmPaths(dist + path.sep);
+    await tf.setBackend('wasm');
+    await tf.ready();
+    log('tfjs: @tensorflow/tfjs-node is not installed; using the wasm backend');
+    return { tf, provider: 'wasm' };
+  }
+}
+
+export async function createTfjsEngine(opts: EngineOptions): Promise<Engine> {
+  const { tf, provider } = await loadTf(opts.log ?? (() => {}));
+  const json = JSON.parse(await readFile(path.join(opts.tfjsDir, 'model.json'), 'utf8'));
+  const specs = json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights);
+  const shards = await Promise.all(
+    json.weightsManifest.flatMap((g: { paths: string[] }) => g.paths).map((p: string) => readFile(path.join(opts.tfjsDir, p))),
+  );
+  const weightData = new Uint8Array(Buffer.concat(shards)).buffer;
+  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));
+  return {
+    name: 'tfjs',
+    provider,
+    async run(input, batch) {
+      const output = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, INPUT_SIZE, INPUT_SIZE, 3])) as tfTypes.Tensor);
+      try {
+        return (await output.data()) as Float32Array;
+      } finally {
+        output.dispose();
+      }
+    },
+    async dispose() {
+      model.dispose();
+    },
+  };
+}

@@ -1,0 +1,102 @@
+// The HTTP transport: routing, admission, problem responses and metrics per request.
+// It knows nothing about images or models beyond calling the core.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Classifier } from '../classifier.ts';
+import type { Config } from '../config.ts';
+import { ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import { openApiDocument } from '../openapi.ts';
+import { readImage } from './body.ts';
+import { classifyOptions } from './params.ts';
+import { sendJson, sendProblem } from './respond.ts';
+
+export interface ServiceState {
+  classifier: Classifier | null;
+  shuttingDown: boolean;
+}
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  metrics: Metrics;
+  state: ServiceState;
+  /** Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). */
+  handleEvent?: (req: IncomingMessage, res: ServerResponse, classifier: Classifier) => Promise<number>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<number> | number;
+
+export function createApp(deps: AppDeps): RequestListener {
+  const { config, metrics, state } = deps;
+
+  const ready = (): Classifier => {
+    if (state.shuttingDown) throw new NotReady('The server is shutting down.');
+    if (!state.classifier) throw new NotReady('The model is still loading; retry shortly.');
+    return state.classifier;
+  };
+
+  /** Admission first, so a refused request costs no body buffering. */
+  const withAdmission = async (fn: (c: Classifier) => Promise<number>): Promise<number> => {
+    const classifier = ready();
+    const release = classifier.admit();
+    try {
+      return await fn(classifier);
+    } finally {
+      release();
+    }
+  };
+
+  const classify: Handler = (req, res, url) =>
+    withAdmission(async (classifier) => {
+      const opts = classifyOptions(url.searchParams, config);
+      const bytes = await readImage(req, config.bodyLimitBytes);
+      sendJson(res, 200, await classifier.classify(bytes, opts));
+      return 200;
+    });
+
+  const routes: Record<string, Record<string, Handler>> = {
+    '/classify': { POST: classify },
+    '/': {
+      POST: (req, res) => {
+        if (!deps.handleEvent) throw new NotFound('/');
+        return withAdmission((classifier) => deps.handleEvent!(req, res, classifier));
+      },
+    },
+    '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
+    '/health/readiness': {
+      GET: (_req, res) => {
+        ready();
+        sendJson(res, 200, { status: 'ready', engine: config.engine, provider: state.classifier!.provider });
+        return 200;
+      },
+    },
+    '/metrics': {
+      GET: async (_req, res) => {
+        const body = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(body);
+        return 200;
+      },
+    },
+    '/openapi.json': { GET: (_req, res) => (sendJson(res, 200, openApiDocument(config)), 200) },
+  };
+
+  return (req, res) => {
+    // The Host header is client-controlled; only the path matters for routing.
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = routes[url.pathname];
+    const routeLabel = route ? url.pathname : 'unmatched';
+    const run = async (): Promise<number> => {
+      if (!route) throw new NotFound(url.pathname);
+      const method = req.method === 'HEAD' && route.GET ? 'GET' : (req.method ?? '');
+      const handler = route[method];
+      if (!handler) throw new MethodNotAllowed(req.method ?? '', Object.keys(route));
+      return handler(req, res, url);
+    };
+    run()
+      .catch((err) => {
+        if (!(err instanceof ClientError)) console.error(`${req.method} ${url.pathname} failed:`, err);
+        return sendProblem(res, err, url.pathname);
+      })
+      .then((status) => metrics.requests.labels(routeLabel, String(status)).inc());
+  };
+}

@@ -1,0 +1,21 @@
+// Query parameters of POST /classify, validated into typed options.
+import type { Config } from '../config.ts';
+import { MAX_TOPK, RESIZE_POLICIES, type ResizePolicy } from '../config.ts';
+import type { ClassifyOptions } from '../classifier.ts';
+import { InvalidParameter } from '../errors.ts';
+
+export function classifyOptions(query: URLSearchParams, config: Pick<Config, 'topkDefault' | 'resize'>): ClassifyOptions {
+  const rawTopk = query.get('topk');
+  let topk = config.topkDefault;
+  if (rawTopk !== null) {
+    topk = Number(rawTopk);
+    if (!/^\d+$/.test(rawTopk) || topk < 1 || topk > MAX_TOPK) {
+      throw new InvalidParameter('topk', `topk must be an integer from 1 to ${MAX_TOPK}; got ${JSON.stringify(rawTopk.slice(0, 40))}.`);
+    }
+  }
+  const rawResize = query.get('resize');
+  if (rawResize !== null && !RESIZE_POLICIES.includes(rawResize as ResizePolicy)) {
+    throw new InvalidParameter('resize', `resize must be one of ${RESIZE_POLICIES.join(', ')}; got ${JSON.stringify(rawResize.slice(0, 40))}.`);
+  }
+  return { topk, resize: (rawResize as ResizePolicy | null) ?? config.resize };
+}

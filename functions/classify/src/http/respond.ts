@@ -1,0 +1,26 @@
+// Writing responses. Errors go through toProblem(), the one place that decides what a
+// client may see.
+import type { ServerResponse } from 'node:http';
+import { toProblem } from '../errors.ts';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers });
+  res.end(payload);
+}
+
+export function sendProblem(res: ServerResponse, err: unknown, instance?: string): number {
+  const { problem, headers } = toProblem(err);
+  if (res.headersSent) {
+    res.destroy();
+    return problem.status;
+  }
+  const payload = JSON.stringify(instance ? { ...problem, instance } : problem);
+  res.writeHead(problem.status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+  return problem.status;
+}

@@ -1,0 +1,34 @@
+// ImageNet class names in model output order, from @tensorflow-models/mobilenet (the table
+// the TF.js MobileNet was published with). A test pins a few indices to catch reordering.
+import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
+
+export const CLASS_COUNT = 1000;
+
+/** Full names ("tabby, tabby cat"), indexed by class. */
+export const CLASS_NAMES: readonly string[] = Object.freeze(
+  Array.from({ length: CLASS_COUNT }, (_, i) => IMAGENET_CLASSES[i]),
+);
+
+/** The first synonym ("tabby"), which is what people want to read. */
+export const LABELS: readonly string[] = Object.freeze(CLASS_NAMES.map((n) => n.split(',')[0].trim()));
+
+export interface Prediction {
+  label: string;
+  classIndex: number;
+  probability: number;
+}
+
+/** The k most probable classes, most probable first. */
+export function topK(probabilities: Float32Array, k: number): Prediction[] {
+  const best: number[] = [];
+  // Insertion into a short sorted list: O(1000·k), cheaper than sorting 1000 for small k.
+  for (let i = 0; i < probabilities.length; i++) {
+    const p = probabilities[i];
+    if (best.length === k && p <= probabilities[best[k - 1]]) continue;
+    let j = Math.min(best.length, k - 1);
+    while (j > 0 && probabilities[best[j - 1]] < p) j--;
+    best.splice(j, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best.map((i) => ({ label: LABELS[i], classIndex: i, probability: probabilities[i] }));
+}

@@ -1,0 +1,32 @@
+// Entry point: `node dist/classify/main.js` (or via tsx in development).
+import { loadConfig } from './config.ts';
+import { AssetError, ConfigError } from './errors.ts';
+import { startService } from './server.ts';
+
+async function main() {
+  const config = loadConfig();
+  const service = await startService(config);
+  let signalled = false;
+  const stop = async (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    console.log(`${signal}: draining in-flight requests, then exiting`);
+    const timer = setTimeout(() => {
+      console.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    await service.shutdown();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  await service.ready;
+}
+
+main().catch((err) => {
+  // Start-up errors we anticipate are explained in one line; anything else gets a stack.
+  if (err instanceof ConfigError || err instanceof AssetError) console.error(`klassify: ${err.message}`);
+  else console.error('klassify: start-up failed:', err);
+  process.exit(1);
+});

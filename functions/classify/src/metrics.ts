@@ -1,0 +1,46 @@
+// Prometheus metrics, on a registry of our own so tests can create several servers.
+import client from 'prom-client';
+
+export type Stage = 'decode' | 'queue' | 'inference' | 'total';
+
+export function createMetrics() {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new client.Counter({
+      name: 'klassify_requests_total',
+      help: 'Requests answered, by route and status code.',
+      labelNames: ['route', 'status'] as const,
+      registers,
+    }),
+    stageSeconds: new client.Histogram({
+      name: 'klassify_stage_seconds',
+      help: 'Time spent per pipeline stage.',
+      labelNames: ['stage'] as const,
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    }),
+    batchSize: new client.Histogram({
+      name: 'klassify_batch_size',
+      help: 'Images per inference call (micro-batching).',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers,
+    }),
+    inFlight: new client.Gauge({ name: 'klassify_in_flight_requests', help: 'Classification requests being served.', registers }),
+    modelLoadSeconds: new client.Gauge({
+      name: 'klassify_model_load_seconds',
+      help: 'Time to fetch, convert, load and warm up the model at start-up.',
+      registers,
+    }),
+    info: new client.Gauge({
+      name: 'klassify_info',
+      help: 'Constant 1, labelled with the engine and execution provider in use.',
+      labelNames: ['engine', 'provider', 'model'] as const,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

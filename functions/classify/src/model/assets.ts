@@ -1,0 +1,76 @@
+// Fetches a set of pinned files into a cache folder: from a local mirror when one is
+// configured (offline machines, CI), else from the public URL. Every file is verified
+// against its SHA-256 before it is moved into place, so the cache never holds a bad file.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { AssetError } from '../errors.ts';
+
+export interface AssetSet {
+  /** What the files are, for messages ("MobileNet weights"). */
+  what: string;
+  baseUrl: string;
+  sha256: Readonly<Record<string, string>>;
+}
+
+export interface FetchOptions {
+  dest: string;
+  mirror?: string;
+  /** Called with bytes done and total, for a progress bar. */
+  onProgress?: (done: number, total: number, file: string) => void;
+}
+
+export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Ensures every file of the set is in `dest` and intact; returns `dest`. */
+export async function fetchAssets(set: AssetSet, opts: FetchOptions): Promise<string> {
+  await mkdir(opts.dest, { recursive: true });
+  const files = Object.keys(set.sha256);
+  let done = 0;
+  for (const file of files) {
+    const target = path.join(opts.dest, file);
+    if (existsSync(target) && sha256(await readFile(target)) === set.sha256[file]) {
+      opts.onProgress?.(++done, files.length, file);
+      continue;
+    }
+    const bytes = opts.mirror ? await fromMirror(set, opts.mirror, file) : await download(set, file);
+    const actual = sha256(bytes);
+    if (actual !== set.sha256[file]) {
+      const origin = opts.mirror ? `the mirror ${opts.mirror}` : set.baseUrl;
+      throw new AssetError(
+        `${set.what}: ${file} from ${origin} has SHA-256 ${actual}, expected ${set.sha256[file]}. ` +
+          `The source is corrupt or changed; delete ${opts.dest} and retry, or point the mirror at a good copy.`,
+      );
+    }
+    // Write then rename, so an interrupted run never leaves a half-written file behind.
+    const tmp = `${target}.part`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, target);
+    opts.onProgress?.(++done, files.length, file);
+  }
+  return opts.dest;
+}
+
+async function fromMirror(set: AssetSet, mirror: string, file: string): Promise<Uint8Array> {
+  const source = path.join(mirror, file);
+  try {
+    return await readFile(source);
+  } catch (err) {
+    throw new AssetError(`${set.what}: cannot read ${source} from the mirror (${(err as Error).message}). ` +
+      'Check the mirror path, or unset it to download from the public URL.');
+  }
+}
+
+async function download(set: AssetSet, file: string): Promise<Uint8Array> {
+  const url = new URL(file, set.baseUrl).href;
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  } catch (err) {
+    throw new AssetError(`${set.what}: download of ${url} failed (${(err as Error).message}). ` +
+      'Check your network, or set a mirror directory that holds the files.');
+  }
+  if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later or use a mirror.`);
+  return new Uint8Array(await res.arrayBuffer());
+}

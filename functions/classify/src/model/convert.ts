@@ -1,0 +1,259 @@
+// Converts the Keras MobileNet TF.js layers model into an ONNX graph for onnxruntime.
+//
+// Layout: the graph takes NHWC input like the TF.js model ([N,224,224,3], values in [-1,1]),
+// transposes once to NCHW (ONNX's native conv layout) and returns [N,1000] probabilities.
+//
+// Rewrites, each exact up to float rounding:
+// - BatchNorm folded into the preceding conv:  s = gamma / sqrt(var + eps),
+//   W' = W * s (per output channel),  b' = (b - mean) * s + beta.
+// - ReLU6 is Clip(0, 6).
+// - TF "same" padding: total = max((ceil(in/s) - 1) * s + k - in, 0), split as
+//   floor(total/2) before and the rest after. For stride 2 on an even input that is
+//   0 before and 1 after; symmetric padding would shift every feature map by a pixel.
+import onnxProto from 'onnx-proto';
+import type { LayersModel, LayerSpec, Weight } from './tfjs-layers.ts';
+
+const { onnx } = onnxProto;
+
+export const INPUT_NAME = 'input';
+export const OUTPUT_NAME = 'probabilities';
+const OPSET = 13;
+
+interface Shape {
+  c: number;
+  h: number;
+  w: number;
+  /** 4 while the tensor is [N,C,H,W]; 2 once flattened to [N,C]. */
+  rank: 2 | 4;
+}
+
+interface PendingConv {
+  layer: LayerSpec;
+  weight: Float32Array; // ONNX layout [cout, cin/group, kh, kw]
+  bias: Float32Array;
+  dims: number[];
+  group: number;
+}
+
+export function convertToOnnx(model: LayersModel, inputSize = 224): Uint8Array {
+  const b = new GraphBuilder(model.weights);
+  const [inputLayer, ...rest] = model.layers;
+  if (inputLayer?.className !== 'InputLayer') throw new Error('model must start with an InputLayer');
+  const channels = (inputLayer.config.batch_input_shape as number[])[3];
+
+  let tensor = b.node('Transpose', [INPUT_NAME], { perm: [0, 3, 1, 2] });
+  let shape: Shape = { c: channels, h: inputSize, w: inputSize, rank: 4 };
+
+  for (let i = 0; i < rest.length; i++) {
+    const layer = rest[i];
+    const cfg = layer.config;
+    switch (layer.className) {
+      case 'Conv2D':
+      case 'DepthwiseConv2D': {
+        const conv = b.readConv(layer, shape.c);
+        const next = rest[i + 1];
+        if (next?.className === 'BatchNormalization' && next.inbound[0] === layer.name) {
+          b.foldBatchNorm(conv, next);
+          i++;
+        }
+        ({ tensor, shape } = b.emitConv(conv, tensor, shape));
+        tensor = b.activation(String(cfg.activation ?? 'linear'), tensor, layer.name);
+        break;
+      }
+      case 'BatchNormalization':
+        throw new Error(`${layer.name}: BatchNormalization must follow a convolution`);
+      case 'Activation':
+        tensor = b.activation(String(cfg.activation), tensor, layer.name);
+        break;
+      case 'ReLU': {
+        const max = cfg.max_value == null ? undefined : Number(cfg.max_value);
+        tensor = max === undefined ? b.node('Relu', [tensor]) : b.clip(tensor, 0, max);
+        break;
+      }
+      case 'GlobalAveragePooling2D':
+        tensor = b.node('GlobalAveragePool', [tensor]);
+        shape = { ...shape, h: 1, w: 1 };
+        break;
+      case 'Reshape': {
+        const target = cfg.target_shape as number[];
+        if (target.length === 3 && target[0] === 1 && target[1] === 1 && shape.h === 1 && shape.w === 1) {
+          break; // NHWC [1,1,C] is the same memory as NCHW [C,1,1]: nothing to do.
+        }
+        if (target.length === 1 && shape.h === 1 && shape.w === 1) {
+          tensor = b.node('Flatten', [tensor], { axis: 1 });
+          shape = { ...shape, rank: 2 };
+          break;
+        }
+        throw new Error(`${layer.name}: unsupported reshape to [${target}]`);
+      }
+      case 'Dropout':
+        break; // identity at inference
+      default:
+        throw new Error(`${layer.name}: unsupported layer type ${layer.className}`);
+    }
+  }
+  if (shape.rank === 4) {
+    if (shape.h !== 1 || shape.w !== 1) throw new Error('model output is not a vector per image');
+    tensor = b.node('Flatten', [tensor], { axis: 1 });
+  }
+  b.rename(tensor, OUTPUT_NAME);
+  return b.encode(channels, inputSize, shape.c);
+}
+
+class GraphBuilder {
+  private nodes: onnxProto.onnx.INodeProto[] = [];
+  private initializers: onnxProto.onnx.ITensorProto[] = [];
+  private counter = 0;
+
+  constructor(private weights: Map<string, Weight>) {}
+
+  node(op: string, inputs: string[], attrs: Record<string, number | number[]> = {}): string {
+    const output = `${op.toLowerCase()}_${this.counter++}`;
+    this.nodes.push({
+      opType: op,
+      name: output,
+      input: inputs,
+      output: [output],
+      attribute: Object.entries(attrs).map(([name, v]) =>
+        Array.isArray(v)
+          ? { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v }
+          : { name, type: onnx.AttributeProto.AttributeType.INT, i: v },
+      ),
+    });
+    return output;
+  }
+
+  constant(name: string, dims: number[], values: Float32Array): string {
+    this.initializers.push({
+      name,
+      dims,
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+    });
+    return name;
+  }
+
+  clip(tensor: string, min: number, max: number): string {
+    const lo = `clip_min_${min}`;
+    const hi = `clip_max_${max}`;
+    if (!this.initializers.some((t) => t.name === lo)) this.constant(lo, [], Float32Array.of(min));
+    if (!this.initializers.some((t) => t.name === hi)) this.constant(hi, [], Float32Array.of(max));
+    return this.node('Clip', [tensor, lo, hi]);
+  }
+
+  activation(kind: string, tensor: string, layer: string): string {
+    switch (kind) {
+      case 'linear':
+        return tensor;
+      case 'relu':
+        return this.node('Relu', [tensor]);
+      case 'relu6':
+        return this.clip(tensor, 0, 6);
+      case 'softmax':
+        // Keras applies softmax on the last (channel) axis; in NCHW that is axis 1.
+        return this.node('Softmax', [tensor], { axis: 1 });
+      default:
+        throw new Error(`${layer}: unsupported activation ${kind}`);
+    }
+  }
+
+  private weight(name: string): Weight {
+    const w = this.weights.get(name);
+    if (!w) throw new Error(`missing weight ${name}`);
+    return w;
+  }
+
+  readConv(layer: LayerSpec, cin: number): PendingConv {
+    const cfg = layer.config;
+    if (cfg.data_format && cfg.data_format !== 'channels_last') throw new Error(`${layer.name}: expected channels_last`);
+    const dilation = (cfg.dilation_rate as number[] | undefined) ?? [1, 1];
+    if (dilation.some((d) => d !== 1)) throw new Error(`${layer.name}: dilated convolutions are not supported`);
+    const depthwise = layer.className === 'DepthwiseConv2D';
+    const k = this.weight(`${layer.name}/${depthwise ? 'depthwise_kernel' : 'kernel'}`);
+    const [kh, kw, kin, kout] = k.shape; // Keras: [kh, kw, in, out] or [kh, kw, in, multiplier]
+    if (kin !== cin) throw new Error(`${layer.name}: kernel expects ${kin} channels, got ${cin}`);
+    const cout = depthwise ? kin * kout : kout;
+    const perOut = depthwise ? 1 : kin;
+    const weight = new Float32Array(cout * perOut * kh * kw);
+    for (let y = 0; y < kh; y++)
+      for (let x = 0; x < kw; x++)
+        for (let i = 0; i < kin; i++)
+          for (let o = 0; o < kout; ++o) {
+            const src = ((y * kw + x) * kin + i) * kout + o;
+            // Depthwise output channel i*multiplier+o reads only input channel i.
+            const dst = depthwise ? ((i * kout + o) * kh + y) * kw + x : ((o * kin + i) * kh + y) * kw + x;
+            weight[dst] = k.values[src];
+          }
+    const bias = cfg.use_bias ? Float32Array.from(this.weight(`${layer.name}/bias`).values) : new Float32Array(cout);
+    return { layer, weight, bias, dims: [cout, perOut, kh, kw], group: depthwise ? kin : 1 };
+  }
+
+  foldBatchNorm(conv: PendingConv, bn: LayerSpec): void {
+    const eps = Number(bn.config.epsilon ?? 1e-3);
+    const cout = conv.dims[0];
+    const ones = new Float32Array(cout).fill(1);
+    const gamma = bn.config.scale === false ? ones : this.weight(`${bn.name}/gamma`).values;
+    const beta = bn.config.center === false ? new Float32Array(cout) : this.weight(`${bn.name}/beta`).values;
+    const mean = this.weight(`${bn.name}/moving_mean`).values;
+    const variance = this.weight(`${bn.name}/moving_variance`).values;
+    const perChannel = conv.weight.length / cout;
+    for (let o = 0; o < cout; o++) {
+      // Fold in float64, then round once to float32.
+      const s = gamma[o] / Math.sqrt(variance[o] + eps);
+      for (let j = 0; j < perChannel; j++) conv.weight[o * perChannel + j] *= s;
+      conv.bias[o] = (conv.bias[o] - mean[o]) * s + beta[o];
+    }
+  }
+
+  emitConv(conv: PendingConv, input: string, shape: Shape): { tensor: string; shape: Shape } {
+    const cfg = conv.layer.config;
+    const [sh, sw] = cfg.strides as number[];
+    const [, , kh, kw] = conv.dims;
+    const same = cfg.padding === 'same';
+    const [top, bottom, outH] = samePadding(shape.h, kh, sh, same);
+    const [left, right, outW] = samePadding(shape.w, kw, sw, same);
+    const w = this.constant(`${conv.layer.name}/W`, conv.dims, conv.weight);
+    const bias = this.constant(`${conv.layer.name}/B`, [conv.dims[0]], conv.bias);
+    const tensor = this.node('Conv', [input, w, bias], {
+      group: conv.group,
+      kernel_shape: [kh, kw],
+      strides: [sh, sw],
+      pads: [top, left, bottom, right],
+    });
+    return { tensor, shape: { c: conv.dims[0], h: outH, w: outW, rank: 4 } };
+  }
+
+  rename(from: string, to: string): void {
+    for (const n of this.nodes) n.output = n.output!.map((o) => (o === from ? to : o));
+  }
+
+  encode(channels: number, size: number, classes: number): Uint8Array {
+    const dim = (v: number | string) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v });
+    const valueInfo = (name: string, dims: (number | string)[]) => ({
+      name,
+      type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map(dim) } } },
+    });
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'klassify-convert',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: {
+        name: 'mobilenet',
+        node: this.nodes,
+        initializer: this.initializers,
+        input: [valueInfo(INPUT_NAME, ['N', size, size, channels])],
+        output: [valueInfo(OUTPUT_NAME, ['N', classes])],
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+/** Returns [padBefore, padAfter, outSize] for one spatial axis. */
+export function samePadding(size: number, kernel: number, stride: number, same: boolean): [number, number, number] {
+  if (!same) return [0, 0, Math.floor((size - kernel) / stride) + 1];
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + kernel - size, 0);
+  const before = Math.floor(total / 2);
+  return [before, total - before, out];
+}

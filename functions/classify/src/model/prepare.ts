@@ -1,0 +1,77 @@
+// Makes the model available on disk: the verified TF.js source files and the ONNX file
+// converted from them. Conversion runs once; its output is named by a key derived from the
+// pinned source checksums and the converter version, so a changed source or converter
+// produces a new file instead of silently reusing a stale one.
+import { existsSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config.ts';
+import { AssetError } from '../errors.ts';
+import { fetchAssets, sha256 } from './assets.ts';
+import { MODEL_BASE_URL, MODEL_SHA256 } from './checksums.ts';
+import { convertToOnnx } from './convert.ts';
+import { readLayersModel } from './tfjs-layers.ts';
+
+export const MODEL_NAME = 'mobilenet_v1_0.75_224';
+/** Bump when the converter's output changes, to invalidate cached ONNX files. */
+const CONVERTER_VERSION = '1';
+
+export interface ModelFiles {
+  /** Folder with model.json and its shards (the tfjs engine's input). */
+  tfjsDir: string;
+  onnxPath: string;
+}
+
+type ModelConfig = Pick<Config, 'modelCacheDir' | 'modelMirror' | 'modelFetch'>;
+
+const cacheKey = () =>
+  sha256(Buffer.from(CONVERTER_VERSION + JSON.stringify(Object.entries(MODEL_SHA256).sort()))).slice(0, 12);
+
+export function modelPaths(config: ModelConfig): ModelFiles {
+  return {
+    tfjsDir: path.join(config.modelCacheDir, 'tfjs', MODEL_NAME),
+    onnxPath: path.join(config.modelCacheDir, `${MODEL_NAME}.${cacheKey()}.onnx`),
+  };
+}
+
+export async function prepareModel(
+  config: ModelConfig,
+  opts: { needSource?: boolean; log?: (msg: string) => void } = {},
+): Promise<ModelFiles> {
+  const files = modelPaths(config);
+  const log = opts.log ?? (() => {});
+  if (existsSync(files.onnxPath) && !opts.needSource) return files;
+  if (config.modelFetch === 'never' && !config.modelMirror) {
+    throw new AssetError(`The model is not in ${config.modelCacheDir} and KLASSIFY_MODEL_FETCH=never forbids ` +
+      'downloading it. Run `npm run model` (or build the container image, which bakes it in) first.');
+  }
+  log(config.modelMirror ? `copying the model from the mirror ${config.modelMirror}` : `downloading the model from ${MODEL_BASE_URL}`);
+  await fetchAssets(
+    { what: 'MobileNet v1 0.75/224 (TF.js)', baseUrl: MODEL_BASE_URL, sha256: MODEL_SHA256 },
+    {
+      dest: files.tfjsDir,
+      mirror: config.modelMirror && path.join(config.modelMirror, MODEL_NAME),
+      onProgress: progressBar(),
+    },
+  );
+  if (!existsSync(files.onnxPath)) {
+    const started = performance.now();
+    const onnx = convertToOnnx(await readLayersModel(files.tfjsDir));
+    await mkdir(path.dirname(files.onnxPath), { recursive: true });
+    await writeFile(`${files.onnxPath}.part`, onnx);
+    await rename(`${files.onnxPath}.part`, files.onnxPath);
+    log(`converted the model to ONNX in ${Math.round(performance.now() - started)} ms: ${files.onnxPath}`);
+  }
+  return files;
+}
+
+/** A one-line progress bar on a terminal; silent when stderr is a pipe or a log file. */
+function progressBar(stream = process.stderr) {
+  if (!stream.isTTY) return undefined;
+  return (done: number, total: number, file: string) => {
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} ${file.padEnd(20)}`);
+    if (done === total) stream.write('\n');
+  };
+}

@@ -1,0 +1,166 @@
+// A pool of inference workers with a dynamic micro-batcher in front.
+//
+// Requests wait in a FIFO. Whenever a worker is idle it takes everything that is already
+// waiting, up to batchMaxSize, as one batch. At concurrency 1 a request is dispatched the
+// moment it arrives, so batching adds no latency; under load, requests that queued while
+// the workers were busy are merged. batchMaxDelayMs > 0 additionally holds a partial batch
+// for up to that long to let it fill (worth it on a GPU, not on a CPU: docs/performance.md).
+import { Worker } from 'node:worker_threads';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLASS_COUNT } from './labels.ts';
+import { IMAGE_VALUES, type EngineOptions } from './engines/engine.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
+
+export interface PoolOptions {
+  workers: number;
+  engine: Omit<EngineOptions, 'log'>;
+  batchMaxSize: number;
+  batchMaxDelayMs: number;
+  onBatch?: (size: number) => void;
+}
+
+export interface InferenceResult {
+  probabilities: Float32Array;
+  queueMs: number;
+  inferenceMs: number;
+  batchSize: number;
+}
+
+interface Job {
+  rgb: Uint8Array;
+  enqueued: number;
+  resolve: (r: InferenceResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: Job[] | null;
+  started: number;
+}
+
+// In the esbuild bundle, worker.js sits beside main.js; from the .ts sources, a small
+// bootstrap registers tsx inside the worker first.
+const here = fileURLToPath(import.meta.url);
+const WORKER_FILE = path.join(path.dirname(here), here.endsWith('.ts') ? 'worker-tsx.mjs' : 'worker.js');
+
+export class InferencePool {
+  private queue: Job[] = [];
+  private slots: Slot[] = [];
+  private nextId = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  provider = 'unknown';
+  loadMs = 0;
+
+  private constructor(private opts: PoolOptions) {}
+
+  /** Starts every worker and resolves once each has loaded and warmed up its engine. */
+  static async start(opts: PoolOptions): Promise<InferencePool> {
+    const pool = new InferencePool(opts);
+    const started = performance.now();
+    try {
+      await Promise.all(Array.from({ length: opts.workers }, () => pool.spawn()));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    pool.loadMs = performance.now() - started;
+    return pool;
+  }
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  infer(rgb: Uint8Array): Promise<InferenceResult> {
+    if (this.closed) return Promise.reject(new Error('inference pool is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ rgb, enqueued: performance.now(), resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Lets queued and running jobs finish, then stops the workers. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.queue.length || this.slots.some((s) => s.busy)) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots = [];
+  }
+
+  private spawn(): Promise<void> {
+    const { engine, batchMaxSize } = this.opts;
+    const init: WorkerInit = { engine, warmup: [...new Set([1, batchMaxSize])] };
+    const worker = new Worker(WORKER_FILE, { workerData: init });
+    const slot: Slot = { worker, busy: null, started: 0 };
+    return new Promise((resolve, reject) => {
+      worker.on('message', (msg: FromWorker) => {
+        if (msg.type === 'ready') {
+          this.provider = msg.provider;
+          this.slots.push(slot);
+          resolve();
+          this.dispatch();
+        } else this.finish(slot, msg);
+      });
+      worker.once('error', (err) => {
+        reject(err);
+        this.fail(slot, new Error(`inference worker crashed: ${err.message}`));
+      });
+      worker.once('exit', (code) => {
+        if (code !== 0) reject(new Error(`inference worker exited with code ${code}`));
+      });
+    });
+  }
+
+  private dispatch(): void {
+    if (!this.queue.length) return;
+    const slot = this.slots.find((s) => !s.busy);
+    if (!slot) return;
+    const { batchMaxSize, batchMaxDelayMs } = this.opts;
+    const waited = performance.now() - this.queue[0].enqueued;
+    if (this.queue.length < batchMaxSize && waited < batchMaxDelayMs) {
+      this.timer ??= setTimeout(() => {
+        this.timer = null;
+        this.dispatch();
+      }, batchMaxDelayMs - waited);
+      return;
+    }
+    const jobs = this.queue.splice(0, batchMaxSize);
+    slot.busy = jobs;
+    slot.started = performance.now();
+    const rgb = new Uint8Array(jobs.length * IMAGE_VALUES);
+    jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
+    this.opts.onBatch?.(jobs.length);
+    const msg: ToWorker = { id: this.nextId++, batch: jobs.length, rgb };
+    slot.worker.postMessage(msg, [rgb.buffer]);
+    if (this.queue.length) this.dispatch();
+  }
+
+  private finish(slot: Slot, msg: Exclude<FromWorker, { type: 'ready' }>): void {
+    const jobs = slot.busy ?? [];
+    slot.busy = null;
+    if (msg.type === 'failed') {
+      jobs.forEach((j) => j.reject(new Error(`inference failed: ${msg.message}`)));
+    } else {
+      jobs.forEach((j, i) =>
+        j.resolve({
+          probabilities: msg.output.subarray(i * CLASS_COUNT, (i + 1) * CLASS_COUNT),
+          queueMs: slot.started - j.enqueued,
+          inferenceMs: msg.inferenceMs,
+          batchSize: jobs.length,
+        }),
+      );
+    }
+    this.dispatch();
+  }
+
+  /** A crashed worker fails its batch and is replaced, so one bad run cannot stall the pool. */
+  private fail(slot: Slot, err: Error): void {
+    const jobs = slot.busy ?? [];
+    this.slots = this.slots.filter((s) => s !== slot);
+    jobs.forEach((j) => j.reject(err));
+    if (!this.closed) this.spawn().catch(() => {});
+  }
+}

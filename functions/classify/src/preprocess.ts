@@ -1,0 +1,93 @@
+// Image bytes → 224×224 RGB bytes, with sharp (libvips).
+//
+// The format is sniffed from the bytes, never from Content-Type. Only raster formats that
+// sharp's prebuilt libvips decodes are passed on; SVG is refused before it reaches a
+// decoder, because rendering it server-side can fetch external resources.
+//
+// Aspect ratio: the default `stretch` resizes the whole frame to 224×224, as the reference
+// TF.js MobileNet does, so predictions match the published ones and nothing at the edges is
+// lost. `center-crop` keeps proportions and cuts the long side, which suits subjects in the
+// middle of wide photos.
+import sharp from 'sharp';
+import type { ResizePolicy } from './config.ts';
+import { INPUT_SIZE } from './engines/engine.ts';
+import { UnprocessableImage, UnsupportedMediaType } from './errors.ts';
+
+export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
+type Format = (typeof SUPPORTED_FORMATS)[number];
+
+// libvips parallelises within one image; our parallelism comes from concurrent requests,
+// and one thread per image avoids oversubscribing the cores the inference workers use.
+sharp.concurrency(1);
+// The decoded-image cache only helps when the same file is read repeatedly.
+sharp.cache(false);
+
+export interface Preprocessed {
+  rgb: Uint8Array;
+  format: Format;
+  width: number;
+  height: number;
+}
+
+const ascii = (bytes: Uint8Array, start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');
+
+/** Names the format from magic bytes; unsupported formats get a 415 that says which. */
+export function sniffFormat(bytes: Uint8Array): Format {
+  const b = bytes;
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (ascii(b, 0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (ascii(b, 0, 6) === 'GIF87a' || ascii(b, 0, 6) === 'GIF89a') return 'gif';
+  if (ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP') return 'webp';
+  if (ascii(b, 0, 4) === 'II*\0' || ascii(b, 0, 4) === 'MM\0*') return 'tiff';
+  if (ascii(b, 4, 8) === 'ftyp') {
+    const brand = ascii(b, 8, 12);
+    if (brand === 'avif' || brand === 'avis') return 'avif';
+    if (/^(heic|heix|hevc|mif1|msf1)$/.test(brand)) throw unsupported('HEIC/HEIF is not supported: convert it to JPEG');
+  }
+  if (ascii(b, 0, 2) === 'BM') throw unsupported('BMP is not supported');
+  if (ascii(b, 0, 4) === '%PDF') throw unsupported('PDF is not an image format we accept');
+  const head = ascii(b, 0, 512).replace(/^\ufeff/, '').trimStart().toLowerCase();
+  if (head.includes('<svg')) {
+    throw unsupported('SVG is not supported: vector images are not rendered on the server');
+  }
+  throw unsupported('The body is not a recognised image');
+}
+
+function unsupported(what: string) {
+  return new UnsupportedMediaType(`${what}. Supported formats: ${SUPPORTED_FORMATS.join(', ')}.`, SUPPORTED_FORMATS);
+}
+
+export async function preprocess(bytes: Uint8Array, opts: { resize: ResizePolicy; maxPixels: number }): Promise<Preprocessed> {
+  const format = sniffFormat(bytes);
+  // pages: 1 takes the first frame of an animation; failOn 'error' rejects truncated
+  // files instead of classifying a half-grey picture; limitInputPixels stops
+  // decompression bombs from the header, before any pixel is decoded.
+  const image = sharp(bytes, { pages: 1, failOn: 'error', limitInputPixels: opts.maxPixels, sequentialRead: true });
+  try {
+    const meta = await image.metadata();
+    const { data } = await image
+      .rotate() // EXIF orientation
+      // Composite transparent pixels over white, as browsers show them on a white page.
+      .flatten({ background: '#ffffff' })
+      .resize(INPUT_SIZE, INPUT_SIZE, { fit: opts.resize === 'center-crop' ? 'cover' : 'fill', position: 'centre' })
+      // Grey, CMYK, 16-bit and P3/Adobe RGB inputs all end up as 8-bit sRGB.
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (data.length !== INPUT_SIZE * INPUT_SIZE * 3) throw new Error(`unexpected decoded size ${data.length}`);
+    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), format, width: meta.width ?? 0, height: meta.height ?? 0 };
+  } catch (err) {
+    throw describeDecodeError(err as Error, format, opts.maxPixels);
+  }
+}
+
+function describeDecodeError(err: Error, format: Format, maxPixels: number): Error {
+  const msg = err.message ?? '';
+  if (/pixel limit/i.test(msg)) {
+    return new UnprocessableImage(`The image has more than ${maxPixels} pixels, the configured limit.`, 'image-too-large', 'Image dimensions too large');
+  }
+  if (/unexpected decoded size/.test(msg)) return err;
+  // libvips messages name internal paths and buffers; keep the client message generic.
+  return new UnprocessableImage(`The ${format.toUpperCase()} data is corrupt or truncated and cannot be decoded.`);
+}

@@ -1,0 +1,57 @@
+// Wires config, core and transports into a running server with a graceful lifecycle.
+// The port opens at once so liveness answers during model load; readiness turns true only
+// once every worker has loaded and warmed up the model.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Classifier } from './classifier.ts';
+import { handleCloudEvent, EventDeduper } from './cloudevents.ts';
+import type { Config } from './config.ts';
+import { createApp, type ServiceState } from './http/app.ts';
+import { createMetrics } from './metrics.ts';
+
+export interface RunningService {
+  url: string;
+  server: Server;
+  /** Resolves when the model is loaded and readiness is true; rejects if loading fails. */
+  ready: Promise<void>;
+  /** Fails readiness, stops accepting, finishes in-flight requests, stops the workers. */
+  shutdown(): Promise<void>;
+}
+
+export async function startService(config: Readonly<Config>, log: (msg: string) => void = console.log): Promise<RunningService> {
+  const metrics = createMetrics();
+  const state: ServiceState = { classifier: null, shuttingDown: false };
+  const deduper = new EventDeduper(config.dedupeTtlMs, config.dedupeMaxEntries);
+  const app = createApp({
+    config,
+    metrics,
+    state,
+    handleEvent: (req, res, classifier) => handleCloudEvent(req, res, { classifier, config, deduper }),
+  });
+  const server = createServer({ requestTimeout: 60_000, headersTimeout: 15_000, keepAliveTimeout: 65_000 }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  log(`klassify classify function listening on ${config.host}:${port}`);
+
+  const ready = Classifier.create(config, metrics, log).then((c) => {
+    state.classifier = c;
+  });
+  ready.catch(() => {}); // the caller owns the failure; avoid an unhandled rejection here
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      state.shuttingDown = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed; // in-flight requests have been answered
+      await ready.catch(() => {});
+      await state.classifier?.close();
+    })());
+
+  return { url, server, ready, shutdown };
+}
