@@ -4,8 +4,9 @@ import type { Config, ResizePolicy } from './config.ts';
 import { Overloaded } from './errors.ts';
 import { topK, type Prediction } from './labels.ts';
 import type { Metrics } from './metrics.ts';
-import { MODEL_NAME, prepareModel } from './model/prepare.ts';
-import { InferencePool } from './pool.ts';
+import type { LoadedModel } from './inference.ts';
+import { MODEL_NAME } from './model/prepare.ts';
+import type { InferencePool } from './pool.ts';
 import { preprocess } from './preprocess.ts';
 
 export interface Classification {
@@ -32,20 +33,12 @@ export class Classifier {
     private pool: InferencePool,
   ) {}
 
-  /** Fetches/converts the model if needed, then loads and warms up every worker. */
-  static async create(config: Readonly<Config>, metrics: Metrics, log: (msg: string) => void): Promise<Classifier> {
-    const started = performance.now();
-    const files = await prepareModel(config, { needSource: config.engine === 'tfjs', log });
-    const pool = await InferencePool.start({
-      workers: config.workers,
-      engine: { ...files, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
-      batchMaxSize: config.batchMaxSize,
-      batchMaxDelayMs: config.batchMaxDelayMs,
-      onBatch: (n) => metrics.batchSize.observe(n),
-    });
-    metrics.modelLoadSeconds.set((performance.now() - started) / 1000);
+  /** Wraps a pool started by startInference(), once its workers are warm. */
+  static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>): Promise<Classifier> {
+    const { pool, loadMs } = await inference;
+    pool.onBatch = (n) => metrics.batchSize.observe(n);
+    metrics.modelLoadSeconds.set(loadMs / 1000);
     metrics.info.labels(config.engine, pool.provider, MODEL_NAME).set(1);
-    log(`model ${MODEL_NAME} ready on ${config.engine}/${pool.provider} with ${config.workers} worker(s) in ${Math.round(performance.now() - started)} ms`);
     return new Classifier(config, metrics, pool);
   }
 

@@ -92,7 +92,7 @@ function parseEvent(req: IncomingMessage, body: Buffer): CloudEvent<unknown> {
   try {
     const parsed = HTTP.toEvent({ headers: req.headers as Record<string, string>, body });
     if (Array.isArray(parsed)) throw new Error('batched events are not accepted');
-    event = parsed;
+    event = parsed as CloudEvent<unknown>;
   } catch (err) {
     throw new InvalidInput(`Not a valid CloudEvent: ${(err as Error).message}.`, 'malformed-cloudevent', 'Malformed CloudEvent');
   }

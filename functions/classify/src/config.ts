@@ -66,7 +66,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     workers: read.int('KLASSIFY_WORKERS', gpu ? 1 : Math.min(cpus, 4), 1, 64),
     intraOpThreads: read.int('KLASSIFY_INTRA_OP_THREADS', 1, 1, 64),
     queueSize: read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000),
-    batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 4, 1, 256),
+    // On CPU a batch of 4 costs 4x one image (docs/performance.md), so merging only adds
+    // waiting; a GPU amortises launches and copies over the batch.
+    batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 1, 1, 256),
     batchMaxDelayMs: read.number('KLASSIFY_BATCH_DELAY_MS', gpu ? 2 : 0, 0, 100),
     bodyLimitBytes: read.int('KLASSIFY_BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 ** 3),
     maxPixels: read.int('KLASSIFY_MAX_PIXELS', 50_000_000, 1, 1_000_000_000),

@@ -1,11 +1,15 @@
 // Entry point: `node dist/classify/main.js` (or via tsx in development).
 import { loadConfig } from './config.ts';
 import { AssetError, ConfigError } from './errors.ts';
-import { startService } from './server.ts';
+import { startInference } from './inference.ts';
 
 async function main() {
   const config = loadConfig();
-  const service = await startService(config);
+  // Workers start loading the model first; the HTTP stack loads meanwhile.
+  const inference = startInference(config, console.log);
+  inference.catch(() => {}); // awaited through service.ready below
+  const { startService } = await import('./server.ts');
+  const service = await startService(config, console.log, inference);
   let signalled = false;
   const stop = async (signal: string) => {
     if (signalled) return;

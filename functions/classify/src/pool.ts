@@ -17,7 +17,6 @@ export interface PoolOptions {
   engine: Omit<EngineOptions, 'log'>;
   batchMaxSize: number;
   batchMaxDelayMs: number;
-  onBatch?: (size: number) => void;
 }
 
 export interface InferenceResult {
@@ -53,6 +52,8 @@ export class InferencePool {
   private closed = false;
   provider = 'unknown';
   loadMs = 0;
+  /** Observes each dispatched batch size (metrics). */
+  onBatch: (size: number) => void = () => {};
 
   private constructor(private opts: PoolOptions) {}
 
@@ -132,7 +133,7 @@ export class InferencePool {
     slot.started = performance.now();
     const rgb = new Uint8Array(jobs.length * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
-    this.opts.onBatch?.(jobs.length);
+    this.onBatch(jobs.length);
     const msg: ToWorker = { id: this.nextId++, batch: jobs.length, rgb };
     slot.worker.postMessage(msg, [rgb.buffer]);
     if (this.queue.length) this.dispatch();

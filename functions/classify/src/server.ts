@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Classifier } from './classifier.ts';
 import { handleCloudEvent, EventDeduper } from './cloudevents.ts';
 import type { Config } from './config.ts';
+import { startInference, type LoadedModel } from './inference.ts';
 import { createApp, type ServiceState } from './http/app.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -18,7 +19,11 @@ export interface RunningService {
   shutdown(): Promise<void>;
 }
 
-export async function startService(config: Readonly<Config>, log: (msg: string) => void = console.log): Promise<RunningService> {
+export async function startService(
+  config: Readonly<Config>,
+  log: (msg: string) => void = console.log,
+  inference: Promise<LoadedModel> = startInference(config, log),
+): Promise<RunningService> {
   const metrics = createMetrics();
   const state: ServiceState = { classifier: null, shuttingDown: false };
   const deduper = new EventDeduper(config.dedupeTtlMs, config.dedupeMaxEntries);
@@ -37,7 +42,7 @@ export async function startService(config: Readonly<Config>, log: (msg: string) 
   const url = `http://127.0.0.1:${port}`;
   log(`klassify classify function listening on ${config.host}:${port}`);
 
-  const ready = Classifier.create(config, metrics, log).then((c) => {
+  const ready = Classifier.create(config, metrics, inference).then((c) => {
     state.classifier = c;
   });
   ready.catch(() => {}); // the caller owns the failure; avoid an unhandled rejection here
@@ -51,6 +56,7 @@ export async function startService(config: Readonly<Config>, log: (msg: string) 
       await closed; // in-flight requests have been answered
       await ready.catch(() => {});
       await state.classifier?.close();
+      if (!state.classifier) await inference.then((m) => m.pool.close(), () => {});
     })());
 
   return { url, server, ready, shutdown };

@@ -3,6 +3,9 @@
 import type { EngineName, ProviderName } from '../config.ts';
 
 export const INPUT_SIZE = 224;
+/** Tensor names of the converted ONNX graph (model/convert.ts). */
+export const INPUT_NAME = 'input';
+export const OUTPUT_NAME = 'probabilities';
 export const IMAGE_VALUES = INPUT_SIZE * INPUT_SIZE * 3;
 
 export interface Engine {
@@ -19,6 +22,7 @@ export interface EngineOptions {
   providerFallback: boolean;
   intraOpThreads: number;
   onnxPath: string;
+  optimizedPath: string;
   tfjsDir: string;
   log?: (msg: string) => void;
 }

@@ -1,15 +1,15 @@
 // ONNX Runtime engine. The session owns native memory; dispose() releases it.
+import { existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ConfigError } from '../errors.ts';
-import { INPUT_NAME, OUTPUT_NAME } from '../model/convert.ts';
-import { INPUT_SIZE, type Engine, type EngineOptions } from './engine.ts';
+import { INPUT_NAME, INPUT_SIZE, OUTPUT_NAME, type Engine, type EngineOptions } from './engine.ts';
 
 export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
   const log = opts.log ?? (() => {});
   let provider: string = opts.provider;
   let session: ort.InferenceSession;
   try {
-    session = await createSession(opts.onnxPath, provider, opts.intraOpThreads);
+    session = await createSession(opts, provider);
   } catch (err) {
     if (provider === 'cpu') throw err;
     const reason = `the ${provider} execution provider could not start (${(err as Error).message.split('\n')[0]})`;
@@ -19,7 +19,7 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
     }
     log(`${reason}; falling back to the cpu provider (KLASSIFY_PROVIDER_FALLBACK=true)`);
     provider = 'cpu';
-    session = await createSession(opts.onnxPath, provider, opts.intraOpThreads);
+    session = await createSession(opts, provider);
   }
   return {
     name: 'onnx',
@@ -39,12 +39,14 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
   };
 }
 
-function createSession(file: string, provider: string, threads: number) {
-  return ort.InferenceSession.create(file, {
+function createSession(opts: EngineOptions, provider: string) {
+  // The pre-optimised graph (model/prepare.ts) needs no optimisation pass at load.
+  const optimized = provider === 'cpu' && existsSync(opts.optimizedPath);
+  return ort.InferenceSession.create(optimized ? opts.optimizedPath : opts.onnxPath, {
     executionProviders: [provider],
-    intraOpNumThreads: threads,
+    intraOpNumThreads: opts.intraOpThreads,
     interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: optimized ? 'disabled' : 'all',
     // Spinning helps only when a thread owns a core; with one worker per core it steals
     // cycles from the decoder threads instead.
     extra: { session: { intra_op: { allow_spinning: '0' } } },

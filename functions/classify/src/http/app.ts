@@ -3,7 +3,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
-import { ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
+import { ClientError, MethodNotAllowed, NotFound, NotReady, PayloadTooLarge } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { openApiDocument } from '../openapi.ts';
 import { readImage } from './body.ts';
@@ -95,8 +95,19 @@ export function createApp(deps: AppDeps): RequestListener {
     run()
       .catch((err) => {
         if (!(err instanceof ClientError)) console.error(`${req.method} ${url.pathname} failed:`, err);
+        if (err instanceof PayloadTooLarge) dropConnectionAfterReply(req, res);
         return sendProblem(res, err, url.pathname);
       })
       .then((status) => metrics.requests.labels(routeLabel, String(status)).inc());
   };
+}
+
+/**
+ * After a 413 the rest of the body is never read. Node would otherwise drain it (forever,
+ * for an endless stream), so the socket is closed shortly after the reply is written; the
+ * grace period lets the client read the 413 before the connection goes.
+ */
+function dropConnectionAfterReply(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket ?? res.socket; // captured now: both detach once the reply is done
+  res.once('finish', () => setTimeout(() => socket?.destroy(), 200).unref());
 }

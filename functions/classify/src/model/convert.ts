@@ -11,12 +11,11 @@
 //   floor(total/2) before and the rest after. For stride 2 on an even input that is
 //   0 before and 1 after; symmetric padding would shift every feature map by a pixel.
 import onnxProto from 'onnx-proto';
+import { INPUT_NAME, OUTPUT_NAME } from '../engines/engine.ts';
 import type { LayersModel, LayerSpec, Weight } from './tfjs-layers.ts';
 
 const { onnx } = onnxProto;
 
-export const INPUT_NAME = 'input';
-export const OUTPUT_NAME = 'probabilities';
 const OPSET = 13;
 
 interface Shape {

@@ -1,0 +1,25 @@
+// Starts model preparation and the inference workers. main.ts calls this before it imports
+// the HTTP stack, so worker start-up (runtime load, session, warm-up) overlaps with the
+// main thread's own module loading: that overlap is most of our cold-start budget.
+import type { Config } from './config.ts';
+import { MODEL_NAME, prepareModel } from './model/prepare.ts';
+import { InferencePool } from './pool.ts';
+
+export interface LoadedModel {
+  pool: InferencePool;
+  loadMs: number;
+}
+
+export async function startInference(config: Readonly<Config>, log: (msg: string) => void): Promise<LoadedModel> {
+  const started = performance.now();
+  const files = await prepareModel(config, { needSource: config.engine === 'tfjs', log });
+  const pool = await InferencePool.start({
+    workers: config.workers,
+    engine: { ...files, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
+    batchMaxSize: config.batchMaxSize,
+    batchMaxDelayMs: config.batchMaxDelayMs,
+  });
+  const loadMs = performance.now() - started;
+  log(`model ${MODEL_NAME} ready on ${config.engine}/${pool.provider} with ${config.workers} worker(s) in ${Math.round(loadMs)} ms`);
+  return { pool, loadMs };
+}

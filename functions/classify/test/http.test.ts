@@ -1,0 +1,221 @@
+import { request } from 'node:http';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RunningService } from '../src/server.ts';
+import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
+
+let svc: RunningService;
+
+async function post(path: string, body: BodyInit | undefined, headers: Record<string, string> = {}) {
+  const res = await fetch(svc.url + path, { method: 'POST', body, headers });
+  const text = await res.text();
+  const type = res.headers.get('content-type') ?? '';
+  return { status: res.status, headers: res.headers, type, json: type.includes('json') ? JSON.parse(text) : undefined, text };
+}
+
+async function expectProblem(res: Awaited<ReturnType<typeof post>>, status: number, detail: RegExp) {
+  assert.is(res.status, status, res.text);
+  assert.is(res.type, 'application/problem+json');
+  assert.is(res.json.status, status);
+  assert.ok(res.json.type.startsWith('https://klassify.dev/problems/'));
+  assert.match(res.json.detail, detail);
+  assert.not.match(res.text, /at .*\.ts:\d+/, 'no stack trace');
+}
+
+const api = suite('POST /classify');
+api.before(async () => {
+  svc = await startTestService({ KLASSIFY_BODY_LIMIT: String(2 * 1024 * 1024) });
+});
+api.after(() => svc.shutdown());
+
+api('classifies a raw PNG body', async () => {
+  const res = await post('/classify?topk=3', await fixture('chelsea.png'), { 'content-type': 'image/png' });
+  assert.is(res.status, 200);
+  assert.is(res.json.model, 'mobilenet_v1_0.75_224');
+  assert.is(res.json.predictions.length, 3);
+  assert.ok(CAT_LABELS.includes(res.json.predictions[0].label));
+  assert.is(res.json.predictions[0].classIndex, 285);
+  assert.ok(res.json.predictions[0].probability > 0.5);
+  for (const k of ['decode', 'queue', 'inference', 'total']) assert.type(res.json.timingMs[k], 'number');
+  assert.equal(Object.keys(res.json.servedBy).sort(), ['batchSize', 'engine', 'pod', 'provider', 'revision']);
+});
+api('trusts the bytes, not the Content-Type (a PNG sent as image/jpeg and octet-stream)', async () => {
+  for (const type of ['image/jpeg', 'application/octet-stream']) {
+    const res = await post('/classify', await fixture('coffee.png'), { 'content-type': type });
+    assert.is(res.json.predictions[0].label, 'espresso');
+    assert.is(res.json.predictions.length, 5);
+  }
+});
+api('accepts multipart/form-data with an image field', async () => {
+  const form = new FormData();
+  form.append('note', 'ignored');
+  form.append('image', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
+  const res = await post('/classify?topk=1', form);
+  assert.is(res.status, 200);
+  assert.is(res.json.predictions[0].label, 'missile');
+});
+api('multipart without the image field is a 400', async () => {
+  const form = new FormData();
+  form.append('picture', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
+  await expectProblem(await post('/classify', form), 400, /no "image" file field/);
+});
+api('an empty body is a 400', async () => {
+  await expectProblem(await post('/classify', new Uint8Array(0), { 'content-type': 'image/png' }), 400, /Send the image bytes/);
+});
+api('a missing or wrong Content-Type is a 415', async () => {
+  const body = await fixture('chelsea.png');
+  await expectProblem(await post('/classify', body, { 'content-type': 'text/plain' }), 415, /text\/plain is not accepted/);
+  await expectProblem(await post('/classify', new Blob([body])), 415, /Content-Type is missing/);
+});
+api('bytes that are not an image, SVG and BMP are 415', async () => {
+  await expectProblem(await post('/classify', 'just some text', { 'content-type': 'image/png' }), 415, /not a recognised image/);
+  await expectProblem(await post('/classify', '<svg xmlns="http://www.w3.org/2000/svg"/>', { 'content-type': 'image/svg+xml' }), 415, /SVG is not supported/);
+  const bmp = await post('/classify', Buffer.concat([Buffer.from('BM'), Buffer.alloc(200)]), { 'content-type': 'image/bmp' });
+  await expectProblem(bmp, 415, /BMP/);
+  assert.ok(bmp.json.supported.includes('jpeg'));
+});
+api('a truncated JPEG is a 422', async () => {
+  const jpeg = await fixture('rocket.jpg');
+  await expectProblem(await post('/classify', jpeg.subarray(0, 5000), { 'content-type': 'image/jpeg' }), 422, /corrupt or truncated/);
+});
+api('invalid topk and resize are 400 and name the parameter', async () => {
+  const body = await fixture('chelsea.png');
+  for (const topk of ['0', '-1', '1001', 'abc', '2.5', '']) {
+    const res = await post(`/classify?topk=${topk}`, body, { 'content-type': 'image/png' });
+    await expectProblem(res, 400, /topk must be an integer from 1 to 1000/);
+    assert.is(res.json.parameter, 'topk');
+  }
+  await expectProblem(await post('/classify?resize=squash', body, { 'content-type': 'image/png' }), 400, /stretch, center-crop/);
+  const ok = await post('/classify?topk=1000&resize=center-crop', body, { 'content-type': 'image/png' });
+  assert.is(ok.json.predictions.length, 1000);
+});
+/** Streams `chunk` repeatedly on a fresh connection until the server answers. */
+function streamUntilAnswered(headers: Record<string, string>, chunk: Buffer, maxBytes: number) {
+  return new Promise<{ status: number; body: string; sent: number }>((resolve, reject) => {
+    let sent = 0;
+    let answered = false;
+    const req = request(svc.url + '/classify', { method: 'POST', headers, agent: false }, (r) => {
+      answered = true;
+      let body = '';
+      r.on('data', (c) => (body += c));
+      r.on('end', () => resolve({ status: r.statusCode!, body, sent }));
+    });
+    req.on('error', (err) => (answered ? undefined : reject(err)));
+    const pump = () => {
+      while (!answered && sent < maxBytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+    };
+    pump();
+  });
+}
+
+api('a declared body over the limit is refused with 413 before it is read', async () => {
+  const declared = 50 * 1024 * 1024;
+  const res = await streamUntilAnswered({ 'content-type': 'image/jpeg', 'content-length': String(declared) }, Buffer.alloc(64 * 1024), declared);
+  assert.is(res.status, 413);
+  assert.match(JSON.parse(res.body).detail, /exceeds the limit of 2097152 bytes/);
+  assert.ok(res.sent < declared / 4, `the server answered after ${res.sent} of ${declared} bytes`);
+});
+api('a chunked body that grows past the limit is a 413 and is not read to the end', async () => {
+  const cap = 200 * 1024 * 1024;
+  const res = await streamUntilAnswered({ 'content-type': 'image/jpeg' }, Buffer.alloc(256 * 1024, 0xff), cap);
+  assert.is(res.status, 413);
+  assert.ok(res.sent < cap / 4, `the server answered after ${res.sent} bytes`);
+});
+api('a decompression bomb is refused by the pixel limit', async () => {
+  const big = await startTestService({ KLASSIFY_MAX_PIXELS: '1000' });
+  try {
+    const res = await fetch(big.url + '/classify', { method: 'POST', body: await fixture('chelsea.png'), headers: { 'content-type': 'image/png' } });
+    assert.is(res.status, 422);
+    assert.match((await res.json()).detail, /more than 1000 pixels/);
+  } finally {
+    await big.shutdown();
+  }
+});
+api.run();
+
+const routes = suite('other routes');
+routes.before(async () => {
+  svc = await startTestService();
+});
+routes.after(() => svc.shutdown());
+routes('health endpoints answer', async () => {
+  assert.is((await fetch(svc.url + '/health/liveness')).status, 200);
+  const ready = await fetch(svc.url + '/health/readiness');
+  assert.is(ready.status, 200);
+  assert.equal(await ready.json(), { status: 'ready', engine: 'onnx', provider: 'cpu' });
+});
+routes('unknown paths are 404 and wrong methods are 405 with Allow', async () => {
+  const missing = await fetch(svc.url + '/nope');
+  assert.is(missing.status, 404);
+  assert.is(missing.headers.get('content-type'), 'application/problem+json');
+  const wrong = await fetch(svc.url + '/classify');
+  assert.is(wrong.status, 405);
+  assert.is(wrong.headers.get('allow'), 'POST');
+  assert.is((await fetch(svc.url + '/metrics', { method: 'DELETE' })).status, 405);
+});
+routes('GET /openapi.json documents the API', async () => {
+  const doc = await (await fetch(svc.url + '/openapi.json')).json();
+  assert.is(doc.openapi, '3.1.0');
+  assert.ok(doc.paths['/classify'].post.responses['415']);
+  assert.is(doc.paths['/classify'].post.parameters[0].schema.maximum, 1000);
+});
+routes('GET /metrics exposes requests, stages, in-flight and model load time', async () => {
+  await fetch(svc.url + '/classify', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
+  await fetch(svc.url + '/classify', { method: 'POST', body: 'x', headers: { 'content-type': 'image/png' } });
+  const text = await (await fetch(svc.url + '/metrics')).text();
+  assert.match(text, /klassify_requests_total\{route="\/classify",status="200"\} 1/);
+  assert.match(text, /klassify_requests_total\{route="\/classify",status="415"\} 1/);
+  for (const stage of ['decode', 'queue', 'inference']) assert.match(text, new RegExp(`klassify_stage_seconds_count\\{stage="${stage}"\\} 1`));
+  assert.match(text, /klassify_in_flight_requests 0/);
+  assert.match(text, /klassify_model_load_seconds \d/);
+  assert.match(text, /klassify_batch_size_count 1/);
+  assert.match(text, /klassify_info\{engine="onnx",provider="cpu",model="mobilenet_v1_0.75_224"\} 1/);
+});
+routes('servedBy reports HOSTNAME and K_REVISION', async () => {
+  const pod = await startTestService({ HOSTNAME: 'classify-00001-deployment-abc', K_REVISION: 'classify-00001' });
+  try {
+    const res = await fetch(pod.url + '/classify', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
+    const { servedBy } = await res.json();
+    assert.is(servedBy.pod, 'classify-00001-deployment-abc');
+    assert.is(servedBy.revision, 'classify-00001');
+  } finally {
+    await pod.shutdown();
+  }
+});
+routes.run();
+
+const load = suite('backpressure and shutdown');
+load('a full queue answers 503 with Retry-After, then recovers', async () => {
+  const small = await startTestService({ KLASSIFY_QUEUE_SIZE: '2' });
+  try {
+    const body = await fixture('astronaut.png');
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => fetch(small.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } })),
+    );
+    const statuses = results.map((r) => r.status);
+    assert.ok(statuses.includes(200), `some succeed: ${statuses}`);
+    const shed = results.filter((r) => r.status === 503);
+    assert.ok(shed.length > 0, `some are shed: ${statuses}`);
+    assert.ok(Number(shed[0].headers.get('retry-after')) >= 1);
+    assert.is((await shed[0].json()).type, 'https://klassify.dev/problems/overloaded');
+    const after = await fetch(small.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } });
+    assert.is(after.status, 200);
+  } finally {
+    await small.shutdown();
+  }
+});
+load('shutdown fails readiness, finishes in-flight requests, then closes', async () => {
+  const s = await startTestService();
+  const body = await fixture('motorcycle_left.png');
+  const inflight = Array.from({ length: 4 }, () => fetch(s.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } }));
+  await new Promise((r) => setTimeout(r, 20));
+  const stopping = s.shutdown();
+  const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
+  assert.equal(statuses, [200, 200, 200, 200]);
+  await stopping;
+  assert.is(s.server.listening, false);
+});
+load.run();

@@ -1,0 +1,130 @@
+import { mkdtemp, cp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs';
+import onnxProto from 'onnx-proto';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createEngine, IMAGE_VALUES, normalize, type Engine } from '../src/engines/engine.ts';
+import { AssetError } from '../src/errors.ts';
+import { topK } from '../src/labels.ts';
+import { samePadding } from '../src/model/convert.ts';
+import { prepareModel, type ModelFiles } from '../src/model/prepare.ts';
+import { preprocess } from '../src/preprocess.ts';
+import { EXPECTED_TOP1, FIXTURE_NAMES, fixture, testConfig } from '../../../test/support.ts';
+
+const padding = suite('TF "same" padding');
+padding('stride 2 on an even input pads only after (0 before, 1 after)', () => {
+  assert.equal(samePadding(224, 3, 2, true), [0, 1, 112]);
+  assert.equal(samePadding(14, 3, 2, true), [0, 1, 7]);
+});
+padding('stride 1 pads symmetrically', () => {
+  assert.equal(samePadding(112, 3, 1, true), [1, 1, 112]);
+});
+padding('stride 2 on an odd input pads evenly', () => {
+  assert.equal(samePadding(7, 3, 2, true), [1, 1, 4]);
+});
+padding('valid padding pads nothing', () => {
+  assert.equal(samePadding(224, 3, 2, false), [0, 0, 111]);
+});
+padding.run();
+
+let files: ModelFiles;
+const model = suite('converted ONNX graph');
+model.before(async () => {
+  files = await prepareModel(testConfig(), { needSource: true });
+});
+model('folds BatchNorm, maps ReLU6 to Clip and pads stride-2 convs asymmetrically', async () => {
+  const graph = onnxProto.onnx.ModelProto.decode(await readFile(files.onnxPath)).graph!;
+  const ops = graph.node!.map((n) => n.opType);
+  assert.not.ok(ops.includes('BatchNormalization'), 'no BatchNormalization left');
+  assert.is(ops.filter((o) => o === 'Conv').length, 28);
+  assert.is(ops.filter((o) => o === 'Clip').length, 27);
+  assert.is(ops.at(-1), 'Flatten');
+  const pads = (n: onnxProto.onnx.INodeProto) => n.attribute!.find((a) => a.name === 'pads')!.ints!.map(Number);
+  const strides = (n: onnxProto.onnx.INodeProto) => n.attribute!.find((a) => a.name === 'strides')!.ints!.map(Number);
+  const convs = graph.node!.filter((n) => n.opType === 'Conv');
+  const stride2 = convs.filter((n) => strides(n)[0] === 2);
+  assert.is(stride2.length, 5);
+  for (const n of stride2) assert.equal(pads(n), [0, 0, 1, 1], `${n.name} pads`);
+});
+model.run();
+
+const equivalence = suite('onnx engine matches the tfjs reference');
+const engines: Record<string, Engine> = {};
+equivalence.before(async () => {
+  files ??= await prepareModel(testConfig(), { needSource: true });
+  for (const name of ['onnx', 'tfjs'] as const) {
+    engines[name] = await createEngine({ ...files, engine: name, provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
+  }
+});
+equivalence.after(async () => {
+  for (const e of Object.values(engines)) await e.dispose();
+});
+
+async function inputFor(name: string): Promise<Float32Array> {
+  const { rgb } = await preprocess(await fixture(name), { resize: 'stretch', maxPixels: 50e6 });
+  const input = new Float32Array(IMAGE_VALUES);
+  normalize(rgb, input);
+  return input;
+}
+
+for (const name of FIXTURE_NAMES) {
+  equivalence(`${name}: probabilities agree within 1e-4`, async () => {
+    const input = await inputFor(name);
+    const [a, b] = [await engines.onnx.run(input, 1), await engines.tfjs.run(input, 1)];
+    assert.is(a.length, 1000);
+    let max = 0;
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+    assert.ok(max < 1e-4, `max abs difference ${max}`);
+    const sum = a.reduce((s, v) => s + v, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-3, `softmax sums to ${sum}`);
+    const expected = EXPECTED_TOP1[name];
+    if (expected) assert.ok(expected.includes(topK(a, 1)[0].label), `${name} top-1 ${topK(a, 1)[0].label}, expected ${expected}`);
+  });
+}
+equivalence('a batch of two gives the same rows as two single runs', async () => {
+  const [x, y] = [await inputFor('coffee.png'), await inputFor('camera.png')];
+  const both = new Float32Array(2 * IMAGE_VALUES);
+  both.set(x);
+  both.set(y, IMAGE_VALUES);
+  const batch = await engines.onnx.run(both, 2);
+  const single = await engines.onnx.run(y, 1);
+  for (let i = 0; i < 1000; i++) assert.ok(Math.abs(batch[1000 + i] - single[i]) < 1e-5);
+});
+equivalence('the tfjs engine leaves no tensors behind', async () => {
+  const input = await inputFor('chelsea.png');
+  await engines.tfjs.run(input, 1);
+  const before = tf.memory().numTensors;
+  await engines.tfjs.run(input, 1);
+  assert.is(tf.memory().numTensors, before);
+});
+equivalence.run();
+
+const assets = suite('model download and verification');
+assets('a corrupt mirror file stops with a message that says what to do', async () => {
+  const mirror = await mkdtemp(path.join(os.tmpdir(), 'klassify-mirror-'));
+  await cp(path.join(files.tfjsDir), path.join(mirror, 'mobilenet_v1_0.75_224'), { recursive: true });
+  await writeFile(path.join(mirror, 'mobilenet_v1_0.75_224', 'group7-shard1of1'), 'tampered');
+  const cache = await mkdtemp(path.join(os.tmpdir(), 'klassify-cache-'));
+  try {
+    await prepareModel({ modelCacheDir: cache, modelMirror: mirror, modelFetch: 'auto' });
+    assert.unreachable('should have failed');
+  } catch (err) {
+    assert.instance(err, AssetError);
+    assert.match((err as Error).message, /group7-shard1of1.*SHA-256.*expected/);
+    assert.match((err as Error).message, /delete .* and retry|mirror/);
+  }
+});
+assets('KLASSIFY_MODEL_FETCH=never fails clearly when the model is missing', async () => {
+  const cache = await mkdtemp(path.join(os.tmpdir(), 'klassify-cache-'));
+  try {
+    await prepareModel({ modelCacheDir: cache, modelMirror: undefined, modelFetch: 'never' });
+    assert.unreachable('should have failed');
+  } catch (err) {
+    assert.instance(err, AssetError);
+    assert.match((err as Error).message, /npm run model/);
+  }
+});
+assets.run();

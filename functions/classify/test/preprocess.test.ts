@@ -1,0 +1,147 @@
+import { deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ClientError } from '../src/errors.ts';
+import { preprocess, sniffFormat } from '../src/preprocess.ts';
+import { fixture } from '../../../test/support.ts';
+
+const opts = { resize: 'stretch' as const, maxPixels: 50_000_000 };
+
+async function rejects(bytes: Uint8Array, status: number, message: RegExp) {
+  try {
+    await preprocess(bytes, opts);
+  } catch (err) {
+    assert.instance(err, ClientError);
+    assert.is((err as ClientError).status, status);
+    assert.match((err as Error).message, message);
+    return;
+  }
+  assert.unreachable(`expected a ${status}`);
+}
+
+/** The RGB at (x, y) of the 224×224 output. */
+const pixel = (rgb: Uint8Array, x: number, y: number) => Array.from(rgb.subarray((y * 224 + x) * 3, (y * 224 + x) * 3 + 3));
+
+/** A small PNG whose header declares width×height 8-bit grey pixels (a decompression bomb). */
+function pngDeclaring(width: number, height: number): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (buf: Buffer) => {
+    let c = 0xffffffff;
+    for (const byte of buf) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth; colour type 0 (grey), compression, filter, interlace all 0
+  const rows = deflateSync(Buffer.alloc((width + 1) * 4)); // a few rows of real data
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', rows), chunk('IEND', Buffer.alloc(0))]);
+}
+
+const sniff = suite('format sniffing');
+sniff('recognises supported formats by their magic bytes', async () => {
+  const base = sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } });
+  assert.is(sniffFormat(await base.clone().jpeg().toBuffer()), 'jpeg');
+  assert.is(sniffFormat(await base.clone().png().toBuffer()), 'png');
+  assert.is(sniffFormat(await base.clone().webp().toBuffer()), 'webp');
+  assert.is(sniffFormat(await base.clone().gif().toBuffer()), 'gif');
+  assert.is(sniffFormat(await base.clone().tiff().toBuffer()), 'tiff');
+});
+sniff('refuses SVG, BMP and text with 415 and names the supported formats', async () => {
+  await rejects(Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><image href="http://example.com/x.png"/></svg>'), 415, /SVG is not supported.*jpeg, png/);
+  await rejects(Buffer.concat([Buffer.from('BM'), Buffer.alloc(60)]), 415, /BMP is not supported/);
+  await rejects(Buffer.from('hello, world'), 415, /not a recognised image/);
+});
+sniff.run();
+
+const decode = suite('decoding and normalising');
+decode('produces 224×224 RGB from a photo', async () => {
+  const out = await preprocess(await fixture('chelsea.png'), opts);
+  assert.is(out.rgb.length, 224 * 224 * 3);
+  assert.equal([out.format, out.width, out.height], ['png', 451, 300]);
+});
+decode('grayscale becomes three equal channels', async () => {
+  const out = await preprocess(await fixture('camera.png'), opts);
+  const [r, g, b] = pixel(out.rgb, 100, 100);
+  assert.ok(r === g && g === b);
+});
+decode('EXIF orientation is applied', async () => {
+  // Left half red, right half blue, stored with orientation 3 (rotated 180°).
+  const img = await sharp({ create: { width: 40, height: 20, channels: 3, background: '#0000ff' } })
+    .composite([{ input: { create: { width: 20, height: 20, channels: 3, background: '#ff0000' } }, left: 0, top: 0 }])
+    .jpeg({ quality: 95 })
+    .withMetadata({ orientation: 3 })
+    .toBuffer();
+  const out = await preprocess(img, opts);
+  const [r, , b] = pixel(out.rgb, 10, 112);
+  assert.ok(b > 200 && r < 60, `left edge after rotation should be blue, got ${pixel(out.rgb, 10, 112)}`);
+});
+decode('CMYK, 16-bit and alpha inputs come out as 8-bit sRGB', async () => {
+  const cmyk = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#ff0000' } }).toColourspace('cmyk').jpeg().toBuffer();
+  const [r, g, b] = pixel((await preprocess(cmyk, opts)).rgb, 50, 50);
+  assert.ok(r > 200 && g < 60 && b < 60, `CMYK red -> ${[r, g, b]}`);
+  const deep = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#00ff00' } }).toColourspace('rgb16').png().toBuffer();
+  assert.ok(pixel((await preprocess(deep, opts)).rgb, 5, 5)[1] > 240);
+  const clear = await sharp({ create: { width: 32, height: 32, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+  assert.equal(pixel((await preprocess(clear, opts)).rgb, 5, 5), [255, 255, 255], 'transparent is composited on white');
+});
+decode('animations use their first frame', async () => {
+  const frame = (colour: string) => sharp({ create: { width: 16, height: 16, channels: 3, background: colour } }).raw().toBuffer();
+  const frames = Buffer.concat([await frame('#ff0000'), await frame('#0000ff')]);
+  const gif = await sharp(frames, { raw: { width: 16, height: 32, channels: 3, pageHeight: 16 } }).gif().toBuffer();
+  const [r, , b] = pixel((await preprocess(gif, opts)).rgb, 100, 100);
+  assert.ok(r > 200 && b < 60, `first frame is red, got ${[r, b]}`);
+});
+decode('a 1×1 image is upscaled', async () => {
+  const tiny = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#123456' } }).png().toBuffer();
+  assert.equal(pixel((await preprocess(tiny, opts)).rgb, 200, 200), [0x12, 0x34, 0x56]);
+});
+decode('center-crop keeps the middle of a wide image', async () => {
+  // 300×100: red | green | blue thirds. A crop keeps only green; stretch keeps all three.
+  const img = await sharp({ create: { width: 300, height: 100, channels: 3, background: '#00ff00' } })
+    .composite([
+      { input: { create: { width: 100, height: 100, channels: 3, background: '#ff0000' } }, left: 0, top: 0 },
+      { input: { create: { width: 100, height: 100, channels: 3, background: '#0000ff' } }, left: 200, top: 0 },
+    ])
+    .png()
+    .toBuffer();
+  const crop = await preprocess(img, { ...opts, resize: 'center-crop' });
+  assert.ok(pixel(crop.rgb, 2, 112)[1] > 200, 'left edge is green when cropped');
+  const stretch = await preprocess(img, opts);
+  assert.ok(pixel(stretch.rgb, 2, 112)[0] > 200, 'left edge is red when stretched');
+});
+decode('a huge but valid photo is accepted', async () => {
+  const big = await sharp({ create: { width: 6000, height: 4000, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  assert.is((await preprocess(big, opts)).width, 6000);
+});
+decode.run();
+
+const hostile = suite('hostile and broken images');
+hostile('a decompression bomb is refused from its header', async () => {
+  const bomb = pngDeclaring(30000, 30000);
+  assert.ok(bomb.length < 2000, `bomb is ${bomb.length} bytes`);
+  await rejects(bomb, 422, /more than 50000000 pixels/);
+});
+hostile('truncated JPEG and PNG are refused with 422', async () => {
+  const jpeg = await fixture('rocket.jpg');
+  await rejects(jpeg.subarray(0, Math.floor(jpeg.length / 2)), 422, /JPEG data is corrupt or truncated/);
+  const png = await fixture('coffee.png');
+  await rejects(png.subarray(0, Math.floor(png.length / 2)), 422, /PNG data is corrupt or truncated/);
+});
+hostile('a PNG signature followed by garbage is refused with 422', async () => {
+  await rejects(Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(100, 7)]), 422, /corrupt/);
+});
+hostile.run();

@@ -1,0 +1,54 @@
+// Shared test support: the model and fixture photos (mirror or download, verified), a
+// config for loopback servers, and a running service per suite.
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { loadConfig, type Config } from '../functions/classify/src/config.ts';
+import { fetchAssets } from '../functions/classify/src/model/assets.ts';
+import { FIXTURES_BASE_URL, FIXTURE_SHA256 } from '../functions/classify/src/model/checksums.ts';
+import { startService, type RunningService } from '../functions/classify/src/server.ts';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+export const FIXTURE_NAMES = Object.keys(FIXTURE_SHA256);
+
+let fixturesDir: Promise<string> | undefined;
+
+/** The fixture photos, from KLASSIFY_FIXTURES_MIRROR or their public URL, verified. */
+export function fixtures(): Promise<string> {
+  fixturesDir ??= fetchAssets(
+    { what: 'fixture photos', baseUrl: FIXTURES_BASE_URL, sha256: FIXTURE_SHA256 },
+    { dest: path.join(ROOT, '.cache/fixtures'), mirror: process.env.KLASSIFY_FIXTURES_MIRROR },
+  );
+  return fixturesDir;
+}
+
+export async function fixture(name: string): Promise<Buffer> {
+  return readFile(path.join(await fixtures(), name));
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Readonly<Config> {
+  return loadConfig({
+    ...process.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'),
+    KLASSIFY_WORKERS: '1',
+    ...overrides,
+  });
+}
+
+export async function startTestService(overrides: Record<string, string> = {}): Promise<RunningService> {
+  const service = await startService(testConfig(overrides), () => {});
+  await service.ready;
+  return service;
+}
+
+export const CAT_LABELS = ['Egyptian cat', 'tabby', 'tiger cat'];
+
+/** Top-1 labels the reference TF.js model gives (../shared/README.md). */
+export const EXPECTED_TOP1: Record<string, string[]> = {
+  'chelsea.png': CAT_LABELS,
+  'coffee.png': ['espresso'],
+  'camera.png': ['tripod'],
+  'motorcycle_left.png': ['moped'],
+  'rocket.jpg': ['missile'],
+};

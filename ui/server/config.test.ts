@@ -1,0 +1,46 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, loadConfig } from './config.ts';
+
+const config = suite('ui config');
+config('defaults: port 3000, classify on 127.0.0.1:8080, frozen', () => {
+  const c = loadConfig({}, { publicDir: '/srv' });
+  assert.is(c.port, 3000);
+  assert.is(c.host, undefined);
+  assert.is(c.classifyUpstream.href, 'http://127.0.0.1:8080/');
+  assert.is(c.publicClassifyUrl, '/api/classify');
+  assert.is(c.page.uploadConcurrency, 4);
+  assert.equal(c.events.allowedHosts, []);
+  assert.ok(Object.isFrozen(c));
+  assert.ok(Object.isFrozen(c.page.features));
+});
+config('reads PORT, CLASSIFY_URL, flags and host lists', () => {
+  const c = loadConfig(
+    {
+      PORT: '8081',
+      CLASSIFY_URL: 'http://classify.default.svc.cluster.local',
+      UI_FEATURE_CAMERA: 'off',
+      UI_EVENTS_ALLOWED_HOSTS: 'UI.default.svc.cluster.local, ui.default.svc',
+    },
+    { publicDir: '/srv' },
+  );
+  assert.is(c.port, 8081);
+  assert.is(c.classifyUpstream.host, 'classify.default.svc.cluster.local');
+  assert.is(c.page.features.camera, false);
+  assert.equal(c.events.allowedHosts, ['ui.default.svc.cluster.local', 'ui.default.svc']);
+});
+config('lists every invalid variable with the valid values', () => {
+  try {
+    loadConfig({ PORT: 'eighty', CLASSIFY_URL: 'ftp://x', UI_FEATURE_EVENTS: 'maybe', UI_PUBLIC_CLASSIFY_URL: 'classify' }, { publicDir: '/srv' });
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    const { problems } = error as ConfigError;
+    assert.is(problems.length, 4);
+    assert.match(problems.join('\n'), /PORT="eighty": expected an integer from 0 to 65535/);
+    assert.match(problems.join('\n'), /CLASSIFY_URL="ftp:\/\/x": expected an http/);
+    assert.match(problems.join('\n'), /UI_FEATURE_EVENTS="maybe": expected one of true, false/);
+    assert.match(problems.join('\n'), /UI_PUBLIC_CLASSIFY_URL="classify"/);
+  }
+});
+config.run();

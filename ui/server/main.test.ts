@@ -1,0 +1,49 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { builtUi, freePort, raw, ROOT } from '../test/support.ts';
+import { openSse } from '../test/sse.ts';
+
+function run(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join('ui', 'server', 'main.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exit, output: () => output };
+}
+
+const main = suite('ui server process');
+main('honours $PORT, and SIGTERM closes event streams and exits 0', async () => {
+  const { publicDir } = await builtUi();
+  const port = await freePort();
+  const proc = run({ PORT: String(port), HOST: '127.0.0.1', UI_PUBLIC_DIR: publicDir });
+  try {
+    let up = false;
+    for (let i = 0; i < 100 && !up; i += 1) {
+      up = await raw(`http://127.0.0.1:${port}/health/liveness`).then((r) => r.status === 200, () => false);
+      if (!up) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(up, proc.output());
+    const stream = await openSse(`http://127.0.0.1:${port}/events/stream`);
+    await stream.next();
+    proc.child.kill('SIGTERM');
+    await stream.ended;
+    assert.is(await proc.exit, 0);
+    assert.match(proc.output(), /"msg":"ui stopped"/);
+  } finally {
+    proc.child.kill('SIGKILL');
+  }
+});
+main('an invalid environment fails fast with every problem listed', async () => {
+  const proc = run({ PORT: 'x', UI_MAX_ATTEMPTS: '99' });
+  assert.is(await proc.exit, 78);
+  assert.match(proc.output(), /PORT="x": expected an integer/);
+  assert.match(proc.output(), /UI_MAX_ATTEMPTS="99": expected an integer from 1 to 10/);
+});
+main.run();

@@ -1,0 +1,52 @@
+/**
+ * Entry point of the UI server: `node dist/ui/server.js` in the image,
+ * `node --import tsx ui/server/main.ts` in development.
+ */
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createUiServer, jsonLogger } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+
+/** dist/ui/server.js serves dist/ui/public; ui/server/main.ts (tsx) serves the same build. */
+function defaultPublicDir(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.join(here, 'public'), path.resolve(here, '../../dist/ui/public')];
+  return candidates.find((dir) => existsSync(path.join(dir, 'index.html'))) ?? candidates[0];
+}
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig(process.env, { publicDir: defaultPublicDir() });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+
+  const ui = createUiServer(config, jsonLogger);
+  const address = await ui.listen();
+  jsonLogger.info('ui listening', {
+    port: address.port,
+    classify: config.classifyUpstream.href,
+    publicDir: config.publicDir,
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    jsonLogger.info('ui shutting down', { signal });
+    await ui.close();
+    jsonLogger.info('ui stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+await main();

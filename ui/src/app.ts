@@ -1,0 +1,451 @@
+/**
+ * The klassify page: one Alpine component, `klassify`, bound in index.html.
+ *
+ * Uses Alpine's CSP build, so the page runs under a Content-Security-Policy
+ * without 'unsafe-eval': templates may only read properties and call the
+ * methods defined here (no arrow functions or template strings in markup).
+ * All decisions live in ./lib (unit-tested); this file wires them to the DOM.
+ */
+
+import Alpine from '@alpinejs/csp';
+import './styles.css';
+import { classifyImage, type ClassifyResult, type Progress, type Transport } from './lib/classify.ts';
+import { classifyEndpoint, DEFAULT_CONFIG, normalizeConfig, type PageConfig } from './lib/config.ts';
+import { parseRelayedEvent, toFeedItem, type FeedItem } from './lib/feed.ts';
+import { barWidth, formatBytes, formatMs, formatPercent, plural, splitLabel } from './lib/format.ts';
+import { tooLargeMessage, type ErrorMessage } from './lib/problem.ts';
+import { createQueue, type UploadQueue } from './lib/queue.ts';
+
+type Status = 'queued' | 'uploading' | 'classifying' | 'waking' | 'retrying' | 'done' | 'error';
+
+interface Card {
+  id: number;
+  name: string;
+  size: string;
+  previewUrl: string;
+  previewFailed: boolean;
+  status: Status;
+  uploaded: number;
+  attempt: number;
+  retryInMs: number;
+  retryReason: string;
+  result: ClassifyResult | null;
+  roundTripMs: number;
+  error: ErrorMessage | null;
+}
+
+type FunctionState = 'unknown' | 'waking' | 'ready' | 'unreachable';
+type FeedState = 'off' | 'connecting' | 'live' | 'reconnecting';
+
+const FEED_LIMIT = 50;
+const UPLOAD_TIMEOUT_MS = 120_000;
+
+/** POSTs the raw image bytes with XMLHttpRequest, which (unlike fetch) reports upload progress. */
+const xhrTransport: Transport = ({ url, file, onUploadProgress, onUploaded }) =>
+  new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    let uploaded = false;
+    const markUploaded = () => {
+      if (!uploaded) {
+        uploaded = true;
+        onUploaded();
+      }
+    };
+    xhr.open('POST', url);
+    xhr.timeout = UPLOAD_TIMEOUT_MS;
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    xhr.setRequestHeader('Accept', 'application/json, application/problem+json');
+    if (typeof crypto.randomUUID === 'function') xhr.setRequestHeader('X-Request-Id', crypto.randomUUID());
+    xhr.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable && event.total > 0) onUploadProgress(event.loaded / event.total);
+    });
+    xhr.upload.addEventListener('load', markUploaded);
+    xhr.addEventListener('readystatechange', () => {
+      if (xhr.readyState >= XMLHttpRequest.HEADERS_RECEIVED) markUploaded();
+    });
+    xhr.addEventListener('load', () =>
+      resolve({ status: xhr.status, header: (name) => xhr.getResponseHeader(name), body: xhr.responseText }),
+    );
+    xhr.addEventListener('error', () => reject(new Error('network error')));
+    xhr.addEventListener('timeout', () => reject(new Error('timeout')));
+    xhr.addEventListener('abort', () => reject(new Error('aborted')));
+    xhr.send(file);
+  });
+
+function klassify() {
+  // Kept outside Alpine's reactive state: File objects and bookkeeping.
+  const files = new Map<number, File>();
+  let queue: UploadQueue = createQueue({ concurrency: DEFAULT_CONFIG.uploadConcurrency });
+  let nextId = 1;
+  let dragDepth = 0;
+  let source: EventSource | null = null;
+
+  return {
+    config: DEFAULT_CONFIG as PageConfig,
+    items: [] as Card[],
+    feed: [] as FeedItem[],
+    feedState: 'off' as FeedState,
+    functionState: 'unknown' as FunctionState,
+    model: '',
+    dragging: false,
+    announcement: '',
+
+    async init() {
+      this.config = await loadConfig();
+      queue = createQueue({ concurrency: this.config.uploadConcurrency });
+      document.addEventListener('dragenter', (event) => this.onDragEnter(event));
+      document.addEventListener('dragover', (event) => this.onDragOver(event));
+      document.addEventListener('dragleave', () => this.onDragLeave());
+      document.addEventListener('drop', (event) => this.onDrop(event));
+      document.addEventListener('paste', (event) => this.onPaste(event));
+      if (this.config.features.prewarm && this.config.readinessUrl) this.prewarm();
+      if (this.config.features.events) this.connectFeed();
+    },
+
+    // ---- adding images -------------------------------------------------
+
+    openPicker() {
+      (this as unknown as { $refs: Record<string, HTMLInputElement> }).$refs.picker.click();
+    },
+
+    openCamera() {
+      (this as unknown as { $refs: Record<string, HTMLInputElement> }).$refs.camera.click();
+    },
+
+    onPicked(event: Event) {
+      const input = event.target as HTMLInputElement;
+      this.addFiles(Array.from(input.files ?? []));
+      input.value = '';
+    },
+
+    onDragEnter(event: DragEvent) {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      dragDepth += 1;
+      this.dragging = true;
+    },
+
+    onDragOver(event: DragEvent) {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = 'copy';
+    },
+
+    onDragLeave() {
+      dragDepth = Math.max(0, dragDepth - 1);
+      if (dragDepth === 0) this.dragging = false;
+    },
+
+    onDrop(event: DragEvent) {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      dragDepth = 0;
+      this.dragging = false;
+      this.addFiles(Array.from(event.dataTransfer?.files ?? []));
+    },
+
+    onPaste(event: ClipboardEvent) {
+      const pasted = Array.from(event.clipboardData?.items ?? [])
+        .filter((item) => item.kind === 'file')
+        .map((item) => item.getAsFile())
+        .filter((file): file is File => file !== null);
+      if (pasted.length === 0) return;
+      event.preventDefault();
+      this.addFiles(pasted.map((file, index) => renamePasted(file, index)));
+    },
+
+    addFiles(list: File[]) {
+      if (list.length === 0) return;
+      const ids: number[] = [];
+      const cards: Card[] = [];
+      for (const file of list) {
+        const id = nextId++;
+        files.set(id, file);
+        ids.push(id);
+        cards.push({
+          id,
+          name: file.name || 'image',
+          size: formatBytes(file.size),
+          previewUrl: URL.createObjectURL(file),
+          previewFailed: false,
+          status: 'queued',
+          uploaded: 0,
+          attempt: 1,
+          retryInMs: 0,
+          retryReason: '',
+          result: null,
+          roundTripMs: 0,
+          error: null,
+        });
+      }
+      // Newest batch first, in the order the user picked the files.
+      this.items = [...cards, ...this.items];
+      this.announce(`${plural(list.length, 'image')} added`);
+      for (const id of ids) this.enqueue(id);
+    },
+
+    enqueue(id: number) {
+      const card = this.card(id);
+      const file = files.get(id);
+      if (!card || !file) return;
+      card.status = 'queued';
+      card.error = null;
+      card.result = null;
+      if (file.size > this.config.maxUploadBytes) {
+        card.status = 'error';
+        card.error = tooLargeMessage(formatBytes(file.size), formatBytes(this.config.maxUploadBytes));
+        return;
+      }
+      queue.push(() => this.upload(id, file));
+    },
+
+    async upload(id: number, file: File) {
+      if (!this.card(id)) return; // removed while queued
+      const outcome = await classifyImage(file, {
+        url: classifyEndpoint(this.config, location.origin),
+        transport: xhrTransport,
+        slowAfterMs: this.config.slowAfterMs,
+        maxAttempts: this.config.maxAttempts,
+        isOnline: () => navigator.onLine,
+        onProgress: (progress: Progress) => this.onProgress(id, progress),
+      });
+      const card = this.card(id);
+      if (!card) return;
+      if (outcome.ok) {
+        card.status = 'done';
+        card.result = outcome.result;
+        card.roundTripMs = outcome.roundTripMs;
+        this.model = outcome.result.model;
+        this.functionState = 'ready';
+        const top = outcome.result.predictions[0];
+        this.announce(top ? `${card.name}: ${splitLabel(top.label).primary}, ${formatPercent(top.probability)}` : `${card.name}: no predictions`);
+      } else {
+        card.status = 'error';
+        card.error = outcome.error;
+        if (outcome.error.status === 502) this.functionState = 'unreachable';
+        this.announce(`${card.name}: ${outcome.error.title}`);
+      }
+    },
+
+    onProgress(id: number, progress: Progress) {
+      const card = this.card(id);
+      if (!card) return;
+      card.status = progress.phase;
+      card.attempt = progress.attempt;
+      if (progress.uploaded !== undefined) card.uploaded = progress.uploaded;
+      if (progress.retryInMs !== undefined) card.retryInMs = progress.retryInMs;
+      if (progress.reason) card.retryReason = progress.reason.title;
+      if (progress.phase === 'waking') this.functionState = 'waking';
+    },
+
+    retry(card: Card) {
+      this.enqueue(card.id);
+    },
+
+    remove(card: Card) {
+      URL.revokeObjectURL(card.previewUrl);
+      files.delete(card.id);
+      this.items = this.items.filter((item) => item.id !== card.id);
+    },
+
+    clearAll() {
+      queue.clear();
+      for (const card of this.items) URL.revokeObjectURL(card.previewUrl);
+      files.clear();
+      this.items = [];
+      this.announce('All results cleared');
+    },
+
+    card(id: number): Card | undefined {
+      return this.items.find((item) => item.id === id);
+    },
+
+    announce(text: string) {
+      this.announcement = text;
+    },
+
+    // ---- the function's health and the event feed ----------------------
+
+    async prewarm() {
+      // Opening the page starts a scale-from-zero while the user picks a file.
+      this.functionState = 'waking';
+      try {
+        const response = await fetch(this.config.readinessUrl, { cache: 'no-store' });
+        this.functionState = response.ok ? 'ready' : response.status === 502 ? 'unreachable' : 'waking';
+      } catch {
+        this.functionState = 'unreachable';
+      }
+    },
+
+    connectFeed() {
+      this.feedState = 'connecting';
+      source = new EventSource(this.config.eventsUrl);
+      source.addEventListener('open', () => {
+        this.feedState = 'live';
+      });
+      source.addEventListener('error', () => {
+        // EventSource reconnects on its own (with Last-Event-ID) unless closed.
+        this.feedState = source?.readyState === EventSource.CLOSED ? 'off' : 'reconnecting';
+      });
+      source.addEventListener('message', (message: MessageEvent<string>) => {
+        const event = parseRelayedEvent(message.data);
+        if (!event) return;
+        const item = toFeedItem(event);
+        if (this.feed.some((existing) => existing.key === item.key)) return;
+        this.feed.unshift(item);
+        if (this.feed.length > FEED_LIMIT) this.feed.length = FEED_LIMIT;
+      });
+    },
+
+    // ---- view helpers (called from the template) -------------------------
+
+    get hasItems() {
+      return this.items.length > 0;
+    },
+
+    get busyCount() {
+      return this.items.filter((item) => isBusy(item.status)).length;
+    },
+
+    get doneCount() {
+      return this.items.filter((item) => item.status === 'done').length;
+    },
+
+    get errorCount() {
+      return this.items.filter((item) => item.status === 'error').length;
+    },
+
+    get summary() {
+      const parts = [plural(this.items.length, 'image')];
+      if (this.busyCount) parts.push(`${this.busyCount} in progress`);
+      if (this.doneCount) parts.push(`${this.doneCount} classified`);
+      if (this.errorCount) parts.push(`${this.errorCount} failed`);
+      return parts.join(' · ');
+    },
+
+    get medianRoundTrip() {
+      const times = this.items
+        .filter((item) => item.status === 'done')
+        .map((item) => item.roundTripMs)
+        .sort((a, b) => a - b);
+      if (times.length === 0) return '';
+      return formatMs(times[Math.floor((times.length - 1) / 2)]);
+    },
+
+    /** Pods that answered, from this page's results and from the event feed. */
+    get pods() {
+      const counts = new Map<string, number>();
+      for (const item of this.items) {
+        const pod = item.result?.servedBy.pod;
+        if (pod) counts.set(pod, (counts.get(pod) ?? 0) + 1);
+      }
+      for (const entry of this.feed) {
+        if (entry.pod && !counts.has(entry.pod)) counts.set(entry.pod, 0);
+      }
+      return Array.from(counts, ([name, count]) => ({ name, count })).sort((a, b) => b.count - a.count);
+    },
+
+    get maxUploadText() {
+      return formatBytes(this.config.maxUploadBytes);
+    },
+
+    get functionLabel() {
+      return {
+        unknown: 'Classifier',
+        waking: 'Classifier waking up',
+        ready: 'Classifier ready',
+        unreachable: 'Classifier unreachable',
+      }[this.functionState];
+    },
+
+    get feedLabel() {
+      return { off: 'Off', connecting: 'Connecting', live: 'Live', reconnecting: 'Reconnecting' }[this.feedState];
+    },
+
+    isBusy(card: Card) {
+      return isBusy(card.status);
+    },
+
+    statusText(card: Card) {
+      switch (card.status) {
+        case 'queued':
+          return 'Queued';
+        case 'uploading':
+          return card.uploaded > 0 && card.uploaded < 1 ? `Uploading ${Math.round(card.uploaded * 100)}%` : 'Uploading…';
+        case 'classifying':
+          return 'Classifying…';
+        case 'waking':
+          return 'Waking up the function…';
+        case 'retrying':
+          return `${card.retryReason || 'Busy'} — retrying in ${formatMs(card.retryInMs)} (attempt ${card.attempt + 1} of ${this.config.maxAttempts})`;
+        case 'done':
+          return 'Classified';
+        case 'error':
+          return 'Failed';
+      }
+    },
+
+    progressStyle(card: Card) {
+      return { width: card.status === 'uploading' ? `${Math.round(card.uploaded * 100)}%` : '100%' };
+    },
+
+    label(prediction: { label: string }) {
+      return splitLabel(prediction.label).primary;
+    },
+
+    synonyms(prediction: { label: string }) {
+      return splitLabel(prediction.label).synonyms;
+    },
+
+    percent(prediction: { probability: number }) {
+      return formatPercent(prediction.probability);
+    },
+
+    barStyle(prediction: { probability: number }) {
+      return { width: barWidth(prediction.probability) };
+    },
+
+    ms(value: number | undefined) {
+      return formatMs(value);
+    },
+
+    servedText(card: Card) {
+      const served = card.result?.servedBy;
+      if (!served) return '';
+      return [served.revision, served.engine, served.provider].filter(Boolean).join(' · ');
+    },
+
+    onPreviewError(card: Card) {
+      card.previewFailed = true;
+    },
+  };
+}
+
+function isBusy(status: Status) {
+  return status === 'queued' || status === 'uploading' || status === 'classifying' || status === 'waking' || status === 'retrying';
+}
+
+function hasFiles(event: DragEvent) {
+  return Array.from(event.dataTransfer?.types ?? []).includes('Files');
+}
+
+/** Clipboard images are all called "image.png"; number them so cards can be told apart. */
+function renamePasted(file: File, index: number): File {
+  if (file.name && file.name !== 'image.png') return file;
+  const stamp = new Date().toTimeString().slice(0, 8).replace(/:/g, '');
+  const ext = file.type.split('/')[1]?.replace(/[^a-z0-9]/gi, '') || 'png';
+  return new File([file], `pasted-${stamp}${index ? `-${index + 1}` : ''}.${ext}`, { type: file.type });
+}
+
+async function loadConfig(): Promise<PageConfig> {
+  try {
+    const response = await fetch('/config.json', { cache: 'no-store' });
+    if (!response.ok) return DEFAULT_CONFIG;
+    return normalizeConfig(await response.json());
+  } catch {
+    return DEFAULT_CONFIG;
+  }
+}
+
+Alpine.data('klassify', klassify);
+Alpine.start();

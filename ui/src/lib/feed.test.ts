@@ -1,0 +1,56 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CLASSIFIED, parseRelayedEvent, REJECTED, toFeedItem } from './feed.ts';
+
+const at = new Date(2026, 0, 1, 12, 0, 0);
+
+const feed = suite('event feed');
+feed('a classified event shows the top label, probability and pod', () => {
+  const item = toFeedItem({
+    seq: 7,
+    id: 'abc',
+    type: CLASSIFIED,
+    source: '/klassify/classify',
+    subject: 'chelsea.png',
+    data: {
+      predictions: [{ label: 'tabby, tabby cat', probability: 0.61 }],
+      timingMs: { total: 12 },
+      servedBy: { pod: 'classify-00001-x' },
+    },
+  }, at);
+  assert.equal(item, {
+    key: '/klassify/classify abc',
+    kind: 'classified',
+    clock: '12:00:00',
+    headline: 'Tabby · 61%',
+    detail: 'chelsea.png · 12 ms',
+    pod: 'classify-00001-x',
+    source: '/klassify/classify',
+  });
+});
+feed('a rejected event shows the problem title and detail', () => {
+  const item = toFeedItem({
+    seq: 1,
+    id: 'r1',
+    type: REJECTED,
+    source: 's',
+    time: 'not a date',
+    data: { title: 'Unsupported image format', detail: 'SVG is not supported', status: 415 },
+  }, at);
+  assert.is(item.kind, 'rejected');
+  assert.is(item.headline, 'Unsupported image format');
+  assert.is(item.detail, 'SVG is not supported');
+  assert.is(item.clock, '12:00:00');
+});
+feed('unknown types and junk data never throw', () => {
+  assert.is(toFeedItem({ seq: 2, id: 'x', type: 'dev.other', source: '', data: 'str' }, at).kind, 'other');
+  assert.is(toFeedItem({ seq: 3, id: 'y', type: CLASSIFIED, source: '', data: null }, at).headline, 'Unknown');
+});
+feed('parseRelayedEvent validates the SSE payload', () => {
+  assert.is(parseRelayedEvent('nope'), null);
+  assert.is(parseRelayedEvent('{"type":"t"}'), null);
+  assert.equal(parseRelayedEvent('{"seq":1,"id":"a","type":"t","source":"s"}'), {
+    seq: 1, id: 'a', type: 't', source: 's', time: undefined, subject: undefined, data: undefined,
+  });
+});
+feed.run();
