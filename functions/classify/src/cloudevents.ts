@@ -12,7 +12,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import type { Classification, Classifier } from './classifier.ts';
 import type { Config } from './config.ts';
 import { ClientError, InvalidInput } from './errors.ts';
-import { readRaw } from './http/body.ts';
+import { mediaType, readRaw } from './http/body.ts';
 
 /** Handled here; the Trigger in knative/310-trigger-classify.yaml filters on it. */
 export const SUBMITTED = 'dev.klassify.image.submitted';
@@ -90,7 +90,9 @@ export async function handleCloudEvent(req: IncomingMessage, res: ServerResponse
 function parseEvent(req: IncomingMessage, body: Buffer): CloudEvent<unknown> {
   let event: CloudEvent<unknown>;
   try {
-    const parsed = HTTP.toEvent({ headers: req.headers as Record<string, string>, body });
+    // Structured mode is JSON text; binary mode keeps the image as raw bytes.
+    const structured = mediaType(req).startsWith('application/cloudevents');
+    const parsed = HTTP.toEvent({ headers: req.headers as Record<string, string>, body: structured ? body.toString('utf8') : body });
     if (Array.isArray(parsed)) throw new Error('batched events are not accepted');
     event = parsed as CloudEvent<unknown>;
   } catch (err) {

@@ -1,0 +1,164 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CloudEvent, HTTP } from 'cloudevents';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CLASSIFIED, EventDeduper, REJECTED, SUBMITTED } from '../src/cloudevents.ts';
+import type { RunningService } from '../src/server.ts';
+import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
+
+let svc: RunningService;
+
+function submitted(id: string, data: Uint8Array, extra: Record<string, unknown> = {}) {
+  return new CloudEvent({ specversion: '1.0', id, source: '/tests/uploader', type: SUBMITTED, subject: `photos/${id}.png`, datacontenttype: 'image/png', data, ...extra });
+}
+
+async function deliver(headers: Record<string, string>, body: string | Uint8Array) {
+  const res = await fetch(svc.url + '/', { method: 'POST', headers, body });
+  const buf = new Uint8Array(await res.arrayBuffer());
+  const h = Object.fromEntries(res.headers);
+  return { status: res.status, headers: h, text: Buffer.from(buf).toString(), event: res.status === 200 ? (HTTP.toEvent({ headers: h, body: Buffer.from(buf).toString() }) as CloudEvent<any>) : undefined };
+}
+
+const events = suite('CloudEvents at POST /');
+events.before(async () => {
+  svc = await startTestService();
+});
+events.after(() => svc.shutdown());
+
+events('binary mode: an image event is answered with a classified event', async () => {
+  const input = submitted('evt-1', await fixture('chelsea.png'));
+  const { headers, body } = HTTP.binary(input);
+  const res = await deliver(headers as Record<string, string>, body as Uint8Array);
+  assert.is(res.status, 200);
+  assert.ok(res.headers['ce-id'], 'binary-mode reply');
+  const reply = res.event!;
+  assert.is(reply.type, CLASSIFIED);
+  assert.is(reply.source, '/klassify/classify');
+  assert.is.not(reply.id, 'evt-1');
+  assert.is(reply.subject, 'photos/evt-1.png');
+  assert.is(reply.correlationid, 'evt-1');
+  assert.is(reply.correlationsource, '/tests/uploader');
+  assert.is(reply.datacontenttype, 'application/json');
+  assert.ok(CAT_LABELS.includes(reply.data.predictions[0].label));
+  assert.is(reply.data.model, 'mobilenet_v1_0.75_224');
+  assert.type(reply.data.timingMs.inference, 'number');
+});
+events('structured mode with data_base64 works the same', async () => {
+  const body = JSON.stringify({
+    specversion: '1.0', id: 'evt-2', source: '/tests/uploader', type: SUBMITTED, datacontenttype: 'image/png',
+    data_base64: Buffer.from(await fixture('coffee.png')).toString('base64'),
+  });
+  const res = await deliver({ 'content-type': 'application/cloudevents+json' }, body);
+  assert.is(res.status, 200);
+  assert.is(res.event!.type, CLASSIFIED);
+  assert.is(res.event!.data.predictions[0].label, 'espresso');
+});
+events('a redelivered event gets the same reply without a second inference', async () => {
+  const input = submitted('evt-dup', await fixture('rocket.jpg'));
+  const { headers, body } = HTTP.binary(input);
+  const metric = async () => Number(/klassify_stage_seconds_count\{stage="inference"\} (\d+)/.exec(await (await fetch(svc.url + '/metrics')).text())?.[1] ?? 0);
+  const first = await deliver(headers as Record<string, string>, body as Uint8Array);
+  const runs = await metric();
+  const second = await deliver(headers as Record<string, string>, body as Uint8Array);
+  assert.is(await metric(), runs, 'no new inference');
+  assert.is(second.headers['x-klassify-duplicate'], 'true');
+  assert.is(first.headers['x-klassify-duplicate'], 'false');
+  assert.is(second.event!.id, first.event!.id);
+  assert.equal(second.event!.data, first.event!.data);
+});
+events('a bad image is acknowledged with a rejected event carrying the problem', async () => {
+  const input = submitted('evt-bad', new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"/>'), { datacontenttype: 'image/svg+xml' });
+  const { headers, body } = HTTP.binary(input);
+  const res = await deliver(headers as Record<string, string>, body as Uint8Array);
+  assert.is(res.status, 200, 'a 2xx, so the broker does not retry');
+  assert.is(res.event!.type, REJECTED);
+  assert.is(res.event!.data.status, 415);
+  assert.match(res.event!.data.detail, /SVG is not supported/);
+  assert.is(res.event!.correlationid, 'evt-bad');
+});
+events('malformed events are a 400 problem', async () => {
+  const img = await fixture('chelsea.png');
+  const missingId = await deliver({ 'ce-specversion': '1.0', 'ce-source': '/x', 'ce-type': SUBMITTED, 'content-type': 'image/png' }, img);
+  assert.is(missingId.status, 400);
+  assert.is(missingId.headers['content-type'], 'application/problem+json');
+  const oldSpec = await deliver({ 'ce-specversion': '0.3', 'ce-id': 'a', 'ce-source': '/x', 'ce-type': SUBMITTED, 'content-type': 'image/png' }, img);
+  assert.is(oldSpec.status, 400);
+  assert.match(oldSpec.text, /specversion/);
+  const wrongType = await deliver({ 'ce-specversion': '1.0', 'ce-id': 'b', 'ce-source': '/x', 'ce-type': CLASSIFIED, 'content-type': 'image/png' }, img);
+  assert.is(wrongType.status, 400);
+  assert.match(wrongType.text, /not handled here/);
+  const garbage = await deliver({ 'content-type': 'application/cloudevents+json' }, '{not json');
+  assert.is(garbage.status, 400);
+});
+events.run();
+
+const dedupe = suite('EventDeduper');
+dedupe('bounds its memory by size', async () => {
+  const d = new EventDeduper(60_000, 3);
+  for (let i = 0; i < 10; i++) await d.once('/s', String(i), async () => ({ headers: {}, body: String(i) }));
+  assert.is(d.size, 3);
+  let ran = false;
+  await d.once('/s', '0', async () => ((ran = true), { headers: {}, body: 'again' }));
+  assert.ok(ran, 'the oldest entry was evicted');
+});
+dedupe('forgets entries after the TTL and never remembers failures', async () => {
+  const d = new EventDeduper(1, 100);
+  await d.once('/s', 'a', async () => ({ headers: {}, body: '1' }));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.is((await d.once('/s', 'a', async () => ({ headers: {}, body: '2' }))).reply.body, '2');
+  const d2 = new EventDeduper(60_000, 100);
+  await d2.once('/s', 'f', async () => Promise.reject(new Error('boom'))).catch(() => {});
+  assert.is((await d2.once('/s', 'f', async () => ({ headers: {}, body: 'ok' }))).duplicate, false);
+});
+dedupe('a concurrent duplicate waits for the first run', async () => {
+  const d = new EventDeduper(60_000, 100);
+  let runs = 0;
+  const slow = async () => (runs++, await new Promise((r) => setTimeout(r, 20)), { headers: {}, body: 'x' });
+  const [a, b] = await Promise.all([d.once('/s', 'c', slow), d.once('/s', 'c', slow)]);
+  assert.is(runs, 1);
+  assert.equal([a.duplicate, b.duplicate], [false, true]);
+});
+dedupe.run();
+
+/**
+ * A stand-in for a Knative Broker's delivery loop (not a real broker): it POSTs the event to
+ * the subscriber with `Prefer: reply`, takes the reply event from the response, and
+ * re-posts it to the sink that a second Trigger would route it to.
+ */
+const broker = suite('broker round trip (in-process stand-in)');
+let sink: Server;
+const sunk: CloudEvent<any>[] = [];
+broker.before(async () => {
+  svc = await startTestService();
+  sink = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      sunk.push(HTTP.toEvent({ headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString() }) as CloudEvent<any>);
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+});
+broker.after(async () => {
+  await svc.shutdown();
+  await new Promise((r) => sink.close(r));
+});
+broker('submit → classified reaches the sink through HTTP', async () => {
+  const { headers, body } = HTTP.binary(submitted('evt-rt', await fixture('motorcycle_left.png')));
+  const delivery = await fetch(svc.url + '/', { method: 'POST', headers: { ...(headers as Record<string, string>), prefer: 'reply' }, body: body as Uint8Array });
+  assert.is(delivery.status, 200);
+  const replyHeaders = Object.fromEntries(delivery.headers);
+  const replyBody = Buffer.from(await delivery.arrayBuffer());
+  const reply = HTTP.toEvent({ headers: replyHeaders, body: replyBody.toString() }) as CloudEvent<any>;
+  // The broker re-publishes the reply; a Trigger on CLASSIFIED delivers it to the sink.
+  assert.is(reply.type, CLASSIFIED);
+  const forward = HTTP.binary(reply);
+  const sinkRes = await fetch(`http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, { method: 'POST', headers: forward.headers as Record<string, string>, body: forward.body as string });
+  assert.is(sinkRes.status, 202);
+  assert.is(sunk.length, 1);
+  assert.is(sunk[0].correlationid, 'evt-rt');
+  assert.is(sunk[0].data.predictions[0].label, 'moped');
+});
+broker.run();

@@ -1,0 +1,55 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { IMAGE_VALUES } from '../src/engines/engine.ts';
+import { prepareModel } from '../src/model/prepare.ts';
+import { InferencePool } from '../src/pool.ts';
+import { testConfig } from '../../../test/support.ts';
+
+async function pool(batchMaxSize: number, batchMaxDelayMs = 0) {
+  const files = await prepareModel(testConfig());
+  const p = await InferencePool.start({
+    workers: 1,
+    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 },
+    batchMaxSize,
+    batchMaxDelayMs,
+  });
+  const batches: number[] = [];
+  p.onBatch = (n) => batches.push(n);
+  return { p, batches };
+}
+
+const image = (value: number) => new Uint8Array(IMAGE_VALUES).fill(value);
+
+const batching = suite('micro-batching');
+batching('a lone request is dispatched at once, as a batch of one', async () => {
+  const { p, batches } = await pool(8, 0);
+  const r = await p.infer(image(100));
+  assert.is(r.batchSize, 1);
+  assert.ok(r.queueMs < 5, `queued ${r.queueMs} ms`);
+  assert.equal(batches, [1]);
+  await p.close();
+});
+batching('requests that wait while the worker is busy are merged, up to the max', async () => {
+  const { p, batches } = await pool(4, 0);
+  const results = await Promise.all(Array.from({ length: 9 }, (_, i) => p.infer(image(i * 20))));
+  assert.equal(batches, [1, 4, 4], `batches ${batches}`);
+  // Each request gets its own row back: different inputs, different outputs.
+  assert.not.equal(Array.from(results[1].probabilities.slice(0, 5)), Array.from(results[8].probabilities.slice(0, 5)));
+  for (const r of results) assert.ok(Math.abs(r.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-3);
+  await p.close();
+});
+batching('a max delay lets a partial batch fill', async () => {
+  const { p, batches } = await pool(4, 30);
+  const first = p.infer(image(1));
+  await new Promise((r) => setTimeout(r, 5));
+  await Promise.all([first, p.infer(image(2)), p.infer(image(3))]);
+  assert.equal(batches, [3]);
+  await p.close();
+});
+batching('batch size 1 never merges', async () => {
+  const { p, batches } = await pool(1, 0);
+  await Promise.all(Array.from({ length: 5 }, (_, i) => p.infer(image(i))));
+  assert.equal(batches, [1, 1, 1, 1, 1]);
+  await p.close();
+});
+batching.run();

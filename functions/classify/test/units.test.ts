@@ -1,0 +1,72 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../src/config.ts';
+import { ConfigError, NotReady, Overloaded, toProblem } from '../src/errors.ts';
+import { CLASS_NAMES, LABELS, topK } from '../src/labels.ts';
+
+const config = suite('config');
+config('defaults are documented values', () => {
+  const c = loadConfig({});
+  assert.is(c.port, 8080);
+  assert.is(c.engine, 'onnx');
+  assert.is(c.provider, 'cpu');
+  assert.is(c.bodyLimitBytes, 10 * 1024 * 1024);
+  assert.is(c.topkDefault, 5);
+  assert.is(c.resize, 'stretch');
+  assert.is(c.batchMaxSize, 1);
+  assert.ok(Object.isFrozen(c));
+});
+config('the GPU provider gets batching defaults of its own', () => {
+  const c = loadConfig({ KLASSIFY_PROVIDER: 'webgpu' });
+  assert.is(c.batchMaxSize, 32);
+  assert.is(c.batchMaxDelayMs, 2);
+  assert.is(c.workers, 1);
+  assert.is(loadConfig({ KLASSIFY_PROVIDER: 'webgpu', KLASSIFY_BATCH_MAX: '8' }).batchMaxSize, 8);
+});
+config('invalid values fail and list the valid ones', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ KLASSIFY_ENGINE: 'torch' }, /KLASSIFY_ENGINE="torch" is invalid; valid values: onnx, tfjs/],
+    [{ PORT: '99999' }, /PORT="99999".*integer from 0 to 65535/],
+    [{ KLASSIFY_WORKERS: '1.5' }, /KLASSIFY_WORKERS/],
+    [{ KLASSIFY_PROVIDER: 'cuda' }, /cpu, webgpu/],
+    [{ KLASSIFY_PROVIDER_FALLBACK: 'maybe' }, /true or false/],
+    [{ KLASSIFY_RESIZE: 'squash' }, /stretch, center-crop/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message));
+  }
+});
+config('servedBy comes from HOSTNAME and K_REVISION', () => {
+  const c = loadConfig({ HOSTNAME: 'pod-a', K_REVISION: 'classify-00002' });
+  assert.equal([c.pod, c.revision, c.eventSource], ['pod-a', 'classify-00002', '/klassify/classify/classify-00002']);
+});
+config.run();
+
+const labels = suite('labels');
+labels('the class table is in ImageNet order', () => {
+  assert.is(CLASS_NAMES.length, 1000);
+  assert.is(LABELS[0], 'tench');
+  assert.is(LABELS[285], 'Egyptian cat');
+  assert.is(LABELS[967], 'espresso');
+  assert.is(CLASS_NAMES[281], 'tabby, tabby cat');
+});
+labels('topK returns the k largest in order, matching a full sort', () => {
+  const p = Float32Array.from({ length: 1000 }, (_, i) => Math.abs(Math.sin(i * 12.9898) * 43758.5453) % 1);
+  const sorted = [...p.keys()].sort((a, b) => p[b] - p[a]);
+  for (const k of [1, 5, 37, 1000]) assert.equal(topK(p, k).map((x) => x.classIndex), sorted.slice(0, k));
+});
+labels.run();
+
+const errors = suite('errors');
+errors('client errors map to problem+json with their headers', () => {
+  const { problem, headers } = toProblem(new Overloaded(3));
+  assert.is(problem.status, 503);
+  assert.is(headers['retry-after'], '3');
+  assert.is(toProblem(new NotReady('loading')).problem.type, 'https://klassify.dev/problems/not-ready');
+});
+errors('anything else is a bare 500 that leaks nothing', () => {
+  const { problem } = toProblem(new Error('ENOENT /secret/path'));
+  assert.is(problem.status, 500);
+  assert.not.match(JSON.stringify(problem), /secret/);
+});
+errors.run();
