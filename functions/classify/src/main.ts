@@ -30,7 +30,9 @@ async function main() {
 
 main().catch((err) => {
   // Start-up errors we anticipate are explained in one line; anything else gets a stack.
-  if (err instanceof ConfigError || err instanceof AssetError) console.error(`klassify: ${err.message}`);
+  // (A worker's error crosses the thread boundary as a plain Error that keeps its name.)
+  const expected = err instanceof ConfigError || err instanceof AssetError || ['ConfigError', 'AssetError'].includes(err?.name);
+  if (expected) console.error(`klassify: ${err.message}`);
   else console.error('klassify: start-up failed:', err);
   process.exit(1);
 });

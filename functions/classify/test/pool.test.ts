@@ -53,3 +53,39 @@ batching('batch size 1 never merges', async () => {
   await p.close();
 });
 batching.run();
+
+const providers = suite('execution provider selection');
+providers('webgpu without an adapter fails start-up clearly, or falls back to cpu when allowed', async () => {
+  const files = await prepareModel(testConfig());
+  const { createEngine } = await import('../src/engines/engine.ts');
+  const opts = { ...files, engine: 'onnx' as const, provider: 'webgpu' as const, intraOpThreads: 1 };
+  let engine;
+  try {
+    engine = await createEngine({ ...opts, providerFallback: false });
+  } catch (err) {
+    assert.is((err as Error).name, 'ConfigError');
+    assert.match((err as Error).message, /webgpu execution provider could not start \(Failed to get a WebGPU adapter/);
+    assert.match((err as Error).message, /KLASSIFY_PROVIDER=cpu, or KLASSIFY_PROVIDER_FALLBACK=true/);
+    const logs: string[] = [];
+    engine = await createEngine({ ...opts, providerFallback: true, log: (m) => logs.push(m) });
+    assert.is(engine.provider, 'cpu');
+    assert.match(logs.join('\n'), /falling back to the cpu provider/);
+  }
+  // On a machine with a GPU the first call succeeds and reports the GPU provider.
+  assert.ok(['webgpu', 'cpu'].includes(engine.provider));
+  await engine.dispose();
+});
+providers('the pool reports the provider its workers actually use', async () => {
+  const files = await prepareModel(testConfig());
+  const p = await InferencePool.start({
+    workers: 1,
+    engine: { ...files, engine: 'onnx', provider: 'webgpu', providerFallback: true, intraOpThreads: 1 },
+    batchMaxSize: 2,
+    batchMaxDelayMs: 0,
+  });
+  assert.ok(['webgpu', 'cpu'].includes(p.provider));
+  const r = await p.infer(new Uint8Array(IMAGE_VALUES));
+  assert.is(r.probabilities.length, 1000);
+  await p.close();
+});
+providers.run();

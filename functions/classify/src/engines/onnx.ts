@@ -12,7 +12,9 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
     session = await createSession(opts, provider);
   } catch (err) {
     if (provider === 'cpu') throw err;
-    const reason = `the ${provider} execution provider could not start (${(err as Error).message.split('\n')[0]})`;
+    // ORT prefixes its source location and the failed check; keep only the explanation.
+    const why = (err as Error).message.split('\n')[0].replace(/^.*? was false\. /, '');
+    const reason = `the ${provider} execution provider could not start (${why})`;
     if (!opts.providerFallback) {
       throw new ConfigError(`${reason}. Is a GPU with a Vulkan driver present? ` +
         'Set KLASSIFY_PROVIDER=cpu, or KLASSIFY_PROVIDER_FALLBACK=true to fall back to the CPU.');
