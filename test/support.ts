@@ -21,8 +21,9 @@ export function fixtures(): Promise<string> {
   return fixturesDir;
 }
 
-export async function fixture(name: string): Promise<Buffer> {
-  return readFile(path.join(await fixtures(), name));
+/** A fixture's bytes, as a plain Uint8Array that fetch and Blob accept. */
+export async function fixture(name: string): Promise<Uint8Array<ArrayBuffer>> {
+  return new Uint8Array(await readFile(path.join(await fixtures(), name)));
 }
 
 export function testConfig(overrides: Record<string, string> = {}): Readonly<Config> {

@@ -33,6 +33,7 @@ main().catch((err) => {
   // (A worker's error crosses the thread boundary as a plain Error that keeps its name.)
   const expected = err instanceof ConfigError || err instanceof AssetError || ['ConfigError', 'AssetError'].includes(err?.name);
   if (expected) console.error(`klassify: ${err.message}`);
+  else if (err?.code === 'EADDRINUSE') console.error(`klassify: port ${err.port} is already in use; stop the other process or set PORT.`);
   else console.error('klassify: start-up failed:', err);
   process.exit(1);
 });
