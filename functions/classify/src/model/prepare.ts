@@ -83,11 +83,14 @@ export async function prepareModel(
     await optimizeForThisCpu(files, log);
     return files;
   }
-  if (config.modelFetch === 'never' && !config.modelMirror) {
+  const haveSource = Object.keys(MODEL_SHA256).every((f) => existsSync(path.join(files.tfjsDir, f)));
+  if (config.modelFetch === 'never' && !config.modelMirror && !haveSource) {
     throw new AssetError(`The model is not in ${config.modelCacheDir} and KLASSIFY_MODEL_FETCH=never forbids ` +
       'downloading it. Run `npm run model` (or build the container image, which bakes it in) first.');
   }
-  log(config.modelMirror ? `copying the model from the mirror ${config.modelMirror}` : `downloading the model from ${MODEL_BASE_URL}`);
+  if (!haveSource) {
+    log(config.modelMirror ? `copying the model from the mirror ${config.modelMirror}` : `downloading the model from ${MODEL_BASE_URL}`);
+  }
   await fetchAssets(
     { what: 'MobileNet v1 0.75/224 (TF.js)', baseUrl: MODEL_BASE_URL, sha256: MODEL_SHA256 },
     {

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Load-tests the classify function with hey: steps through concurrency levels with a fixed
+# duration each, POSTing a realistic ~100 KB 800×533 JPEG, and writes per-step throughput,
+# latency percentiles and status codes as JSON/CSV plus SVG charts (bench/load-report.ts).
+#
+#   scripts/load-test.sh                               # http://127.0.0.1:8080/classify
+#   scripts/load-test.sh --levels "1 2 4 8" --duration 10s
+#   scripts/load-test.sh --knative                     # the Minikube route; samples ready pods
+#   scripts/load-test.sh --knative --cold-starts 3     # plus first-request latency from zero
+#
+# Options:
+#   --url URL            target (default http://127.0.0.1:8080/classify; with --knative the
+#                        ksvc URL + /classify, reachable through `minikube tunnel`)
+#   --host NAME          Host header to send (for a port-forwarded Kourier gateway)
+#   --levels "N N ..."   concurrency steps (default "1 2 4 8 16 32")
+#   --duration D         per step, hey's -z syntax (default 15s)
+#   --pause S            seconds between steps (default 2)
+#   --image FILE         request body (default: generated once under .cache/load-test/)
+#   --out DIR            results directory (default bench/results/load-<UTC time>)
+#   --label TEXT         chart subtitle (default: local or knative)
+#   --knative            sample ready pods with kubectl every --sample-every seconds
+#   --sample-every S     pod sampling interval (default 2)
+#   --cold-starts N      on Knative: N times, wait for scale to zero, then time one request
+#   --zero-timeout S     how long to wait for scale to zero (default 300)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+# shellcheck source=scripts/lib/common.sh
+source "$ROOT/scripts/lib/common.sh"
+# shellcheck source=scripts/lib/knative.sh
+source "$ROOT/scripts/lib/knative.sh"
+
+URL=""
+HOST_HEADER=""
+LEVELS="1 2 4 8 16 32"
+DURATION="15s"
+PAUSE=2
+IMAGE=""
+OUT=""
+LABEL=""
+KNATIVE=false
+SAMPLE_EVERY=2
+COLD_STARTS=0
+ZERO_TIMEOUT=300
+SAMPLER_PID=""
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+parse_args() {
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --url) URL=$2; shift 2 ;;
+      --host) HOST_HEADER=$2; shift 2 ;;
+      --levels) LEVELS=$2; shift 2 ;;
+      --duration) DURATION=$2; shift 2 ;;
+      --pause) PAUSE=$2; shift 2 ;;
+      --image) IMAGE=$2; shift 2 ;;
+      --out) OUT=$2; shift 2 ;;
+      --label) LABEL=$2; shift 2 ;;
+      --knative) KNATIVE=true; shift ;;
+      --sample-every) SAMPLE_EVERY=$2; shift 2 ;;
+      --cold-starts) COLD_STARTS=$2; shift 2 ;;
+      --zero-timeout) ZERO_TIMEOUT=$2; shift 2 ;;
+      -h | --help) usage; exit 0 ;;
+      *) die "unknown option $1 (see --help)" ;;
+    esac
+  done
+  local level
+  for level in $LEVELS; do
+    [[ $level =~ ^[1-9][0-9]*$ ]] || die "--levels takes positive integers, got '$level'"
+  done
+  [[ $DURATION =~ ^[0-9]+(ms|s|m)$ ]] || die "--duration takes a duration like 15s or 1m, got '$DURATION'"
+  [[ $COLD_STARTS =~ ^[0-9]+$ ]] || die "--cold-starts takes a count, got '$COLD_STARTS'"
+  if [[ $COLD_STARTS -gt 0 && $KNATIVE != true ]]; then die "--cold-starts needs --knative"; fi
+  [[ -n $LABEL ]] || LABEL=$([[ $KNATIVE == true ]] && echo knative || echo local)
+  [[ -n $OUT ]] || OUT="$ROOT/bench/results/load-$(date -u +%Y%m%dT%H%M%SZ)"
+}
+
+check_tools() {
+  ensure_commands hey:hey curl:curl
+  if [[ $KNATIVE == true ]]; then
+    command -v kubectl >/dev/null 2>&1 || die "kubectl not found; see scripts/minikube-up.sh"
+  fi
+}
+
+resolve_url() {
+  [[ -n $URL ]] && return
+  if [[ $KNATIVE == true ]]; then
+    URL="$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.status.url}')/classify"
+  else
+    URL="http://127.0.0.1:8080/classify"
+  fi
+}
+
+prepare_image() {
+  if [[ -z $IMAGE ]]; then
+    IMAGE=$(cd "$ROOT" && node --import tsx bench/load-image.ts)
+  fi
+  [[ -r $IMAGE ]] || die "cannot read $IMAGE"
+}
+
+# curl arguments shared by the probe and the cold-start timer.
+curl_args() {
+  CURL_ARGS=(-sS -o /dev/null --max-time 120 -X POST -H 'Content-Type: image/jpeg' --data-binary "@$IMAGE")
+  if [[ -n $HOST_HEADER ]]; then CURL_ARGS+=(-H "Host: $HOST_HEADER"); fi
+}
+
+probe() {
+  local status
+  status=$(curl "${CURL_ARGS[@]}" -w '%{http_code}' "$URL" || true)
+  [[ $status == 200 ]] || die "POST $URL answered '$status', not 200; is the function running and ready?"
+}
+
+write_meta() {
+  mkdir -p "$OUT/steps"
+  : >"$OUT/steps.tsv"
+  local cpu
+  cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+  cat >"$OUT/meta.json" <<JSON
+{
+  "label": "$LABEL",
+  "url": "$URL",
+  "levels": "$LEVELS",
+  "duration": "$DURATION",
+  "image": "$(basename "$IMAGE")",
+  "imageBytes": $(wc -c <"$IMAGE"),
+  "host": "$(hostname)",
+  "nproc": $(nproc),
+  "cpu": "$cpu",
+  "loadavgBefore": "$(cut -d' ' -f1-3 /proc/loadavg)",
+  "hey": "$(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo unknown)",
+  "started": "$(date -u +%FT%TZ)"
+}
+JSON
+}
+
+count_pods() {
+  # Prints "ready total" for the classify Service's pods.
+  kube -n "$NAMESPACE" get pods -l serving.knative.dev/service=classify \
+    -o jsonpath='{range .items[*]}{.status.containerStatuses[*].ready}{"\n"}{end}' 2>/dev/null |
+    awk 'NF { total++; if ($0 !~ /false/) ready++ } END { printf "%d %d\n", ready, total }'
+}
+
+sample_pods() {
+  echo "epoch,ready,total" >"$OUT/pods.csv"
+  while true; do
+    local ready total
+    read -r ready total < <(count_pods)
+    printf '%s,%s,%s\n' "$(date +%s.%N | cut -c1-14)" "$ready" "$total" >>"$OUT/pods.csv"
+    sleep "$SAMPLE_EVERY"
+  done
+}
+
+start_sampler() {
+  [[ $KNATIVE == true ]] || return 0
+  sample_pods &
+  SAMPLER_PID=$!
+}
+
+stop_sampler() {
+  if [[ -n $SAMPLER_PID ]]; then
+    kill "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=""
+  fi
+}
+
+run_steps() {
+  local level hey_args=(-z "$DURATION" -m POST -T image/jpeg -D "$IMAGE")
+  if [[ -n $HOST_HEADER ]]; then hey_args+=(-host "$HOST_HEADER"); fi
+  for level in $LEVELS; do
+    log "concurrency $level for $DURATION (load $(cut -d' ' -f1 /proc/loadavg))"
+    local started ended
+    started=$(date +%s.%N | cut -c1-14)
+    hey "${hey_args[@]}" -c "$level" "$URL" >"$OUT/steps/c$level.txt"
+    ended=$(date +%s.%N | cut -c1-14)
+    printf '%s\t%s\t%s\n' "$level" "$started" "$ended" >>"$OUT/steps.tsv"
+    sleep "$PAUSE"
+  done
+}
+
+wait_for_zero() {
+  local waited=0 ready total
+  while true; do
+    read -r ready total < <(count_pods)
+    [[ $total -eq 0 ]] && return 0
+    [[ $waited -ge $ZERO_TIMEOUT ]] && die "classify still has $total pod(s) after ${ZERO_TIMEOUT}s; is scale-to-zero enabled?"
+    sleep 5
+    waited=$((waited + 5))
+  done
+}
+
+run_cold_starts() {
+  [[ $COLD_STARTS -gt 0 ]] || return 0
+  echo "run,seconds,status" >"$OUT/cold-starts.csv"
+  local run result
+  for ((run = 1; run <= COLD_STARTS; run++)); do
+    log "cold start $run/$COLD_STARTS: waiting for classify to scale to zero (up to ${ZERO_TIMEOUT}s)"
+    wait_for_zero
+    result=$(curl "${CURL_ARGS[@]}" -w '%{time_total},%{http_code}' "$URL" || echo "nan,000")
+    log "cold start $run: ${result%,*} s, HTTP ${result#*,}"
+    printf '%s,%s\n' "$run" "$result" >>"$OUT/cold-starts.csv"
+  done
+}
+
+render() {
+  (cd "$ROOT" && node --import tsx bench/load-report.ts "$OUT" "$LABEL")
+  log "results in $OUT (results.json, results.csv, *.svg)"
+}
+
+main() {
+  parse_args "$@"
+  check_tools
+  resolve_url
+  prepare_image
+  curl_args
+  probe
+  write_meta
+  trap stop_sampler EXIT
+  start_sampler
+  run_steps
+  run_cold_starts
+  stop_sampler
+  render
+}
+
+main "$@"
