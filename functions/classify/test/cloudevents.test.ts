@@ -13,7 +13,7 @@ function submitted(id: string, data: Uint8Array, extra: Record<string, unknown> 
   return new CloudEvent({ specversion: '1.0', id, source: '/tests/uploader', type: SUBMITTED, subject: `photos/${id}.png`, datacontenttype: 'image/png', data, ...extra });
 }
 
-async function deliver(headers: Record<string, string>, body: string | Uint8Array) {
+async function deliver(headers: Record<string, string>, body: string | Uint8Array<ArrayBuffer>) {
   const res = await fetch(svc.url + '/', { method: 'POST', headers, body });
   const buf = new Uint8Array(await res.arrayBuffer());
   const h = Object.fromEntries(res.headers);
@@ -29,7 +29,7 @@ events.after(() => svc.shutdown());
 events('binary mode: an image event is answered with a classified event', async () => {
   const input = submitted('evt-1', await fixture('chelsea.png'));
   const { headers, body } = HTTP.binary(input);
-  const res = await deliver(headers as Record<string, string>, body as Uint8Array);
+  const res = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   assert.is(res.status, 200);
   assert.ok(res.headers['ce-id'], 'binary-mode reply');
   const reply = res.event!;
@@ -58,9 +58,9 @@ events('a redelivered event gets the same reply without a second inference', asy
   const input = submitted('evt-dup', await fixture('rocket.jpg'));
   const { headers, body } = HTTP.binary(input);
   const metric = async () => Number(/klassify_stage_seconds_count\{stage="inference"\} (\d+)/.exec(await (await fetch(svc.url + '/metrics')).text())?.[1] ?? 0);
-  const first = await deliver(headers as Record<string, string>, body as Uint8Array);
+  const first = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   const runs = await metric();
-  const second = await deliver(headers as Record<string, string>, body as Uint8Array);
+  const second = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   assert.is(await metric(), runs, 'no new inference');
   assert.is(second.headers['x-klassify-duplicate'], 'true');
   assert.is(first.headers['x-klassify-duplicate'], 'false');
@@ -70,7 +70,7 @@ events('a redelivered event gets the same reply without a second inference', asy
 events('a bad image is acknowledged with a rejected event carrying the problem', async () => {
   const input = submitted('evt-bad', new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"/>'), { datacontenttype: 'image/svg+xml' });
   const { headers, body } = HTTP.binary(input);
-  const res = await deliver(headers as Record<string, string>, body as Uint8Array);
+  const res = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   assert.is(res.status, 200, 'a 2xx, so the broker does not retry');
   assert.is(res.event!.type, REJECTED);
   assert.is(res.event!.data.status, 415);
@@ -147,7 +147,7 @@ broker.after(async () => {
 });
 broker('submit → classified reaches the sink through HTTP', async () => {
   const { headers, body } = HTTP.binary(submitted('evt-rt', await fixture('motorcycle_left.png')));
-  const delivery = await fetch(svc.url + '/', { method: 'POST', headers: { ...(headers as Record<string, string>), prefer: 'reply' }, body: body as Uint8Array });
+  const delivery = await fetch(svc.url + '/', { method: 'POST', headers: { ...(headers as Record<string, string>), prefer: 'reply' }, body: body as Uint8Array<ArrayBuffer> });
   assert.is(delivery.status, 200);
   const replyHeaders = Object.fromEntries(delivery.headers);
   const replyBody = Buffer.from(await delivery.arrayBuffer());
