@@ -24,7 +24,7 @@ const events = suite('CloudEvents at POST /');
 events.before(async () => {
   svc = await startTestService();
 });
-events.after(() => svc.shutdown());
+events.after(() => svc?.shutdown());
 
 events('binary mode: an image event is answered with a classified event', async () => {
   const input = submitted('evt-1', await fixture('chelsea.png'));
@@ -142,8 +142,8 @@ broker.before(async () => {
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
 });
 broker.after(async () => {
-  await svc.shutdown();
-  await new Promise((r) => sink.close(r));
+  await svc?.shutdown();
+  await new Promise((r) => sink?.close(r) ?? r(null));
 });
 broker('submit → classified reaches the sink through HTTP', async () => {
   const { headers, body } = HTTP.binary(submitted('evt-rt', await fixture('motorcycle_left.png')));

@@ -10,7 +10,7 @@ const fuzz = suite('fuzzed request bodies');
 fuzz.before(async () => {
   svc = await startTestService({ KLASSIFY_BODY_LIMIT: String(1024 * 1024) });
 });
-fuzz.after(() => svc.shutdown());
+fuzz.after(() => svc?.shutdown());
 
 /** A small seeded PRNG (mulberry32), so a failure can be replayed. */
 function rng(seed: number) {

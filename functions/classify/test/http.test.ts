@@ -26,7 +26,7 @@ const api = suite('POST /classify');
 api.before(async () => {
   svc = await startTestService({ KLASSIFY_BODY_LIMIT: String(2 * 1024 * 1024) });
 });
-api.after(() => svc.shutdown());
+api.after(() => svc?.shutdown());
 
 api('classifies a raw PNG body', async () => {
   const res = await post('/classify?topk=3', await fixture('chelsea.png'), { 'content-type': 'image/png' });
@@ -140,7 +140,7 @@ const routes = suite('other routes');
 routes.before(async () => {
   svc = await startTestService();
 });
-routes.after(() => svc.shutdown());
+routes.after(() => svc?.shutdown());
 routes('health endpoints answer', async () => {
   assert.is((await fetch(svc.url + '/health/liveness')).status, 200);
   const ready = await fetch(svc.url + '/health/readiness');
