@@ -44,6 +44,17 @@ interface Slot {
 const here = fileURLToPath(import.meta.url);
 const WORKER_FILE = path.join(path.dirname(here), here.endsWith('.ts') ? 'worker-tsx.mjs' : 'worker.js');
 
+/**
+ * The batch shapes a pool runs: powers of two up to the max, and the max itself. Every one
+ * is warmed up before readiness, and each batch is padded up to the nearest.
+ */
+export function batchShapes(max: number): number[] {
+  const shapes: number[] = [];
+  for (let n = 1; n < max; n *= 2) shapes.push(n);
+  shapes.push(max);
+  return shapes;
+}
+
 export class InferencePool {
   private queue: Job[] = [];
   private slots: Slot[] = [];
@@ -93,7 +104,7 @@ export class InferencePool {
 
   private spawn(): Promise<void> {
     const { engine, batchMaxSize } = this.opts;
-    const init: WorkerInit = { engine, warmup: [...new Set([1, batchMaxSize])] };
+    const init: WorkerInit = { engine, warmup: batchShapes(batchMaxSize) };
     const worker = new Worker(WORKER_FILE, { workerData: init });
     const slot: Slot = { worker, busy: null, started: 0 };
     return new Promise((resolve, reject) => {
@@ -131,10 +142,13 @@ export class InferencePool {
     const jobs = this.queue.splice(0, batchMaxSize);
     slot.busy = jobs;
     slot.started = performance.now();
-    const rgb = new Uint8Array(jobs.length * IMAGE_VALUES);
+    // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
+    // a slow first run (seconds on a GPU) in the middle of live traffic.
+    const shape = batchShapes(batchMaxSize).find((n) => n >= jobs.length)!;
+    const rgb = new Uint8Array(shape * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
     this.onBatch(jobs.length);
-    const msg: ToWorker = { id: this.nextId++, batch: jobs.length, rgb };
+    const msg: ToWorker = { id: this.nextId++, batch: shape, rgb };
     slot.worker.postMessage(msg, [rgb.buffer]);
     if (this.queue.length) this.dispatch();
   }

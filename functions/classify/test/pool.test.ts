@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IMAGE_VALUES } from '../src/engines/engine.ts';
 import { prepareModel } from '../src/model/prepare.ts';
-import { InferencePool } from '../src/pool.ts';
+import { batchShapes, InferencePool } from '../src/pool.ts';
 import { testConfig } from '../../../test/support.ts';
 
 async function pool(batchMaxSize: number, batchMaxDelayMs = 0) {
@@ -44,6 +44,17 @@ batching('a max delay lets a partial batch fill', async () => {
   await new Promise((r) => setTimeout(r, 5));
   await Promise.all([first, p.infer(image(2)), p.infer(image(3))]);
   assert.equal(batches, [3]);
+  await p.close();
+});
+batching('batches are padded to warmed-up shapes: powers of two and the max', async () => {
+  assert.equal(batchShapes(1), [1]);
+  assert.equal(batchShapes(8), [1, 2, 4, 8]);
+  assert.equal(batchShapes(12), [1, 2, 4, 8, 12]);
+  const { p, batches } = await pool(4, 30);
+  const results = await Promise.all([p.infer(image(10)), p.infer(image(200)), p.infer(image(90))]);
+  assert.equal(batches, [3], 'the metric counts real images');
+  const single = await p.infer(image(200));
+  for (let i = 0; i < 1000; i++) assert.ok(Math.abs(results[1].probabilities[i] - single.probabilities[i]) < 1e-5, 'padding does not change a row');
   await p.close();
 });
 batching('batch size 1 never merges', async () => {
