@@ -46,6 +46,10 @@ export class Classifier {
     return this.pool.provider;
   }
 
+  get workers(): { ready: number; total: number } {
+    return { ready: this.pool.readyWorkers, total: this.config.workers };
+  }
+
   /**
    * Reserves a place for one request, or throws Overloaded. Callers take it before reading
    * the body, so a flood is refused before it costs memory; release() when done.

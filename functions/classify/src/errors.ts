@@ -81,7 +81,12 @@ export class MethodNotAllowed extends ClientError {
 /** The bounded queue is full: the client (or a Knative broker) should retry later. */
 export class Overloaded extends ClientError {
   constructor(retryAfterSeconds: number) {
-    super(503, 'overloaded', 'Server overloaded', 'The inference queue is full; retry after the indicated delay.', { 'retry-after': String(retryAfterSeconds) });
+    // Closing the connection spares reading a body we already refused (Node would drain it
+    // to keep the connection alive), which under overload steals CPU from real work.
+    super(503, 'overloaded', 'Server overloaded', 'The inference queue is full; retry after the indicated delay.', {
+      'retry-after': String(retryAfterSeconds),
+      connection: 'close',
+    });
   }
 }
 

@@ -58,6 +58,8 @@ export function batchShapes(max: number): number[] {
 export class InferencePool {
   private queue: Job[] = [];
   private slots: Slot[] = [];
+  /** Every worker started, ready or still loading: close() stops them all. */
+  private workers: Worker[] = [];
   private nextId = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -68,18 +70,35 @@ export class InferencePool {
 
   private constructor(private opts: PoolOptions) {}
 
-  /** Starts every worker and resolves once each has loaded and warmed up its engine. */
+  /**
+   * Starts every worker and resolves once the first has loaded and warmed up its engine.
+   * The others join as they finish: loading the runtime in two threads at once is CPU
+   * bound, so waiting for all of them would roughly double the cold start for capacity
+   * that a scaled-from-zero pod does not need in its first few hundred milliseconds.
+   */
   static async start(opts: PoolOptions): Promise<InferencePool> {
     const pool = new InferencePool(opts);
     const started = performance.now();
+    const spawns = Array.from({ length: opts.workers }, () => pool.spawn());
     try {
-      await Promise.all(Array.from({ length: opts.workers }, () => pool.spawn()));
+      await Promise.any(spawns);
     } catch (err) {
       await pool.close();
-      throw err;
+      throw (err as AggregateError).errors[0];
     }
     pool.loadMs = performance.now() - started;
+    for (const spawn of spawns) spawn.catch((err) => console.error(`an inference worker failed to start: ${err.message}`));
     return pool;
+  }
+
+  /** Resolves when every worker has joined (benchmarks and tests that need them all). */
+  async allReady(): Promise<void> {
+    while (!this.closed && this.slots.length < this.opts.workers) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Workers loaded and serving; the rest are still starting. */
+  get readyWorkers(): number {
+    return this.slots.length;
   }
 
   get waiting(): number {
@@ -98,7 +117,8 @@ export class InferencePool {
   async close(): Promise<void> {
     this.closed = true;
     while (this.queue.length || this.slots.some((s) => s.busy)) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers = [];
     this.slots = [];
   }
 
@@ -106,10 +126,12 @@ export class InferencePool {
     const { engine, batchMaxSize } = this.opts;
     const init: WorkerInit = { engine, warmup: batchShapes(batchMaxSize) };
     const worker = new Worker(WORKER_FILE, { workerData: init });
+    this.workers.push(worker);
     const slot: Slot = { worker, busy: null, started: 0 };
     return new Promise((resolve, reject) => {
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
+          if (this.closed) return resolve();
           this.provider = msg.provider;
           this.slots.push(slot);
           resolve();
@@ -121,7 +143,8 @@ export class InferencePool {
         this.fail(slot, new Error(`inference worker crashed: ${err.message}`));
       });
       worker.once('exit', (code) => {
-        if (code !== 0) reject(new Error(`inference worker exited with code ${code}`));
+        if (this.closed) resolve(); // stopped by close() while it was still loading
+        else if (code !== 0) reject(new Error(`inference worker exited with code ${code}`));
       });
     });
   }
@@ -175,6 +198,7 @@ export class InferencePool {
   private fail(slot: Slot, err: Error): void {
     const jobs = slot.busy ?? [];
     this.slots = this.slots.filter((s) => s !== slot);
+    this.workers = this.workers.filter((w) => w !== slot.worker);
     jobs.forEach((j) => j.reject(err));
     if (!this.closed) this.spawn().catch(() => {});
   }

@@ -8,6 +8,7 @@
 // TF.js MobileNet does, so predictions match the published ones and nothing at the edges is
 // lost. `center-crop` keeps proportions and cuts the long side, which suits subjects in the
 // middle of wide photos.
+import icc from 'icc';
 import sharp from 'sharp';
 import type { ResizePolicy } from './config.ts';
 import { INPUT_SIZE } from './engines/engine.ts';
@@ -62,10 +63,15 @@ export async function preprocess(bytes: Uint8Array, opts: { resize: ResizePolicy
   // pages: 1 takes the first frame of an animation; failOn 'error' rejects truncated
   // files instead of classifying a half-grey picture; limitInputPixels stops
   // decompression bombs from the header, before any pixel is decoded.
-  const image = sharp(bytes, { pages: 1, failOn: 'error', limitInputPixels: opts.maxPixels, sequentialRead: true });
+  const input = { pages: 1, failOn: 'error', limitInputPixels: opts.maxPixels, sequentialRead: true } as const;
+  const image = sharp(bytes, input);
   try {
     const meta = await image.metadata();
-    const { data } = await image
+    // Converting through an embedded sRGB profile to sRGB changes no pixel but costs 5–6 ms
+    // a photo (lcms), about half the decode (docs/performance.md); other profiles
+    // (Adobe RGB, Display P3, CMYK) are still converted.
+    const pipeline = isSrgbProfile(meta.icc) ? sharp(bytes, { ...input, ignoreIcc: true }) : image;
+    const { data } = await pipeline
       .rotate() // EXIF orientation
       // Composite transparent pixels over white, as browsers show them on a white page.
       .flatten({ background: '#ffffff' })
@@ -79,6 +85,21 @@ export async function preprocess(bytes: Uint8Array, opts: { resize: ResizePolicy
     return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), format, width: meta.width ?? 0, height: meta.height ?? 0 };
   } catch (err) {
     throw describeDecodeError(err as Error, format, opts.maxPixels);
+  }
+}
+
+/**
+ * Whether an ICC profile is sRGB, by its description: cameras, browsers and libvips embed
+ * "sRGB IEC61966-2.1", "sRGB" (v4, Android) or "sRGB built-in". Anything else, or anything
+ * unreadable, counts as not sRGB and is converted.
+ */
+export function isSrgbProfile(profile: Uint8Array | undefined): boolean {
+  if (!profile) return false;
+  try {
+    const { colorSpace, description } = icc.parse(Buffer.from(profile.buffer, profile.byteOffset, profile.byteLength));
+    return colorSpace === 'RGB' && /^sRGB( IEC61966-2[.-]1| built-in)?$/.test((description ?? '').trim());
+  } catch {
+    return false;
   }
 }
 

@@ -145,7 +145,7 @@ routes('health endpoints answer', async () => {
   assert.is((await fetch(svc.url + '/health/liveness')).status, 200);
   const ready = await fetch(svc.url + '/health/readiness');
   assert.is(ready.status, 200);
-  assert.equal(await ready.json(), { status: 'ready', engine: 'onnx', provider: 'cpu' });
+  assert.equal(await ready.json(), { status: 'ready', engine: 'onnx', provider: 'cpu', workers: { ready: 1, total: 1 } });
 });
 routes('unknown paths are 404 and wrong methods are 405 with Allow', async () => {
   const missing = await fetch(svc.url + '/nope');

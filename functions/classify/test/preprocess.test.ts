@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../src/errors.ts';
-import { preprocess, sniffFormat } from '../src/preprocess.ts';
+import { isSrgbProfile, preprocess, sniffFormat } from '../src/preprocess.ts';
 import { fixture } from '../../../test/support.ts';
 
 const opts = { resize: 'stretch' as const, maxPixels: 50_000_000 };
@@ -145,3 +145,32 @@ hostile('a PNG signature followed by garbage is refused with 422', async () => {
   await rejects(Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.alloc(100, 7)]), 422, /corrupt/);
 });
 hostile.run();
+
+const icc = suite('colour profiles');
+const profileOf = async (bytes: Uint8Array) => (await sharp(bytes).metadata()).icc;
+const tagged = (profile: string) => sharp({ create: { width: 8, height: 8, channels: 3, background: '#c04020' } }).withIccProfile(profile).jpeg().toBuffer();
+icc('sRGB profiles are recognised, others are not', async () => {
+  assert.ok(isSrgbProfile(await profileOf(await fixture('chelsea.png'))), 'chelsea: sRGB IEC61966-2.1 (v2 desc)');
+  assert.ok(isSrgbProfile(await profileOf(await tagged('srgb'))), "libvips' built-in sRGB");
+  assert.not.ok(isSrgbProfile(await profileOf(await fixture('rocket.jpg'))), 'rocket: Adobe RGB (1998)');
+  assert.not.ok(isSrgbProfile(await profileOf(await tagged('p3'))), 'Display P3');
+  assert.not.ok(isSrgbProfile(undefined));
+  assert.not.ok(isSrgbProfile(new Uint8Array(100)));
+  const truncated = (await profileOf(await fixture('chelsea.png')))!.subarray(0, 200);
+  assert.not.ok(isSrgbProfile(truncated), 'a desc tag pointing past the end');
+});
+icc('skipping an sRGB profile leaves the pixels as converting through it does', async () => {
+  const bytes = await fixture('chelsea.png');
+  const { rgb } = await preprocess(bytes, opts);
+  const converted = await sharp(bytes).resize(224, 224, { fit: 'fill' }).toColourspace('srgb').removeAlpha().raw().toBuffer();
+  let maxDiff = 0;
+  for (let i = 0; i < rgb.length; i++) maxDiff = Math.max(maxDiff, Math.abs(rgb[i] - converted[i]));
+  assert.ok(maxDiff <= 1, `max channel difference ${maxDiff}`);
+});
+icc('a non-sRGB profile is still converted', async () => {
+  const bytes = await fixture('rocket.jpg');
+  const { rgb } = await preprocess(bytes, opts);
+  const ignored = await sharp(bytes, { ignoreIcc: true }).resize(224, 224, { fit: 'fill' }).removeAlpha().raw().toBuffer();
+  assert.ok(rgb.some((v, i) => Math.abs(v - ignored[i]) > 2), 'Adobe RGB pixels are converted to sRGB');
+});
+icc.run();

@@ -64,8 +64,8 @@ export function createApp(deps: AppDeps): RequestListener {
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
       GET: (_req, res) => {
-        ready();
-        sendJson(res, 200, { status: 'ready', engine: config.engine, provider: state.classifier!.provider });
+        const classifier = ready();
+        sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers });
         return 200;
       },
     },

@@ -1,0 +1,164 @@
+// HTTP-side benchmark helpers: start the built function (dist/classify/main.js) as a child
+// process with a given environment, drive it with hey, and read its /metrics and RSS.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parseHey, type HeySummary } from './load-report.ts';
+import { ROOT } from '../test/support.ts';
+
+export interface Server {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function baseEnv(): Record<string, string> {
+  return {
+    ...(process.env as Record<string, string>),
+    HOST: '127.0.0.1',
+    KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'),
+    KLASSIFY_MODEL_FETCH: 'never',
+  };
+}
+
+/** Spawns the built server; resolves once readiness is 200. Times each phase. */
+export async function startServer(env: Record<string, string> = {}): Promise<Server & { readyMs: number }> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/classify/main.js')], {
+    env: { ...baseEnv(), ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${stderr}`);
+    if (performance.now() - t0 > 30_000) {
+      await stop();
+      throw new Error(`server not ready after 30 s: ${stderr}`);
+    }
+    try {
+      const res = await fetch(`${url}/health/readiness`);
+      await res.arrayBuffer();
+      const readyMs = performance.now() - t0;
+      // Ready means one warm worker; the measurements want the whole pool.
+      if (res.status === 200) {
+        const workers = async () => ((await (await fetch(`${url}/health/readiness`)).json()) as { workers: { ready: number; total: number } }).workers;
+        for (let w = await workers(); w.ready < w.total; w = await workers()) await new Promise((r) => setTimeout(r, 10));
+        return { url, pid: child.pid!, child, stop, readyMs };
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export function hasHey(): boolean {
+  return !spawnSync('hey', ['-n', '0'], { stdio: 'ignore' }).error;
+}
+
+/** Runs hey for `seconds` at `concurrency` without blocking this event loop. */
+export function hey(url: string, image: string, concurrency: number, seconds: number): Promise<HeySummary> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('hey', ['-z', `${seconds}s`, '-c', String(concurrency), '-m', 'POST', '-T', 'image/jpeg', '-D', image, `${url}/classify`]);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(parseHey(out)) : reject(new Error(`hey exited with ${code}`))));
+  });
+}
+
+/** Reads one Prometheus sample value, e.g. metric('x_sum', {stage: 'decode'}). */
+export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (want.every((w) => (m[2] ?? '').includes(w))) return Number(m[3]);
+  }
+  return NaN;
+}
+
+export async function scrape(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+/** Mean ms per stage between two /metrics scrapes. */
+export function stageMeans(before: string, after: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const stage of ['decode', 'queue', 'inference', 'total']) {
+    const d = (name: string, t: string) => metric(t, name, { stage });
+    const sum = d('klassify_stage_seconds_sum', after) - (d('klassify_stage_seconds_sum', before) || 0);
+    const count = d('klassify_stage_seconds_count', after) - (d('klassify_stage_seconds_count', before) || 0);
+    out[stage] = count > 0 ? (sum / count) * 1000 : NaN;
+  }
+  return out;
+}
+
+/** Mean images per inference call between two scrapes. */
+export function meanBatch(before: string, after: string): number {
+  const sum = metric(after, 'klassify_batch_size_sum') - (metric(before, 'klassify_batch_size_sum') || 0);
+  const count = metric(after, 'klassify_batch_size_count') - (metric(before, 'klassify_batch_size_count') || 0);
+  return count > 0 ? sum / count : NaN;
+}
+
+/** VmRSS of a process in MB: the main thread and its worker threads together. */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Calls fn every `ms` until stop() is called; returns what it collected. */
+export function sampler<T>(fn: () => T | Promise<T>, ms: number): { stop(): Promise<T[]> } {
+  const values: T[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        values.push(await fn());
+      } catch {
+        // a failed sample is skipped
+      }
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return values;
+    },
+  };
+}
+
+/** Latency of one GET in ms (the body is read). */
+export async function timedGet(url: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  return performance.now() - t0;
+}

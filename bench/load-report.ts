@@ -1,0 +1,194 @@
+// Turns a scripts/load-test.sh results directory into results.json, results.csv and SVG
+// charts. The directory holds, per concurrency step, hey's text summary (steps/c<N>.txt),
+// steps.tsv (concurrency, start and end epoch seconds), and on Knative pods.csv (epoch
+// seconds, ready pods, all pods) and cold-starts.csv (run, seconds, HTTP status).
+// Usage: node --import tsx bench/load-report.ts <results-dir>
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { lineChart } from './svg-chart.ts';
+
+export interface HeySummary {
+  requests: number;
+  seconds: number;
+  rps: number;
+  /** Latency percentiles in ms, over all answered requests (503s included). */
+  latencyMs: Record<'p10' | 'p25' | 'p50' | 'p75' | 'p90' | 'p95' | 'p99', number | null>;
+  statusCodes: Record<string, number>;
+  /** Transport errors hey counted (refused connections, timeouts), by message. */
+  errors: Record<string, number>;
+}
+
+export interface Step extends HeySummary {
+  concurrency: number;
+  /** Requests per second that got a 200. */
+  okRps: number;
+  started?: number;
+  ended?: number;
+}
+
+export interface PodSample {
+  t: number;
+  ready: number;
+  total: number;
+}
+
+/** Parses hey's default text summary (hey 0.1.x). */
+export function parseHey(text: string): HeySummary {
+  const num = (re: RegExp) => {
+    const m = re.exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  const latencyMs: HeySummary['latencyMs'] = { p10: null, p25: null, p50: null, p75: null, p90: null, p95: null, p99: null };
+  for (const m of text.matchAll(/^\s*(\d+)%+ in ([\d.]+) secs/gm)) {
+    const key = `p${m[1]}` as keyof typeof latencyMs;
+    if (key in latencyMs) latencyMs[key] = round(Number(m[2]) * 1000);
+  }
+  const statusCodes: Record<string, number> = {};
+  for (const m of section(text, 'Status code distribution').matchAll(/\[(\d+)\]\s+(\d+) responses/g)) statusCodes[m[1]] = Number(m[2]);
+  const errors: Record<string, number> = {};
+  for (const m of section(text, 'Error distribution').matchAll(/\[(\d+)\]\s+(.+)/g)) errors[m[2].trim()] = Number(m[1]);
+  const seconds = num(/Total:\s+([\d.]+) secs/);
+  const rps = num(/Requests\/sec:\s+([\d.]+)/);
+  const answered = Object.values(statusCodes).reduce((a, b) => a + b, 0);
+  if (!Number.isFinite(seconds) || !Number.isFinite(rps)) throw new Error('not a hey summary: no "Total:" or "Requests/sec:" line');
+  return { requests: answered, seconds, rps: round(rps), latencyMs, statusCodes, errors };
+}
+
+function section(text: string, heading: string): string {
+  const start = text.indexOf(`${heading}:`);
+  if (start < 0) return '';
+  const rest = text.slice(start + heading.length + 1);
+  const end = rest.search(/\n\s*\n(?=\S)|\n[A-Z][^\n]*:\n/);
+  return end < 0 ? rest : rest.slice(0, end);
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * The knee of the latency–throughput curve: the lowest concurrency whose good throughput
+ * is within `share` of the best step's. Past it, more concurrency only adds queueing.
+ */
+export function findKnee(steps: Step[], share = 0.9): Step | undefined {
+  const ok = steps.filter((s) => s.okRps > 0);
+  if (!ok.length) return undefined;
+  const best = Math.max(...ok.map((s) => s.okRps));
+  return [...ok].sort((a, b) => a.concurrency - b.concurrency).find((s) => s.okRps >= share * best);
+}
+
+export function toCsv(steps: Step[]): string {
+  const codes = [...new Set(steps.flatMap((s) => Object.keys(s.statusCodes)))].sort();
+  const header = ['concurrency', 'requests', 'seconds', 'rps', 'ok_rps', 'p50_ms', 'p90_ms', 'p99_ms', ...codes.map((c) => `status_${c}`), 'errors'];
+  const rows = steps.map((s) => [
+    s.concurrency, s.requests, s.seconds, s.rps, s.okRps, s.latencyMs.p50, s.latencyMs.p90, s.latencyMs.p99,
+    ...codes.map((c) => s.statusCodes[c] ?? 0),
+    Object.values(s.errors).reduce((a, b) => a + b, 0),
+  ]);
+  return [header, ...rows].map((r) => r.map((v) => (v === null ? '' : String(v))).join(',')).join('\n') + '\n';
+}
+
+export function readSteps(dir: string): Step[] {
+  const tsv = path.join(dir, 'steps.tsv');
+  if (!existsSync(tsv)) throw new Error(`${tsv} not found: is ${dir} a load-test results directory?`);
+  return readFileSync(tsv, 'utf8').trim().split('\n').filter(Boolean).map((line) => {
+    const [c, started, ended] = line.split('\t').map(Number);
+    const summary = parseHey(readFileSync(path.join(dir, 'steps', `c${c}.txt`), 'utf8'));
+    const ok = summary.statusCodes['200'] ?? 0;
+    return { concurrency: c, ...summary, okRps: round(ok / summary.seconds), started, ended };
+  });
+}
+
+export function readPods(dir: string): PodSample[] {
+  const file = path.join(dir, 'pods.csv');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').trim().split('\n').slice(1).filter(Boolean).map((line) => {
+    const [t, ready, total] = line.split(',').map(Number);
+    return { t, ready, total };
+  });
+}
+
+export function readColdStarts(dir: string): Array<{ run: number; seconds: number; status: number }> {
+  const file = path.join(dir, 'cold-starts.csv');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').trim().split('\n').slice(1).filter(Boolean).map((line) => {
+    const [run, seconds, status] = line.split(',').map(Number);
+    return { run, seconds, status };
+  });
+}
+
+export function charts(steps: Step[], pods: PodSample[], label = ''): Record<string, string> {
+  const suffix = label ? ` (${label})` : '';
+  const out: Record<string, string> = {
+    'latency.svg': lineChart({
+      title: `Latency vs concurrency${suffix}`,
+      xLabel: 'concurrent clients (hey -c)',
+      yLabel: 'latency (ms)',
+      xScale: 'log2',
+      series: (['p50', 'p90', 'p99'] as const).map((p) => ({
+        name: p,
+        points: steps.map((s) => [s.concurrency, s.latencyMs[p] ?? NaN] as [number, number]),
+      })),
+    }),
+    'throughput.svg': lineChart({
+      title: `Throughput vs concurrency${suffix}`,
+      xLabel: 'concurrent clients (hey -c)',
+      yLabel: 'requests per second',
+      xScale: 'log2',
+      series: [
+        { name: '200 OK', points: steps.map((s) => [s.concurrency, s.okRps]) },
+        { name: 'all responses (incl. 503)', points: steps.map((s) => [s.concurrency, s.rps]), dashed: true },
+      ],
+    }),
+  };
+  if (pods.length) {
+    const t0 = pods[0].t;
+    const stepSeries = steps.filter((s) => s.started).map((s) => [
+      [s.started! - t0, s.concurrency],
+      [s.ended! - t0, s.concurrency],
+    ] as Array<[number, number]>);
+    out['pods.svg'] = lineChart({
+      title: `Ready pods over time${suffix}`,
+      xLabel: 'seconds since the first sample',
+      yLabel: 'pods / clients',
+      series: [
+        { name: 'ready pods', points: pods.map((p) => [p.t - t0, p.ready]) },
+        { name: 'all pods', points: pods.map((p) => [p.t - t0, p.total]), dashed: true },
+        { name: 'concurrent clients', points: stepSeries.flat() },
+      ],
+    });
+  }
+  return out;
+}
+
+export function report(dir: string, label = ''): { steps: Step[]; knee?: Step } {
+  const steps = readSteps(dir);
+  const pods = readPods(dir);
+  const coldStarts = readColdStarts(dir);
+  const knee = findKnee(steps);
+  const meta = existsSync(path.join(dir, 'meta.json')) ? JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) : {};
+  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ meta, knee: knee?.concurrency ?? null, steps, pods, coldStarts }, null, 2) + '\n');
+  writeFileSync(path.join(dir, 'results.csv'), toCsv(steps));
+  for (const [name, svg] of Object.entries(charts(steps, pods, label || meta.label))) writeFileSync(path.join(dir, name), svg);
+  return { steps, knee };
+}
+
+function printTable(steps: Step[], knee?: Step): void {
+  console.log('| clients | req/s (200) | p50 ms | p90 ms | p99 ms | status codes | errors |');
+  console.log('|--:|--:|--:|--:|--:|---|--:|');
+  for (const s of steps) {
+    const codes = Object.entries(s.statusCodes).map(([c, n]) => `${c}×${n}`).join(' ');
+    const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
+    const ms = (v: number | null) => (v === null ? '–' : String(v));
+    console.log(`| ${s.concurrency}${s === knee ? ' (knee)' : ''} | ${s.okRps} | ${ms(s.latencyMs.p50)} | ${ms(s.latencyMs.p90)} | ${ms(s.latencyMs.p99)} | ${codes} | ${errors} |`);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const dir = process.argv[2];
+  if (!dir) {
+    console.error('usage: node --import tsx bench/load-report.ts <results-dir> [label]');
+    process.exit(2);
+  }
+  const { steps, knee } = report(dir, process.argv[3]);
+  printTable(steps, knee);
+}
