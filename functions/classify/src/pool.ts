@@ -71,23 +71,25 @@ export class InferencePool {
   private constructor(private opts: PoolOptions) {}
 
   /**
-   * Starts every worker and resolves once the first has loaded and warmed up its engine.
-   * The others join as they finish: loading the runtime in two threads at once is CPU
-   * bound, so waiting for all of them would roughly double the cold start for capacity
-   * that a scaled-from-zero pod does not need in its first few hundred milliseconds.
+   * Starts one worker and resolves once it has loaded and warmed up its engine; the others
+   * start then and join as they finish. Loading the runtime is CPU bound: started together,
+   * the workers and the main thread's own start-up compete for the cores and the first
+   * request waits for all of them, for capacity a scaled-from-zero pod does not need in
+   * its first few hundred milliseconds.
    */
   static async start(opts: PoolOptions): Promise<InferencePool> {
     const pool = new InferencePool(opts);
     const started = performance.now();
-    const spawns = Array.from({ length: opts.workers }, () => pool.spawn());
     try {
-      await Promise.any(spawns);
+      await pool.spawn();
     } catch (err) {
       await pool.close();
-      throw (err as AggregateError).errors[0];
+      throw err;
     }
     pool.loadMs = performance.now() - started;
-    for (const spawn of spawns) spawn.catch((err) => console.error(`an inference worker failed to start: ${err.message}`));
+    for (let i = 1; i < opts.workers; i++) {
+      pool.spawn().catch((err) => console.error(`an inference worker failed to start: ${err.message}`));
+    }
     return pool;
   }
 

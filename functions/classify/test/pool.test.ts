@@ -100,3 +100,31 @@ providers('the pool reports the provider its workers actually use', async () => 
   await p.close();
 });
 providers.run();
+
+const startup = suite('start-up');
+startup('the pool is usable once one worker is warm; the others join after', async () => {
+  const files = await prepareModel(testConfig());
+  const p = await InferencePool.start({
+    workers: 2,
+    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 },
+    batchMaxSize: 1,
+    batchMaxDelayMs: 0,
+  });
+  assert.is(p.readyWorkers, 1);
+  assert.is((await p.infer(new Uint8Array(IMAGE_VALUES))).probabilities.length, 1000);
+  await p.allReady();
+  assert.is(p.readyWorkers, 2);
+  await p.close();
+});
+startup('close() during start-up stops the workers that are still loading', async () => {
+  const files = await prepareModel(testConfig());
+  const p = await InferencePool.start({
+    workers: 2,
+    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 },
+    batchMaxSize: 1,
+    batchMaxDelayMs: 0,
+  });
+  await p.close();
+  assert.is(p.readyWorkers, 0);
+});
+startup.run();
