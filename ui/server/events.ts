@@ -10,6 +10,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
+import type { RelayedEvent } from '../src/lib/feed.ts';
 import { HttpError, payloadTooLarge } from './problem.ts';
 
 /** The CloudEvent types the UI shows; see functions/classify (events). */
@@ -18,15 +19,8 @@ export const RELAYED_TYPES: ReadonlySet<string> = new Set([
   'dev.klassify.image.rejected',
 ]);
 
-export interface RelayedEvent {
-  seq: number;
-  id: string;
-  type: string;
-  source: string;
-  time?: string;
-  subject?: string;
-  data?: unknown;
-}
+// One shape for both ends of the stream: the browser's feed parses what this writes.
+export type { RelayedEvent };
 
 export interface HubOptions {
   bufferSize: number;

@@ -5,14 +5,18 @@ import { prepareModel } from '../src/model/prepare.ts';
 import { batchShapes, InferencePool } from '../src/pool.ts';
 import { testConfig } from '../../../test/support.ts';
 
-async function pool(batchMaxSize: number, batchMaxDelayMs = 0) {
+async function startPool(opts: { workers?: number; batchMaxSize?: number; batchMaxDelayMs?: number; provider?: 'cpu' | 'webgpu' } = {}) {
   const files = await prepareModel(testConfig());
-  const p = await InferencePool.start({
-    workers: 1,
-    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 },
-    batchMaxSize,
-    batchMaxDelayMs,
+  return InferencePool.start({
+    workers: opts.workers ?? 1,
+    engine: { ...files, engine: 'onnx', provider: opts.provider ?? 'cpu', providerFallback: true, intraOpThreads: 1 },
+    batchMaxSize: opts.batchMaxSize ?? 1,
+    batchMaxDelayMs: opts.batchMaxDelayMs ?? 0,
   });
+}
+
+async function pool(batchMaxSize: number, batchMaxDelayMs = 0) {
+  const p = await startPool({ batchMaxSize, batchMaxDelayMs });
   const batches: number[] = [];
   p.onBatch = (n) => batches.push(n);
   return { p, batches };
@@ -87,13 +91,7 @@ providers('webgpu without an adapter fails start-up clearly, or falls back to cp
   await engine.dispose();
 });
 providers('the pool reports the provider its workers actually use', async () => {
-  const files = await prepareModel(testConfig());
-  const p = await InferencePool.start({
-    workers: 1,
-    engine: { ...files, engine: 'onnx', provider: 'webgpu', providerFallback: true, intraOpThreads: 1 },
-    batchMaxSize: 2,
-    batchMaxDelayMs: 0,
-  });
+  const p = await startPool({ provider: 'webgpu', batchMaxSize: 2 });
   assert.ok(['webgpu', 'cpu'].includes(p.provider));
   const r = await p.infer(new Uint8Array(IMAGE_VALUES));
   assert.is(r.probabilities.length, 1000);
@@ -103,13 +101,7 @@ providers.run();
 
 const startup = suite('start-up');
 startup('the pool is usable once one worker is warm; the others join after', async () => {
-  const files = await prepareModel(testConfig());
-  const p = await InferencePool.start({
-    workers: 2,
-    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 },
-    batchMaxSize: 1,
-    batchMaxDelayMs: 0,
-  });
+  const p = await startPool({ workers: 2 });
   assert.is(p.readyWorkers, 1);
   assert.is((await p.infer(new Uint8Array(IMAGE_VALUES))).probabilities.length, 1000);
   await p.allReady();
@@ -117,13 +109,7 @@ startup('the pool is usable once one worker is warm; the others join after', asy
   await p.close();
 });
 startup('close() during start-up stops the workers that are still loading', async () => {
-  const files = await prepareModel(testConfig());
-  const p = await InferencePool.start({
-    workers: 2,
-    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 },
-    batchMaxSize: 1,
-    batchMaxDelayMs: 0,
-  });
+  const p = await startPool({ workers: 2 });
   await p.close();
   assert.is(p.readyWorkers, 0);
 });
