@@ -21,12 +21,7 @@ check_cluster() {
 
 main() {
   check_cluster
-  local tag
-  tag=$(image_tag)
-  build_image "$tag"
-  apply_manifests "$tag"
-  wait_for_services
-  print_endpoints
+  roll_out
 }
 
 main "$@"

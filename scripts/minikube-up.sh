@@ -87,12 +87,7 @@ main() {
   install_serving
   configure_domain
   install_eventing
-  local tag
-  tag=$(image_tag)
-  build_image "$tag"
-  apply_manifests "$tag"
-  wait_for_services
-  print_endpoints
+  roll_out
 }
 
 main "$@"

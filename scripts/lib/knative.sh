@@ -74,3 +74,14 @@ Send an event through the broker:
 Watch the function scale:  kubectl --context $MINIKUBE_PROFILE -n $NAMESPACE get pods -w
 MSG
 }
+
+# Builds the image under a new unique tag, applies knative/ with it, waits, and prints
+# the URLs: the shared last step of minikube-up.sh and deploy.sh.
+roll_out() {
+  local tag
+  tag=$(image_tag)
+  build_image "$tag"
+  apply_manifests "$tag"
+  wait_for_services
+  print_endpoints
+}
