@@ -68,7 +68,12 @@ export class InferencePool {
   /** Observes each dispatched batch size (metrics). */
   onBatch: (size: number) => void = () => {};
 
-  private constructor(private opts: PoolOptions) {}
+  /** Batch shapes, computed once: every dispatch pads to one of them. */
+  private readonly shapes: number[];
+
+  private constructor(private opts: PoolOptions) {
+    this.shapes = batchShapes(opts.batchMaxSize);
+  }
 
   /**
    * Starts one worker and resolves once it has loaded and warmed up its engine; the others
@@ -125,8 +130,8 @@ export class InferencePool {
   }
 
   private spawn(): Promise<void> {
-    const { engine, batchMaxSize } = this.opts;
-    const init: WorkerInit = { engine, warmup: batchShapes(batchMaxSize) };
+    const { engine } = this.opts;
+    const init: WorkerInit = { engine, warmup: this.shapes };
     const worker = new Worker(WORKER_FILE, { workerData: init });
     this.workers.push(worker);
     const slot: Slot = { worker, busy: null, started: 0 };
@@ -169,7 +174,7 @@ export class InferencePool {
     slot.started = performance.now();
     // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
     // a slow first run (seconds on a GPU) in the middle of live traffic.
-    const shape = batchShapes(batchMaxSize).find((n) => n >= jobs.length)!;
+    const shape = this.shapes.find((n) => n >= jobs.length)!;
     const rgb = new Uint8Array(shape * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
     this.onBatch(jobs.length);
