@@ -12,6 +12,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import type { Classification, Classifier } from './classifier.ts';
 import type { Config } from './config.ts';
 import { ClientError, InvalidInput } from './errors.ts';
+import { problemOf } from './http/problems.ts';
 import { mediaType, readRaw } from './http/body.ts';
 
 /** Handled here; the Trigger in knative/310-trigger-classify.yaml filters on it. */
@@ -131,6 +132,6 @@ async function classifyEvent(event: CloudEvent<unknown>, deps: EventDeps): Promi
     return new CloudEvent({ ...common, type: CLASSIFIED, data: result });
   } catch (err) {
     if (!(err instanceof ClientError)) throw err; // a server fault: 500, and the broker retries
-    return new CloudEvent({ ...common, type: REJECTED, data: err.toProblem() });
+    return new CloudEvent({ ...common, type: REJECTED, data: problemOf(err) });
   }
 }

@@ -1,98 +1,132 @@
-// Every error the service means to show a client, in one place. Transports map them to
-// HTTP problem+json (RFC 9457) or to a `rejected` CloudEvent; anything else is a bug and
-// becomes a bare 500 without internals.
+// Every error the service means to show a client, in one place, with no protocol in it:
+// a stable code, a human title and detail, and structured facts. Each transport owns its
+// own mapping: http/problems.ts turns a code into a status, problem type and headers; the
+// CloudEvents handler turns it into a `rejected` reply or a 4xx. Anything that is not a
+// ClientError is a bug and becomes a bare 500 without internals.
 
-export const PROBLEM_BASE = 'https://klassify.dev/problems/';
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  [extension: string]: unknown;
-}
+export type ErrorCode =
+  | 'invalid-input'
+  | 'invalid-parameter'
+  | 'empty-body'
+  | 'malformed-multipart'
+  | 'missing-image-field'
+  | 'payload-too-large'
+  | 'request-timeout'
+  | 'client-closed'
+  | 'unsupported-media-type'
+  | 'unprocessable-image'
+  | 'image-too-large'
+  | 'decode-timeout'
+  | 'malformed-cloudevent'
+  | 'unsupported-event-type'
+  | 'missing-image'
+  | 'event-conflict'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'overloaded'
+  | 'not-ready'
+  | 'worker-unavailable';
 
 export class ClientError extends Error {
   constructor(
-    readonly status: number,
-    readonly slug: string,
+    readonly code: ErrorCode,
     readonly title: string,
     detail: string,
-    readonly headers: Record<string, string> = {},
-    readonly extensions: Record<string, unknown> = {},
+    /** Facts a client can act on (a limit, the valid values); shown as problem extensions. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(detail);
     this.name = new.target.name;
   }
-
-  toProblem(): Problem {
-    return { type: PROBLEM_BASE + this.slug, title: this.title, status: this.status, detail: this.message, ...this.extensions };
-  }
 }
 
 export class InvalidInput extends ClientError {
-  constructor(detail: string, slug = 'invalid-input', title = 'Invalid request') {
-    super(400, slug, title, detail);
+  constructor(detail: string, code: ErrorCode = 'invalid-input', title = 'Invalid request') {
+    super(code, title, detail);
   }
 }
 
 export class InvalidParameter extends ClientError {
   constructor(name: string, detail: string) {
-    super(400, 'invalid-parameter', `Invalid parameter "${name}"`, detail, {}, { parameter: name });
+    super('invalid-parameter', `Invalid parameter "${name}"`, detail, { parameter: name });
   }
 }
 
 export class EmptyBody extends ClientError {
   constructor() {
-    super(400, 'empty-body', 'Empty request body', 'Send the image bytes as the request body, or as the "image" field of a multipart form.');
+    super('empty-body', 'Empty request body', 'Send the image bytes as the request body, or as the "image" field of a multipart form.');
   }
 }
 
 export class PayloadTooLarge extends ClientError {
   constructor(limit: number) {
-    super(413, 'payload-too-large', 'Request body too large', `The body exceeds the limit of ${limit} bytes.`, { connection: 'close' }, { limitBytes: limit });
+    const mib = (limit / 1024 / 1024).toFixed(limit < 1024 * 1024 ? 2 : 0);
+    super(
+      'payload-too-large',
+      'Request body too large',
+      `The body exceeds the limit of ${limit} bytes (${mib} MiB). Shrink the photo first, e.g. to 1024 px on the long side as a JPEG at quality 90: the model only sees 224×224.`,
+      { limitBytes: limit },
+    );
+  }
+}
+
+/** The client sent the body too slowly or stalled: it must not hold a place forever. */
+export class RequestTimeout extends ClientError {
+  constructor(detail: string) {
+    super('request-timeout', 'Request body too slow', detail);
+  }
+}
+
+/** The client went away before we answered; nobody reads this, it only labels metrics. */
+export class ClientClosed extends ClientError {
+  constructor() {
+    super('client-closed', 'Client closed the request', 'The client closed the connection before the answer was ready.');
   }
 }
 
 export class UnsupportedMediaType extends ClientError {
   constructor(detail: string, supported: readonly string[]) {
-    super(415, 'unsupported-media-type', 'Unsupported image format', detail, {}, { supported });
+    super('unsupported-media-type', 'Unsupported image format', detail, { supported });
   }
 }
 
 export class UnprocessableImage extends ClientError {
-  constructor(detail: string, slug = 'unprocessable-image', title = 'Image cannot be decoded') {
-    super(422, slug, title, detail);
+  constructor(detail: string, code: ErrorCode = 'unprocessable-image', title = 'Image cannot be decoded', details: Record<string, unknown> = {}) {
+    super(code, title, detail, details);
   }
 }
 
 export class NotFound extends ClientError {
   constructor(path: string) {
-    super(404, 'not-found', 'Not found', `No route for ${path}.`);
+    super('not-found', 'Not found', `No route for ${path}.`);
   }
 }
 
 export class MethodNotAllowed extends ClientError {
-  constructor(method: string, allow: readonly string[]) {
-    super(405, 'method-not-allowed', 'Method not allowed', `${method} is not allowed here; use ${allow.join(' or ')}.`, { allow: allow.join(', ') });
+  constructor(method: string, readonly allow: readonly string[]) {
+    super('method-not-allowed', 'Method not allowed', `${method} is not allowed here; use ${allow.join(' or ')}.`);
   }
 }
 
 /** The bounded queue is full: the client (or a Knative broker) should retry later. */
 export class Overloaded extends ClientError {
-  constructor(retryAfterSeconds: number) {
-    // Closing the connection spares reading a body we already refused (Node would drain it
-    // to keep the connection alive), which under overload steals CPU from real work.
-    super(503, 'overloaded', 'Server overloaded', 'The inference queue is full; retry after the indicated delay.', {
-      'retry-after': String(retryAfterSeconds),
-      connection: 'close',
-    });
+  constructor(readonly retryAfterSeconds: number) {
+    super('overloaded', 'Server overloaded', 'The inference queue is full; retry after the indicated delay.');
   }
 }
 
 export class NotReady extends ClientError {
+  readonly retryAfterSeconds = 1;
   constructor(reason: string) {
-    super(503, 'not-ready', 'Model not ready', reason, { 'retry-after': '1' });
+    super('not-ready', 'Model not ready', reason);
+  }
+}
+
+/** An inference worker died or hung with this request on it; another attempt may work. */
+export class WorkerUnavailable extends ClientError {
+  readonly retryAfterSeconds = 1;
+  constructor(reason: string) {
+    super('worker-unavailable', 'Inference worker unavailable', reason);
   }
 }
 
@@ -103,17 +137,4 @@ export class ConfigError extends Error {
 
 export class AssetError extends Error {
   override name = 'AssetError';
-}
-
-const INTERNAL: Problem = {
-  type: 'about:blank',
-  title: 'Internal Server Error',
-  status: 500,
-  detail: 'The server failed to process the request.',
-};
-
-/** The one place where an error becomes what the client sees. */
-export function toProblem(err: unknown): { problem: Problem; headers: Record<string, string> } {
-  if (err instanceof ClientError) return { problem: err.toProblem(), headers: err.headers };
-  return { problem: INTERNAL, headers: {} };
 }

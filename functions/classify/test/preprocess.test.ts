@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../src/errors.ts';
+import { STATUS } from '../src/http/problems.ts';
 import { isSrgbProfile, preprocess, sniffFormat } from '../src/preprocess.ts';
 import { fixture } from '../../../test/support.ts';
 
@@ -13,7 +14,7 @@ async function rejects(bytes: Uint8Array, status: number, message: RegExp) {
     await preprocess(bytes, opts);
   } catch (err) {
     assert.instance(err, ClientError);
-    assert.is((err as ClientError).status, status);
+    assert.is(STATUS[(err as ClientError).code], status);
     assert.match((err as Error).message, message);
     return;
   }

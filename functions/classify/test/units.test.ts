@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.ts';
-import { ConfigError, NotReady, Overloaded, toProblem } from '../src/errors.ts';
+import { ConfigError, NotReady, Overloaded } from '../src/errors.ts';
+import { toProblem } from '../src/http/problems.ts';
 import { CLASS_NAMES, LABELS, topK } from '../src/labels.ts';
 
 const config = suite('config');

@@ -3,11 +3,12 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
-import { ClientError, MethodNotAllowed, NotFound, NotReady, PayloadTooLarge } from '../errors.ts';
+import { ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { openApiDocument } from '../openapi.ts';
 import { readImage } from './body.ts';
 import { classifyOptions } from './params.ts';
+import { closesConnection } from './problems.ts';
 import { sendJson, sendProblem } from './respond.ts';
 
 export interface ServiceState {
@@ -95,7 +96,7 @@ export function createApp(deps: AppDeps): RequestListener {
     run()
       .catch((err) => {
         if (!(err instanceof ClientError)) console.error(`${req.method} ${url.pathname} failed:`, err);
-        if (err instanceof PayloadTooLarge) dropConnectionAfterReply(req, res);
+        if (closesConnection(err)) dropConnectionAfterReply(req, res);
         return sendProblem(res, err, url.pathname);
       })
       .then((status) => metrics.requests.labels(routeLabel, String(status)).inc());
@@ -103,7 +104,7 @@ export function createApp(deps: AppDeps): RequestListener {
 }
 
 /**
- * After a 413 the rest of the body is never read. Node would otherwise drain it (forever,
+ * After a 413 (or any error that closes the connection) the rest of the body is never read. Node would otherwise drain it (forever,
  * for an endless stream), so the socket is closed shortly after the reply is written; the
  * grace period lets the client read the 413 before the connection goes.
  */

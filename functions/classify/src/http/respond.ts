@@ -1,7 +1,7 @@
 // Writing responses. Errors go through toProblem(), the one place that decides what a
 // client may see.
 import type { ServerResponse } from 'node:http';
-import { toProblem } from '../errors.ts';
+import { toProblem } from './problems.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
