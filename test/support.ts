@@ -37,9 +37,15 @@ export function testConfig(overrides: Record<string, string> = {}): Readonly<Con
   });
 }
 
+/** A ready service on a loopback port. If it never gets ready, what it started is closed first. */
 export async function startTestService(overrides: Record<string, string> = {}): Promise<RunningService> {
   const service = await startService(testConfig(overrides), () => {});
-  await service.ready;
+  try {
+    await service.ready;
+  } catch (err) {
+    await service.shutdown();
+    throw err;
+  }
   return service;
 }
 
