@@ -38,13 +38,19 @@ export function suite<T = Context>(title = '', state?: T): Test<T> {
   const inner = uvu.suite<T>(title, state);
   const label = title ? `"${title}"` : 'the default suite';
   let setupError: Error | undefined;
+  let setupReported = false;
 
   const step = (what: string, fn: () => unknown) => {
     Object.assign(current, { suite: title, step: what, since: Date.now() });
     return within(`${what} in ${label}`, fn);
   };
   const wrapTest = (name: string, fn: Callback<T>): Callback<T> => async (ctx) => {
-    if (setupError) throw new Error(`not run: the suite's before hook failed: ${setupError.message}`, { cause: setupError });
+    if (setupError) {
+      // The full error once per suite; the other tests point back to it.
+      if (setupReported) throw new Error('not run: the before hook failed (error shown above for the first test of this suite)');
+      setupReported = true;
+      throw new Error(`not run: the before hook failed: ${setupError.message}`, { cause: setupError });
+    }
     await step(`test "${name}"`, () => fn(ctx));
   };
   const before: Hook<T> = (fn) => inner.before(async (ctx) => {
