@@ -1,5 +1,5 @@
 // The test runner behind `npm test`: uvu's file discovery and reporter, plus deadlines.
-//   node --import tsx test/run.ts [dir] [pattern] [-i ignore]... [--bail]
+//   node --import tsx test/run.ts [dir] [pattern] [-i ignore]... [--bail] [--unit]
 // Test files import `uvu` as usual; a resolve hook hands them test/uvu.ts, which races
 // every test and hook against KLASSIFY_TEST_TIMEOUT_MS. A watchdog ends the whole run after
 // KLASSIFY_TEST_RUN_TIMEOUT_MS, and once uvu has printed its summary the process exits with
@@ -24,14 +24,23 @@ export async function resolve(specifier, context, next) {
 }`;
 register(`data:text/javascript,${encodeURIComponent(hooks)}`);
 
+/**
+ * `--unit` (`npm run test:unit`): the files that need no model, no photos, no browser and
+ * no network, so they run in seconds on a fresh clone. The UI server tests use loopback
+ * sockets and an esbuild build of the page; the script tests use bash (and shellcheck
+ * when it is installed).
+ */
+const UNIT = '(^|/)(ui/src/lib|ui/server|bench|knative/test|scripts/test)/[^/]*\\.test\\.ts$|(^|/)functions/classify/test/units\\.test\\.ts$';
+
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     bail: { type: 'boolean', short: 'b', default: false },
+    unit: { type: 'boolean', default: false },
     ignore: { type: 'string', short: 'i', multiple: true, default: [] },
   },
 });
-const [dir = '.', pattern = '\\.test\\.ts$'] = positionals;
+const [dir = '.', pattern = values.unit ? UNIT : '\\.test\\.ts$'] = positionals;
 
 /** Open handles by kind, with addresses for sockets and servers, for the exit message. */
 function openHandles(): string {

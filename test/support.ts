@@ -59,3 +59,5 @@ export const EXPECTED_TOP1: Record<string, string[]> = {
   'motorcycle_left.png': ['moped'],
   'rocket.jpg': ['missile'],
 };
+
+export { requireProgram, findProgram, inCI, type Program } from './programs.ts';
