@@ -76,7 +76,16 @@ const queue = (globalThis as unknown as { UVU_QUEUE: unknown[][] }).UVU_QUEUE;
 for (const [index, file] of ctx.suites.entries()) {
   (globalThis as { UVU_INDEX?: number }).UVU_INDEX = index;
   queue.push([file.name]);
-  await import(pathToFileURL(file.file).href);
+  try {
+    await import(pathToFileURL(file.file).href);
+  } catch (err) {
+    // A file that cannot load fails as one test of its own; the other files still run.
+    const broken = wrapper.suite(file.name);
+    broken('the test file loads', () => {
+      throw err;
+    });
+    broken.run();
+  }
 }
 await wrapper.exec(values.bail);
 clearTimeout(watchdog);
