@@ -11,6 +11,10 @@ import { parse } from 'uvu/parse';
 
 const WRAPPER = new URL('./uvu.ts', import.meta.url).href;
 const RUN_TIMEOUT_MS = Number(process.env.KLASSIFY_TEST_RUN_TIMEOUT_MS ?? 30 * 60_000);
+if (!Number.isFinite(RUN_TIMEOUT_MS) || RUN_TIMEOUT_MS <= 0) {
+  process.stderr.write(`KLASSIFY_TEST_RUN_TIMEOUT_MS must be a positive number of milliseconds, got ${process.env.KLASSIFY_TEST_RUN_TIMEOUT_MS}\n`);
+  process.exit(1);
+}
 /** How long open handles may take to close by themselves after the summary. */
 const EXIT_GRACE_MS = 3_000;
 
