@@ -51,8 +51,9 @@ function openHandles(): string {
   const kinds = new Map<string, number>();
   for (const kind of process.getActiveResourcesInfo()) kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   const lines = [...kinds].map(([kind, n]) => `${kind} ×${n}`);
-  // Undocumented but stable since Node 0.x: the handle objects, to say which port is open.
-  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  // The handle objects say which port is open. `_getActiveHandles` is deprecated (DEP0161,
+  // documentation only) and may go: then only the kinds above are printed.
+  const handles = (process as unknown as { _getActiveHandles?(): unknown[] })._getActiveHandles?.() ?? [];
   for (const h of handles) {
     const addr = (h as { address?: () => unknown }).address?.();
     if (addr && typeof addr === 'object' && 'port' in addr) lines.push(`${(h as object).constructor.name} on ${JSON.stringify(addr)}`);
