@@ -18,6 +18,11 @@ ARG BASE_IMAGE=docker.io/library/node:22.23.3-bookworm-slim
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+# ONNX Runtime's install script would fetch its optional CUDA libraries from NuGet; the
+# image uses the CPU and WebGPU providers bundled in the package. package.json's
+# allowScripts skips that script for npm 11.16 and later; the image's npm 10 ignores that
+# field, so it gets the variable the script itself reads.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 # Only for builds behind a TLS-intercepting proxy: the path of a CA bundle that the build
 # mounts with --volume (scripts/test-container.sh does). It reaches no layer of the image.
 ARG NODE_EXTRA_CA_CERTS=

@@ -3,21 +3,17 @@
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type Config } from '../functions/classify/src/config.ts';
-import { fetchAssets } from '../functions/classify/src/model/assets.ts';
-import { FIXTURES_BASE_URL, FIXTURE_SHA256 } from '../functions/classify/src/model/checksums.ts';
 import { startService, type RunningService } from '../functions/classify/src/server.ts';
+import { fetchFixtures } from './fixtures.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
-export const FIXTURE_NAMES = Object.keys(FIXTURE_SHA256);
+export { FIXTURE_NAMES } from './fixtures.ts';
 
 let fixturesDir: Promise<string> | undefined;
 
-/** The fixture photos, from KLASSIFY_FIXTURES_MIRROR or their public URL, verified. */
+/** The fixture photos, from KLASSIFY_FIXTURES_MIRROR or their public URL, verified once per process. */
 export function fixtures(): Promise<string> {
-  fixturesDir ??= fetchAssets(
-    { what: 'fixture photos', baseUrl: FIXTURES_BASE_URL, sha256: FIXTURE_SHA256 },
-    { dest: path.join(ROOT, '.cache/fixtures'), mirror: process.env.KLASSIFY_FIXTURES_MIRROR },
-  );
+  fixturesDir ??= fetchFixtures();
   return fixturesDir;
 }
 
@@ -37,9 +33,15 @@ export function testConfig(overrides: Record<string, string> = {}): Readonly<Con
   });
 }
 
+/** A ready service on a loopback port. If it never gets ready, what it started is closed first. */
 export async function startTestService(overrides: Record<string, string> = {}): Promise<RunningService> {
   const service = await startService(testConfig(overrides), () => {});
-  await service.ready;
+  try {
+    await service.ready;
+  } catch (err) {
+    await service.shutdown();
+    throw err;
+  }
   return service;
 }
 
@@ -53,3 +55,5 @@ export const EXPECTED_TOP1: Record<string, string[]> = {
   'motorcycle_left.png': ['moped'],
   'rocket.jpg': ['missile'],
 };
+
+export { requireProgram, findProgram, inCI, type Program } from './programs.ts';

@@ -1,6 +1,6 @@
-// ImageNet class names in model output order, from @tensorflow-models/mobilenet (the table
-// the TF.js MobileNet was published with). A test pins a few indices to catch reordering.
-import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
+// ImageNet class names in model output order (imagenet-classes.ts, the table the TF.js
+// MobileNet was published with). Tests pin its checksum and a few indices.
+import { IMAGENET_CLASSES } from './imagenet-classes.ts';
 
 export const CLASS_COUNT = 1000;
 

@@ -1,4 +1,4 @@
-import { mkdtemp, cp, writeFile } from 'node:fs/promises';
+import { mkdtemp, cp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
@@ -9,6 +9,8 @@ import * as assert from 'uvu/assert';
 import { createEngine, IMAGE_VALUES, normalize, type Engine } from '../src/engines/engine.ts';
 import { AssetError } from '../src/errors.ts';
 import { topK } from '../src/labels.ts';
+import { fetchAssets } from '../src/model/assets.ts';
+import { FIXTURES_BASE_URL, FIXTURE_SHA256 } from '../src/model/checksums.ts';
 import { samePadding } from '../src/model/convert.ts';
 import { prepareModel, type ModelFiles } from '../src/model/prepare.ts';
 import { preprocess } from '../src/preprocess.ts';
@@ -115,6 +117,35 @@ assets('a corrupt mirror file stops with a message that says what to do', async 
     assert.instance(err, AssetError);
     assert.match((err as Error).message, /group7-shard1of1.*SHA-256.*expected/);
     assert.match((err as Error).message, /delete .* and retry|mirror/);
+  }
+});
+assets('a mirror without the model names the variable, the folder layout and an example', async () => {
+  const empty = await mkdtemp(path.join(os.tmpdir(), 'klassify-mirror-'));
+  const cache = await mkdtemp(path.join(os.tmpdir(), 'klassify-cache-'));
+  try {
+    await prepareModel({ modelCacheDir: cache, modelMirror: empty, modelFetch: 'auto' });
+    assert.unreachable('should have failed');
+  } catch (err) {
+    assert.instance(err, AssetError);
+    const msg = (err as Error).message;
+    assert.match(msg, /Set KLASSIFY_MODEL_MIRROR to a folder that holds mobilenet_v1_0\.75_224\/model\.json/);
+    assert.match(msg, /`KLASSIFY_MODEL_MIRROR=\S+ npm start`/);
+  } finally {
+    await Promise.all([rm(empty, { recursive: true, force: true }), rm(cache, { recursive: true, force: true })]);
+  }
+});
+assets('a mirror without the photos names KLASSIFY_FIXTURES_MIRROR and the files it needs', async () => {
+  const empty = await mkdtemp(path.join(os.tmpdir(), 'klassify-mirror-'));
+  try {
+    await fetchAssets({ what: 'fixture photos', baseUrl: FIXTURES_BASE_URL, sha256: FIXTURE_SHA256 }, { dest: path.join(empty, 'out'), mirror: empty });
+    assert.unreachable('should have failed');
+  } catch (err) {
+    assert.instance(err, AssetError);
+    const msg = (err as Error).message;
+    assert.match(msg, /Set KLASSIFY_FIXTURES_MIRROR to a folder that holds the photos astronaut\.png, .*rocket\.jpg/);
+    assert.match(msg, /`KLASSIFY_FIXTURES_MIRROR=\S+ npm test`/);
+  } finally {
+    await rm(empty, { recursive: true, force: true });
   }
 });
 assets('KLASSIFY_MODEL_FETCH=never fails clearly when the model is missing', async () => {

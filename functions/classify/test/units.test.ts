@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/config.ts';
@@ -50,6 +51,10 @@ labels('the class table is in ImageNet order', () => {
   assert.is(LABELS[285], 'Egyptian cat');
   assert.is(LABELS[967], 'espresso');
   assert.is(CLASS_NAMES[281], 'tabby, tabby cat');
+});
+labels('the vendored class table is the published one (SHA-256 in imagenet-classes.ts)', () => {
+  const digest = createHash('sha256').update(CLASS_NAMES.join('\n')).digest('hex');
+  assert.is(digest, 'ebb1e26fe65f59669fedf81b456d6f46410da85a5918db5c9f5c314fa8ceebb1');
 });
 labels('topK returns the k largest in order, matching a full sort', () => {
   const p = Float32Array.from({ length: 1000 }, (_, i) => Math.abs(Math.sin(i * 12.9898) * 43758.5453) % 1);

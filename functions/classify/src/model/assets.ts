@@ -6,6 +6,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { AssetError } from '../errors.ts';
+import { FIXTURES_BASE_URL, FIXTURE_SHA256, MODEL_BASE_URL } from './checksums.ts';
 
 export interface AssetSet {
   /** What the files are, for messages ("MobileNet weights"). */
@@ -52,13 +53,33 @@ export async function fetchAssets(set: AssetSet, opts: FetchOptions): Promise<st
   return opts.dest;
 }
 
+/** How to point each known set at a local copy: every error names it, so the fix is in the message. */
+const MIRROR_HELP: Readonly<Record<string, { env: string; layout: string; example: string }>> = {
+  [MODEL_BASE_URL]: {
+    env: 'KLASSIFY_MODEL_MIRROR',
+    layout: 'mobilenet_v1_0.75_224/model.json and its weight files mobilenet_v1_0.75_224/group1-shard1of1 … group55-shard1of1',
+    example: 'KLASSIFY_MODEL_MIRROR=/data/models npm start',
+  },
+  [FIXTURES_BASE_URL]: {
+    env: 'KLASSIFY_FIXTURES_MIRROR',
+    layout: `the photos ${Object.keys(FIXTURE_SHA256).join(', ')}`,
+    example: 'KLASSIFY_FIXTURES_MIRROR=/data/photos npm test',
+  },
+};
+
+function mirrorHint(set: AssetSet): string {
+  const help = MIRROR_HELP[set.baseUrl];
+  if (!help) return `Use a mirror folder that holds ${Object.keys(set.sha256).join(', ')}.`;
+  return `Set ${help.env} to a folder that holds ${help.layout}, e.g. \`${help.example}\`.`;
+}
+
 async function fromMirror(set: AssetSet, mirror: string, file: string): Promise<Uint8Array> {
   const source = path.join(mirror, file);
   try {
     return await readFile(source);
   } catch (err) {
     throw new AssetError(`${set.what}: cannot read ${source} from the mirror (${(err as Error).message}). ` +
-      'Check the mirror path, or unset it to download from the public URL.');
+      `${mirrorHint(set)} Or unset ${MIRROR_HELP[set.baseUrl]?.env ?? 'the mirror'} to download from ${set.baseUrl}.`);
   }
 }
 
@@ -69,8 +90,8 @@ async function download(set: AssetSet, file: string): Promise<Uint8Array> {
     res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
   } catch (err) {
     throw new AssetError(`${set.what}: download of ${url} failed (${(err as Error).message}). ` +
-      'Check your network, or set a mirror directory that holds the files.');
+      `Check your network, or use a local copy. ${mirrorHint(set)}`);
   }
-  if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later or use a mirror.`);
+  if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later, or use a local copy. ${mirrorHint(set)}`);
   return new Uint8Array(await res.arrayBuffer());
 }

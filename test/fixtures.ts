@@ -1,0 +1,16 @@
+// The sample photos the tests and the README's examples use: six scikit-image photos,
+// from KLASSIFY_FIXTURES_MIRROR or their public URL, each checked against its SHA-256.
+import path from 'node:path';
+import { fetchAssets } from '../functions/classify/src/model/assets.ts';
+import { FIXTURES_BASE_URL, FIXTURE_SHA256 } from '../functions/classify/src/model/checksums.ts';
+
+export const FIXTURES_DIR = path.resolve(import.meta.dirname, '..', '.cache', 'fixtures');
+export const FIXTURE_NAMES = Object.keys(FIXTURE_SHA256);
+
+/** Ensures every photo is in FIXTURES_DIR and intact; returns FIXTURES_DIR. */
+export function fetchFixtures(onProgress?: (done: number, total: number, file: string) => void): Promise<string> {
+  return fetchAssets(
+    { what: 'fixture photos', baseUrl: FIXTURES_BASE_URL, sha256: FIXTURE_SHA256 },
+    { dest: FIXTURES_DIR, mirror: process.env.KLASSIFY_FIXTURES_MIRROR || undefined, onProgress },
+  );
+}
