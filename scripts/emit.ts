@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CloudEvent, emitterFor, Mode, type Message } from 'cloudevents';
-import { SUBMITTED } from '../functions/classify/src/cloudevents.ts';
+import { SUBMITTED } from '../functions/classify/src/events/validate.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

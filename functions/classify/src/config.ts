@@ -40,6 +40,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   dedupeTtlMs: number;
   dedupeMaxEntries: number;
+  /** Estimated bytes the de-duplication store may hold (keys and replies). */
+  dedupeMaxBytes: number;
   eventSource: string;
   pod: string;
   revision: string | null;
@@ -80,6 +82,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     dedupeTtlMs: read.int('KLASSIFY_DEDUPE_TTL_MS', 10 * 60_000, 0, 24 * 3600_000),
     dedupeMaxEntries: read.int('KLASSIFY_DEDUPE_MAX', 1000, 0, 1_000_000),
+    dedupeMaxBytes: read.int('KLASSIFY_DEDUPE_MAX_BYTES', 4 * 1024 * 1024, 0, 1024 ** 3),
     eventSource: env.KLASSIFY_EVENT_SOURCE || `/klassify/classify${revision ? `/${revision}` : ''}`,
     pod: env.HOSTNAME || os.hostname(),
     revision,
