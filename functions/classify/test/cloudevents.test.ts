@@ -4,6 +4,8 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventDeduper, ENTRY_OVERHEAD_BYTES } from '../src/events/dedupe.ts';
+import { createDeduper, handleEvent } from '../src/events/handler.ts';
+import { UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
 import { CLASSIFIED, REJECTED, SUBMITTED } from '../src/events/validate.ts';
 import type { RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
@@ -165,6 +167,64 @@ dedupe('a concurrent duplicate waits for the first run', async () => {
   assert.equal([a.duplicate, b.duplicate], [false, true]);
 });
 dedupe.run();
+
+/**
+ * The handler alone, with a classifier that fails on purpose: which failures become a
+ * rejected reply (acknowledged) and which fail the delivery (so the transport answers 503 or
+ * 500 and the broker retries), and that only replies are remembered.
+ */
+const handler = suite('event handler outcomes');
+const limits = { dedupeTtlMs: 60_000, dedupeMaxEntries: 100, dedupeMaxBytes: 1024 * 1024 };
+const config = { eventSource: '/tests/handler', topkDefault: 5, resize: 'stretch' as const };
+const incoming = (id: string) => ({ attributes: { specversion: '1.0', id, source: '/tests', type: SUBMITTED, subject: 'p.png' }, data: Buffer.from('bytes') });
+const failing = (err: Error) => {
+  let calls = 0;
+  return { classifier: { classify: async () => (calls++, Promise.reject(err)) }, calls: () => calls };
+};
+
+handler('a bad image is a rejected reply with the problem and correlation extensions, and is remembered', async () => {
+  const c = failing(new UnprocessableImage('Truncated.'));
+  const deps = { classifier: c.classifier, config, deduper: createDeduper(limits) };
+  const { reply } = await handleEvent(incoming('h-1'), deps);
+  assert.is(reply.type, REJECTED);
+  assert.is(reply.source, '/tests/handler');
+  assert.is(reply.subject, 'p.png');
+  assert.is(reply.correlationid, 'h-1');
+  assert.is(reply.correlationsource, '/tests');
+  assert.is((reply.data as { status: number }).status, 422);
+  assert.is((await handleEvent(incoming('h-1'), deps)).duplicate, true);
+  assert.is(c.calls(), 1);
+});
+for (const [what, err] of [['a lost worker', new WorkerUnavailable('gone')], ['a bug', new TypeError('boom')]] as const) {
+  handler(`${what} fails the delivery so the broker retries, and is not remembered`, async () => {
+    const c = failing(err);
+    const deps = { classifier: c.classifier, config, deduper: createDeduper(limits) };
+    for (let i = 0; i < 2; i++) {
+      try {
+        await handleEvent(incoming('h-2'), deps);
+        assert.unreachable('should have thrown');
+      } catch (e) {
+        assert.is(e, err);
+      }
+    }
+    assert.is(c.calls(), 2, 'the retry ran again');
+    assert.is(deps.deduper.size, 0);
+  });
+}
+handler('attributes are validated before the classifier is called', async () => {
+  const c = failing(new Error('must not run'));
+  const deps = { classifier: c.classifier, config, deduper: createDeduper(limits) };
+  const bad = incoming('h-3');
+  delete (bad.attributes as Record<string, unknown>).source;
+  try {
+    await handleEvent(bad, deps);
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.is((e as { code: string }).code, 'malformed-cloudevent');
+  }
+  assert.is(c.calls(), 0);
+});
+handler.run();
 
 /**
  * A stand-in for a Knative Broker's delivery loop (not a real broker): it POSTs the event to
