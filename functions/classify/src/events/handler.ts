@@ -1,6 +1,6 @@
 // The CloudEvents handler, free of any transport: a submitted event in, a reply event (or an
 // error for the transport to map) out. The reply goes back into the Broker (the reply pattern).
-import { createHash } from 'node:crypto';
+import { subtle } from 'node:crypto';
 import { CloudEvent } from 'cloudevents';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
@@ -55,10 +55,9 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
  */
 export async function handleEvent(event: IncomingEvent, deps: EventDeps): Promise<{ reply: Reply; duplicate: boolean }> {
   const attributes = validateAttributes(event.attributes);
-  const digest = createHash('sha256')
-    .update(event.data ?? '')
-    .digest('base64');
-  const key = `${attributes.source}\n${attributes.id}\n${event.data ? digest : '-'}`;
+  // Web Crypto hashes on the libuv pool, so a 10 MB image does not hold the event loop.
+  const digest = event.data ? Buffer.from(await subtle.digest('SHA-256', event.data)).toString('base64') : '-';
+  const key = `${attributes.source}\n${attributes.id}\n${digest}`;
   const { value, duplicate } = await deps.deduper.once(key, async () => {
     // Only validated values reach the reply, and so its headers.
     const common = {
