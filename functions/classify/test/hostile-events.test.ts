@@ -7,8 +7,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { structuredLimit } from '../src/http/events.ts';
 import { CLASSIFIED, REJECTED, SUBMITTED } from '../src/events/validate.ts';
-import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
+import { startService, type RunningService } from '../src/server.ts';
+import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 const DEDUPE_BYTES = 256 * 1024;
@@ -349,3 +349,54 @@ dedupe('the same (source, id) with another photo is classified on its own', asyn
 
 dedupe('the service keeps serving', assertServing);
 dedupe.run();
+
+// ---------------------------------------------------------------------------------------
+const retry = suite('hostile CloudEvents: overload and not-ready are a 503 the broker retries');
+let loading: RunningService | undefined;
+let failLoad: (err: Error) => void = () => {};
+retry.before(async () => {
+  svc = await startTestService({ KLASSIFY_QUEUE_SIZE: '1' });
+});
+retry.after(async () => {
+  failLoad(new Error('test over'));
+  await Promise.all([svc?.shutdown(), loading?.shutdown()]);
+});
+
+retry('a full queue is a 503 with Retry-After, and the slot comes back when the holder goes', async () => {
+  // A binary event whose body never ends holds the only admission slot.
+  const holder = connect(port(), '127.0.0.1');
+  holder.on('error', () => {});
+  try {
+    const head = Object.entries(binaryHeaders('holder')).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    holder.write(`POST / HTTP/1.1\r\nhost: 127.0.0.1\r\n${head}content-length: 1000\r\n\r\nabc`);
+    const deadline = Date.now() + 10_000;
+    let res: Answer;
+    do {
+      assert.ok(Date.now() < deadline, 'the held slot shows as a 503');
+      res = await post(binaryHeaders('refused'), await fixture('chelsea.png'));
+    } while (res.status !== 503);
+    assertProblem(res, 503, 'overloaded', 'queue full');
+    assert.ok(Number(res.headers['retry-after']) >= 1, 'Retry-After');
+  } finally {
+    holder.destroy();
+  }
+  const deadline = Date.now() + 10_000;
+  let res: Answer;
+  do {
+    assert.ok(Date.now() < deadline, 'the slot is released after the holder went');
+    res = await post(binaryHeaders('after-holder'), await fixture('chelsea.png'));
+  } while (res.status === 503);
+  assert.is(res.status, 200);
+  assert.is(res.headers['ce-type'], CLASSIFIED);
+});
+
+retry('a model still loading is a 503 with Retry-After', async () => {
+  loading = await startService(testConfig(), () => {}, new Promise((_, reject) => (failLoad = reject)));
+  const res = await fetch(loading.url + '/', { method: 'POST', headers: binaryHeaders('early'), body: await fixture('chelsea.png') });
+  assert.is(res.status, 503);
+  assert.is(res.headers.get('retry-after'), '1');
+  assert.is((await res.json()).type, PROBLEMS + 'not-ready');
+});
+
+retry('the service keeps serving', assertServing);
+retry.run();
