@@ -18,7 +18,8 @@ export const EVENT_LIMITS = {
   extensions: 32,
   /**
    * JSON values (objects, arrays, members) in a structured event. A real one is a dozen
-   * attributes and one long base64 string; 13 MB of `[{},{},…]` would be ~100 MB of heap.
+   * attributes and one long base64 string; a body of `[{},{},…]` parses into many times its
+   * own size in heap.
    */
   jsonValues: 4096,
   /** Room in a structured event for its attributes around data_base64. */
