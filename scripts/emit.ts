@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CloudEvent, emitterFor, Mode, type Message } from 'cloudevents';
-import { SUBMITTED } from '../functions/classify/src/cloudevents.ts';
+import { SUBMITTED } from '../functions/classify/src/events/validate.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,7 +27,7 @@ const ext = path.extname(file).slice(1).toLowerCase();
 const event = new CloudEvent({
   type: SUBMITTED,
   source: '/klassify/emit',
-  subject: values.subject ?? path.basename(file),
+  subject: percentEncode(values.subject ?? path.basename(file)),
   datacontenttype: `image/${ext === 'jpg' ? 'jpeg' : ext || 'octet-stream'}`,
   data: await readFile(file),
 });
@@ -47,6 +47,14 @@ try {
 } catch (err) {
   console.error(`emit failed: ${(err as Error).message}`);
   process.exit(1);
+}
+
+/**
+ * The function accepts printable ASCII attributes only, as the CloudEvents HTTP binding has
+ * senders percent-encode the rest (and space, `"` and `%`): `café.jpg` → `caf%C3%A9.jpg`.
+ */
+function percentEncode(value: string): string {
+  return value.replace(/[^\x21\x23\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
 }
 
 function parse(body: unknown) {

@@ -40,6 +40,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   dedupeTtlMs: number;
   dedupeMaxEntries: number;
+  /** Estimated bytes the de-duplication store may hold (keys and replies). */
+  dedupeMaxBytes: number;
   eventSource: string;
   pod: string;
   revision: string | null;
@@ -80,7 +82,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     dedupeTtlMs: read.int('KLASSIFY_DEDUPE_TTL_MS', 10 * 60_000, 0, 24 * 3600_000),
     dedupeMaxEntries: read.int('KLASSIFY_DEDUPE_MAX', 1000, 0, 1_000_000),
-    eventSource: env.KLASSIFY_EVENT_SOURCE || `/klassify/classify${revision ? `/${revision}` : ''}`,
+    dedupeMaxBytes: read.int('KLASSIFY_DEDUPE_MAX_BYTES', 4 * 1024 * 1024, 0, 1024 ** 3),
+    eventSource: read.headerValue('KLASSIFY_EVENT_SOURCE', `/klassify/classify${revision ? `/${revision}` : ''}`),
     pod: env.HOSTNAME || os.hostname(),
     revision,
   };
@@ -109,6 +112,13 @@ function reader(env: Env) {
       if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
       if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
       return fail(name, raw, `true or false (default ${fallback})`);
+    },
+    /** A value that goes into response headers as is (e.g. ce-source): printable ASCII only. */
+    headerValue(name: string, fallback: string): string {
+      const raw = env[name];
+      if (raw === undefined || raw === '') return fallback;
+      if (!/^[\x21-\x7e]{1,1024}$/.test(raw)) fail(name, raw, `up to 1024 printable ASCII characters, no spaces (default ${fallback})`);
+      return raw;
     },
     oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
       const raw = env[name];

@@ -29,6 +29,8 @@ export function createMetrics() {
       registers,
     }),
     inFlight: new client.Gauge({ name: 'klassify_in_flight_requests', help: 'Classification requests being served.', registers }),
+    dedupeEntries: new client.Gauge({ name: 'klassify_dedupe_entries', help: 'CloudEvent replies held for de-duplication.', registers }),
+    dedupeBytes: new client.Gauge({ name: 'klassify_dedupe_bytes', help: 'Estimated bytes of the held CloudEvent replies and their keys.', registers }),
     modelLoadSeconds: new client.Gauge({
       name: 'klassify_model_load_seconds',
       help: 'Time to fetch, convert, load and warm up the model at start-up.',

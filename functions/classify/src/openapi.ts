@@ -42,7 +42,12 @@ export function openApiDocument(config: Pick<Config, 'topkDefault' | 'bodyLimitB
       '/': {
         post: {
           summary: 'CloudEvent dev.klassify.image.submitted (binary or structured mode); replies with dev.klassify.image.classified or .rejected',
-          responses: { 200: { description: 'Reply event (binary mode)' }, 400: problemResponse('Malformed CloudEvent'), 503: problemResponse('Overloaded or not ready') },
+          responses: {
+            200: { description: 'Reply event (binary mode): classified, or rejected with the problem for a bad or missing image' },
+            400: problemResponse('Malformed CloudEvent (a required attribute missing, an attribute not printable ASCII or over 1 KiB, over 32 extensions) or another event type'),
+            413: problemResponse('Body over the size limit (structured mode: its base64 plus 64 KiB)'),
+            503: problemResponse('Overloaded, not ready or a worker lost (see Retry-After)'),
+          },
         },
       },
       '/health/liveness': { get: { summary: 'Process is alive', responses: { 200: { description: 'alive' } } } },

@@ -4,7 +4,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Classifier } from './classifier.ts';
-import { handleCloudEvent, EventDeduper } from './cloudevents.ts';
+import { createDeduper } from './events/handler.ts';
+import { handleCloudEvent } from './http/events.ts';
 import type { Config } from './config.ts';
 import { startInference, type LoadedModel } from './inference.ts';
 import { createApp, type ServiceState } from './http/app.ts';
@@ -26,7 +27,7 @@ export async function startService(
 ): Promise<RunningService> {
   const metrics = createMetrics();
   const state: ServiceState = { classifier: null, shuttingDown: false };
-  const deduper = new EventDeduper(config.dedupeTtlMs, config.dedupeMaxEntries);
+  const deduper = createDeduper(config, metrics);
   const app = createApp({
     config,
     metrics,

@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CLASSIFIED, EventDeduper, REJECTED, SUBMITTED } from '../src/cloudevents.ts';
+import { EventDeduper, ENTRY_OVERHEAD_BYTES } from '../src/events/dedupe.ts';
+import { createDeduper, handleEvent } from '../src/events/handler.ts';
+import { UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
+import { CLASSIFIED, REJECTED, SUBMITTED } from '../src/events/validate.ts';
 import type { RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
 
@@ -91,35 +94,137 @@ events('malformed events are a 400 problem', async () => {
   const garbage = await deliver({ 'content-type': 'application/cloudevents+json' }, '{not json');
   assert.is(garbage.status, 400);
 });
+events('structured mode needs id, source, type and specversion like binary mode', async () => {
+  const base = { specversion: '1.0', id: 'evt-s', source: '/tests/uploader', type: SUBMITTED, data_base64: Buffer.from(await fixture('chelsea.png')).toString('base64') };
+  for (const name of ['id', 'source', 'type', 'specversion'] as const) {
+    const { [name]: _, ...event } = base;
+    const res = await deliver({ 'content-type': 'application/cloudevents+json' }, JSON.stringify(event));
+    assert.is(res.status, 400, name);
+    assert.is(res.headers['content-type'], 'application/problem+json');
+    assert.match(JSON.parse(res.text).detail, `required attribute "${name}"`);
+  }
+});
+events('an event without an image is acknowledged with a rejected event', async () => {
+  const structured = await deliver({ 'content-type': 'application/cloudevents+json' }, JSON.stringify({ specversion: '1.0', id: 'evt-noimg', source: '/tests/uploader', type: SUBMITTED }));
+  assert.is(structured.status, 200);
+  assert.is(structured.event!.type, REJECTED);
+  assert.is(structured.event!.data.type, 'https://klassify.dev/problems/missing-image');
+  const binary = await deliver({ 'ce-specversion': '1.0', 'ce-id': 'evt-empty', 'ce-source': '/x', 'ce-type': SUBMITTED, 'content-type': 'image/png' }, new Uint8Array(0));
+  assert.is(binary.status, 200);
+  assert.is(binary.event!.type, REJECTED);
+  assert.is(binary.event!.data.type, 'https://klassify.dev/problems/missing-image');
+});
 events.run();
 
 const dedupe = suite('EventDeduper');
-dedupe('bounds its memory by size', async () => {
-  const d = new EventDeduper(60_000, 3);
-  for (let i = 0; i < 10; i++) await d.once('/s', String(i), async () => ({ headers: {}, body: String(i) }));
+const reply = (body: string) => async () => body;
+const store = (limits: Partial<{ ttlMs: number; maxEntries: number; maxBytes: number }> = {}) =>
+  new EventDeduper<string>({ ttlMs: 60_000, maxEntries: 100, maxBytes: 1024 * 1024, ...limits }, (v) => v.length);
+
+dedupe('bounds its memory by count', async () => {
+  const d = store({ maxEntries: 3 });
+  for (let i = 0; i < 10; i++) await d.once(String(i), reply(String(i)));
   assert.is(d.size, 3);
   let ran = false;
-  await d.once('/s', '0', async () => ((ran = true), { headers: {}, body: 'again' }));
+  await d.once('0', async () => ((ran = true), 'again'));
   assert.ok(ran, 'the oldest entry was evicted');
 });
+dedupe('bounds its memory by bytes, counting keys and replies', async () => {
+  const maxBytes = 10 * (ENTRY_OVERHEAD_BYTES + 1000 + 2 * 4);
+  const d = store({ maxEntries: 1_000_000, maxBytes });
+  for (let i = 0; i < 100; i++) {
+    await d.once(String(i).padStart(4, '0'), reply('x'.repeat(1000)));
+    assert.ok(d.bytes <= maxBytes, `${d.bytes} bytes held, limit ${maxBytes}`);
+  }
+  assert.is(d.size, 10, 'ten entries of this size fit');
+  assert.is(d.bytes, 10 * (ENTRY_OVERHEAD_BYTES + 1000 + 8));
+  assert.is((await d.once('0099', reply('other'))).duplicate, true, 'the newest are kept');
+  assert.is((await d.once('0000', reply('other'))).duplicate, false, 'the oldest went first');
+});
+dedupe('a reply larger than the whole budget is not kept', async () => {
+  const d = store({ maxBytes: 2048 });
+  await d.once('big', reply('x'.repeat(4096)));
+  assert.is(d.size, 0);
+  assert.is(d.bytes, 0);
+});
 dedupe('forgets entries after the TTL and never remembers failures', async () => {
-  const d = new EventDeduper(1, 100);
-  await d.once('/s', 'a', async () => ({ headers: {}, body: '1' }));
+  const d = store({ ttlMs: 1 });
+  await d.once('a', reply('1'));
   await new Promise((r) => setTimeout(r, 5));
-  assert.is((await d.once('/s', 'a', async () => ({ headers: {}, body: '2' }))).reply.body, '2');
-  const d2 = new EventDeduper(60_000, 100);
-  await d2.once('/s', 'f', async () => Promise.reject(new Error('boom'))).catch(() => {});
-  assert.is((await d2.once('/s', 'f', async () => ({ headers: {}, body: 'ok' }))).duplicate, false);
+  assert.is((await d.once('a', reply('2'))).value, '2');
+  const d2 = store();
+  await d2.once('f', async () => Promise.reject(new Error('boom'))).catch(() => {});
+  assert.is(d2.size, 0);
+  assert.is(d2.bytes, 0, 'the failed entry gave its bytes back');
+  assert.is((await d2.once('f', reply('ok'))).duplicate, false);
 });
 dedupe('a concurrent duplicate waits for the first run', async () => {
-  const d = new EventDeduper(60_000, 100);
+  const d = store();
   let runs = 0;
-  const slow = async () => (runs++, await new Promise((r) => setTimeout(r, 20)), { headers: {}, body: 'x' });
-  const [a, b] = await Promise.all([d.once('/s', 'c', slow), d.once('/s', 'c', slow)]);
+  const slow = async () => (runs++, await new Promise((r) => setTimeout(r, 20)), 'x');
+  const [a, b] = await Promise.all([d.once('c', slow), d.once('c', slow)]);
   assert.is(runs, 1);
   assert.equal([a.duplicate, b.duplicate], [false, true]);
 });
 dedupe.run();
+
+/**
+ * The handler alone, with a classifier that fails on purpose: which failures become a
+ * rejected reply (acknowledged) and which fail the delivery (so the transport answers 503 or
+ * 500 and the broker retries), and that only replies are remembered.
+ */
+const handler = suite('event handler outcomes');
+const limits = { dedupeTtlMs: 60_000, dedupeMaxEntries: 100, dedupeMaxBytes: 1024 * 1024 };
+const config = { eventSource: '/tests/handler', topkDefault: 5, resize: 'stretch' as const };
+const incoming = (id: string) => ({ attributes: { specversion: '1.0', id, source: '/tests', type: SUBMITTED, subject: 'p.png' }, data: Buffer.from('bytes') });
+const failing = (err: Error) => {
+  let calls = 0;
+  return { classifier: { classify: async () => (calls++, Promise.reject(err)) }, calls: () => calls };
+};
+
+handler('a bad image is a rejected reply with the problem and correlation extensions, and is remembered', async () => {
+  const c = failing(new UnprocessableImage('Truncated.'));
+  const deps = { classifier: c.classifier, config, deduper: createDeduper(limits) };
+  const { reply } = await handleEvent(incoming('h-1'), deps);
+  assert.is(reply.type, REJECTED);
+  assert.is(reply.source, '/tests/handler');
+  assert.is(reply.subject, 'p.png');
+  assert.is(reply.correlationid, 'h-1');
+  assert.is(reply.correlationsource, '/tests');
+  assert.is((reply.data as { status: number }).status, 422);
+  assert.is((await handleEvent(incoming('h-1'), deps)).duplicate, true);
+  assert.is(c.calls(), 1);
+});
+for (const [what, err] of [['a lost worker', new WorkerUnavailable('gone')], ['a bug', new TypeError('boom')]] as const) {
+  handler(`${what} fails the delivery so the broker retries, and is not remembered`, async () => {
+    const c = failing(err);
+    const deps = { classifier: c.classifier, config, deduper: createDeduper(limits) };
+    for (let i = 0; i < 2; i++) {
+      try {
+        await handleEvent(incoming('h-2'), deps);
+        assert.unreachable('should have thrown');
+      } catch (e) {
+        assert.is(e, err);
+      }
+    }
+    assert.is(c.calls(), 2, 'the retry ran again');
+    assert.is(deps.deduper.size, 0);
+  });
+}
+handler('attributes are validated before the classifier is called', async () => {
+  const c = failing(new Error('must not run'));
+  const deps = { classifier: c.classifier, config, deduper: createDeduper(limits) };
+  const bad = incoming('h-3');
+  delete (bad.attributes as Record<string, unknown>).source;
+  try {
+    await handleEvent(bad, deps);
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.is((e as { code: string }).code, 'malformed-cloudevent');
+  }
+  assert.is(c.calls(), 0);
+});
+handler.run();
 
 /**
  * A stand-in for a Knative Broker's delivery loop (not a real broker): it POSTs the event to

@@ -33,6 +33,8 @@ config('invalid values fail and list the valid ones', () => {
     [{ KLASSIFY_PROVIDER: 'cuda' }, /cpu, webgpu/],
     [{ KLASSIFY_PROVIDER_FALLBACK: 'maybe' }, /true or false/],
     [{ KLASSIFY_RESIZE: 'squash' }, /stretch, center-crop/],
+    [{ KLASSIFY_EVENT_SOURCE: '/klassify\r\nx-injected: 1' }, /KLASSIFY_EVENT_SOURCE=.*printable ASCII/],
+    [{ KLASSIFY_EVENT_SOURCE: '/klassify/café' }, /KLASSIFY_EVENT_SOURCE=.*printable ASCII/],
   ];
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message));

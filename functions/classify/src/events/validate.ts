@@ -1,0 +1,154 @@
+// What a submitted event must look like before any work is done for it. Every attribute is
+// checked here, in both content modes, so that what flows on (into the de-duplication key,
+// into reply headers) is known to be present, small and header-safe.
+import { ClientError, InvalidInput } from '../errors.ts';
+
+/** Handled here; the Trigger in knative/310-trigger-submitted.yaml filters on it. */
+export const SUBMITTED = 'dev.klassify.image.submitted';
+/** Replies. Neither matches the classify Trigger's filter, so a reply cannot loop back. */
+export const CLASSIFIED = 'dev.klassify.image.classified';
+export const REJECTED = 'dev.klassify.image.rejected';
+
+export const EVENT_LIMITS = {
+  /** Longest attribute value, in bytes: ids, sources and subjects are short identifiers. */
+  attributeBytes: 1024,
+  /** Longest attribute name; the spec asks for at most 20 characters, we tolerate more. */
+  nameChars: 64,
+  /** Extension attributes per event; a Broker adds a handful (traceparent, knativearrivaltime…). */
+  extensions: 32,
+  /**
+   * JSON values (objects, arrays, members) in a structured event. A real one is a dozen
+   * attributes and one long base64 string; a body of `[{},{},…]` parses into many times its
+   * own size in heap.
+   */
+  jsonValues: 4096,
+  /** Room in a structured event for its attributes around data_base64. */
+  jsonAllowanceBytes: 64 * 1024,
+} as const;
+
+/** The attributes a submitted event carries, validated. */
+export interface Attributes {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject?: string;
+  datacontenttype?: string;
+}
+
+/** An event as a transport found it: attribute values not yet checked, data as bytes. */
+export interface IncomingEvent {
+  attributes: Record<string, unknown>;
+  data: Buffer | undefined;
+}
+
+const REQUIRED = ['id', 'source', 'specversion', 'type'] as const;
+/** Context attributes the spec defines besides the required ones; all are strings. */
+const OPTIONAL = new Set(['subject', 'datacontenttype', 'dataschema', 'time']);
+const NAME = /^[a-z0-9]+$/;
+/** Printable ASCII: safe in an HTTP header as is (no CR/LF, nothing outside Latin-1). */
+const PRINTABLE = /^[\x20-\x7e]*$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function malformed(detail: string): ClientError {
+  return new InvalidInput(detail, 'malformed-cloudevent', 'Malformed CloudEvent');
+}
+
+/** Checks every attribute of an event; throws a malformed-cloudevent or unsupported-event-type error. */
+export function validateAttributes(raw: Record<string, unknown>): Attributes {
+  const names = Object.keys(raw);
+  const extensions = names.filter((n) => !OPTIONAL.has(n) && !(REQUIRED as readonly string[]).includes(n));
+  if (extensions.length > EVENT_LIMITS.extensions) {
+    throw malformed(`The event has ${extensions.length} extension attributes; at most ${EVENT_LIMITS.extensions} are accepted.`);
+  }
+  for (const name of names) checkAttribute(name, raw[name], extensions.includes(name));
+  for (const name of REQUIRED) {
+    const value = raw[name];
+    if (value === undefined || value === null || value === '') {
+      throw malformed(`The required attribute "${name}" is missing (a ce-${name} header in binary mode, a "${name}" member in structured mode).`);
+    }
+  }
+  if (raw.specversion !== '1.0') throw malformed(`specversion ${raw.specversion} is not supported; send CloudEvents 1.0.`);
+  if (raw.type !== SUBMITTED) {
+    throw new InvalidInput(`Event type ${raw.type} is not handled here; send ${SUBMITTED}.`, 'unsupported-event-type', 'Unsupported event type');
+  }
+  return {
+    specversion: '1.0',
+    id: raw.id as string,
+    source: raw.source as string,
+    type: raw.type,
+    subject: (raw.subject ?? undefined) as string | undefined,
+    datacontenttype: (raw.datacontenttype ?? undefined) as string | undefined,
+  };
+}
+
+function checkAttribute(name: string, value: unknown, extension: boolean): void {
+  if (name.length > EVENT_LIMITS.nameChars || !NAME.test(name)) {
+    throw malformed(`Attribute name ${JSON.stringify(name.slice(0, EVENT_LIMITS.nameChars))} is invalid; names are lower-case letters and digits, at most ${EVENT_LIMITS.nameChars}.`);
+  }
+  if (value === null || value === undefined) return; // the JSON format's way of saying "absent"
+  // Extensions may also be booleans or integers in structured mode; everything else is a string.
+  if (extension && (typeof value === 'boolean' || (typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31))) return;
+  if (typeof value !== 'string') throw malformed(`Attribute "${name}" must be a string, not ${Array.isArray(value) ? 'an array' : typeof value}.`);
+  if (value.length > EVENT_LIMITS.attributeBytes) {
+    throw malformed(`Attribute "${name}" is ${value.length} characters long; at most ${EVENT_LIMITS.attributeBytes} bytes are accepted.`);
+  }
+  if (!PRINTABLE.test(value)) {
+    throw malformed(`Attribute "${name}" contains a character outside printable ASCII (a control character, CR/LF or non-ASCII text); percent-encode it.`);
+  }
+}
+
+/**
+ * Reads a structured-mode event (the JSON event format): its attributes, and its image from
+ * data_base64. A `data` member is JSON, never an image, so it counts as no image at all.
+ */
+export function parseStructured(body: Buffer): IncomingEvent {
+  if (jsonValues(body, EVENT_LIMITS.jsonValues) > EVENT_LIMITS.jsonValues) {
+    throw malformed(`The structured event has more than ${EVENT_LIMITS.jsonValues} JSON values; an event is a few attributes and data_base64.`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw malformed(`The structured event is not valid JSON: ${(err as Error).message}.`);
+  }
+  if (Array.isArray(parsed)) throw malformed('Batched events are not accepted; send one event per request.');
+  if (typeof parsed !== 'object' || parsed === null) throw malformed('A structured event must be a JSON object.');
+  const { data, data_base64: base64, ...attributes } = parsed as Record<string, unknown>;
+  if (base64 !== undefined && data !== undefined) throw malformed('The event has both data and data_base64; send one.');
+  if (base64 === undefined || base64 === null) return { attributes, data: undefined };
+  if (typeof base64 !== 'string' || !BASE64.test(base64)) throw malformed('data_base64 must be a base64 string (RFC 4648, no line breaks).');
+  return { attributes, data: Buffer.from(base64, 'base64') };
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Counts the places where JSON.parse would create a value (`{`, `[` and `,` outside
+ * strings), stopping past `limit`, without building anything. Strings are skipped with
+ * indexOf, so the long data_base64 costs almost nothing. Malformed text is left to JSON.parse.
+ */
+function jsonValues(text: Buffer, limit: number): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === QUOTE) {
+      i = closingQuote(text, i);
+    } else if ((c === 0x2c || c === 0x7b || c === 0x5b) && ++count > limit) {
+      break;
+    }
+  }
+  return count;
+}
+
+function closingQuote(text: Buffer, open: number): number {
+  let i = open;
+  for (;;) {
+    i = text.indexOf(QUOTE, i + 1);
+    if (i < 0) return text.length;
+    let escapes = 0;
+    for (let j = i - 1; text[j] === BACKSLASH; j--) escapes++;
+    if (escapes % 2 === 0) return i;
+  }
+}
