@@ -1,7 +1,7 @@
 // `npm run emit -- <image> [--broker URL | --direct] [--structured] [--subject S]`
 // Sends an image as a dev.klassify.image.submitted CloudEvent with the SDK's HTTP emitter.
 //
-// - default: the local relay of `npm start` (http://127.0.0.1:$RELAY_PORT, 8081), which
+// - default: the local relay of `npm start` (http://127.0.0.1:$RELAY_PORT, 8090), which
 //   acknowledges with 202 like a broker, delivers to the function and forwards the reply
 //   event to the UI's live feed;
 // - --broker URL: a Broker ingress (e.g. through kubectl port-forward), same 202 and feed;
@@ -54,7 +54,7 @@ if (positionals.length !== 1) fail(USAGE, 2);
 if (values.broker && values.direct) fail(`--broker and --direct are exclusive\n${USAGE}`, 2);
 
 const file = positionals[0];
-const relayUrl = `http://127.0.0.1:${process.env.RELAY_PORT || 8081}/`;
+const relayUrl = `http://127.0.0.1:${process.env.RELAY_PORT || 8090}/`;
 const functionUrl = `http://127.0.0.1:${process.env.PORT || 8080}/`;
 const target = values.broker ?? (values.direct ? functionUrl : relayUrl);
 const what = values.broker ? 'the broker' : values.direct ? 'the classify function' : 'the local relay';

@@ -1,5 +1,5 @@
 // `npm start`: the classify function on $PORT (default 8080), the UI on $UI_PORT (3000),
-// and a local relay on $RELAY_PORT (8081) that stands in for the Knative Broker:
+// and a local relay on $RELAY_PORT (8090) that stands in for the Knative Broker:
 // `npm run emit -- photo.jpg` goes to the relay, which delivers to the function and
 // forwards the reply event to the UI's feed, as the Broker and Triggers do on the cluster.
 //
@@ -20,7 +20,7 @@ const exitWhenReady = process.argv.includes('--exit-when-ready');
 const root = path.resolve(import.meta.dirname, '..');
 const port = Number(process.env.PORT || 8080);
 const uiPort = Number(process.env.UI_PORT || 3000);
-const relayPort = Number(process.env.RELAY_PORT || 8081);
+const relayPort = Number(process.env.RELAY_PORT || 8090);
 const hasUi = existsSync(path.join(root, 'ui/server/main.ts'));
 // A fresh secret per run: only this relay can write to this UI's feed.
 const token = randomBytes(24).toString('base64url');

@@ -172,17 +172,25 @@ e2e('non-images are refused in the browser, in plain words, with no request sent
 });
 
 e2e('a big phone photo is shrunk before upload, upright, and still classified', async ({ page, images, uploads }) => {
-  // A 4032×3024 camera frame stored sideways with EXIF orientation 6, as phones do.
-  const upright = await sharp(path.join(images, 'rocket.jpg')).resize(3024, 4032, { fit: 'fill' }).toBuffer();
-  const photo = await sharp(upright).rotate(-90).jpeg({ quality: 98 }).withMetadata({ orientation: 6 }).toBuffer();
+  // A 4032×3024 camera frame stored sideways with EXIF orientation 6, as phones do, with
+  // sensor-like noise so that it weighs what phone photos weigh: more than the upload limit.
+  const upright = await sharp(path.join(images, 'rocket.jpg')).resize(3024, 4032, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  let seed = 1;
+  for (let i = 0; i < upright.data.length; i += 1) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    upright.data[i] = Math.max(0, Math.min(255, upright.data[i] + ((seed >> 16) % 121) - 60));
+  }
+  const photo = await sharp(upright.data, { raw: upright.info }).rotate(-90).jpeg({ quality: 97 }).withMetadata({ orientation: 6 }).toBuffer();
   const meta = await sharp(photo).metadata();
   assert.equal([meta.width, meta.height, meta.orientation], [4032, 3024, 6]);
+  assert.ok(photo.length > 10 * 1024 * 1024, `${photo.length} bytes: over the 10 MiB upload limit as it is`);
   const before = uploads.length;
   await page.locator('#picker').setInputFiles({ name: 'phone.jpg', mimeType: 'image/jpeg', buffer: photo });
   await waitForStatus(page, 'phone.jpg', 'done');
   const sent = uploads.slice(before);
   assert.is(sent.length, 1);
   assert.ok(sent[0].bytes > 0 && sent[0].bytes < photo.length / 5, `uploaded ${sent[0].bytes} of ${photo.length} bytes`);
+  if (process.env.KLASSIFY_E2E_VERBOSE) console.log(`phone photo: ${photo.length} bytes → ${sent[0].bytes} bytes uploaded`);
   const shrunk = await sharp(sent[0].body).metadata();
   assert.is(shrunk.format, 'jpeg');
   assert.equal([shrunk.width, shrunk.height], [448, 597], 'short side 448, portrait: the EXIF rotation was applied');
