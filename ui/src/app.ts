@@ -207,7 +207,18 @@ function klassify() {
      * photo, then queues the upload. The thumbnail shows what is sent.
      */
     async prepare(id: number, file: File) {
-      const format = sniffImageFormat(new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer()));
+      let head: Uint8Array;
+      try {
+        head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
+      } catch {
+        const gone = this.card(id);
+        if (gone) {
+          gone.status = 'error';
+          gone.error = { title: "Couldn't read this file", detail: 'The browser could not open it; it may have been moved or deleted.', hint: '', status: 0, retryable: false };
+        }
+        return;
+      }
+      const format = sniffImageFormat(head);
       let card = this.card(id);
       if (!card) return;
       if (!format) {

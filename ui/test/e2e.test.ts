@@ -19,7 +19,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import sharp from 'sharp';
 import { createRelay, type Relay } from '../../scripts/relay.ts';
 import { createUiServer, type UiServer } from '../server/app.ts';
-import { CHROMIUM, CHROMIUM_ARGS, fixtures, ROOT, silentLogger, startClassifyFunction, testConfig, type ClassifyProcess } from './support.ts';
+import { CHROMIUM, CHROMIUM_ARGS, fixtures, freePort, ROOT, silentLogger, startClassifyFunction, testConfig, type ClassifyProcess } from './support.ts';
 
 const ARTIFACTS = path.join(ROOT, 'artifacts');
 const CAT = /Egyptian cat|tabby|tiger cat/i;
@@ -322,8 +322,76 @@ e2e('on a 390×844 phone: 44 px touch targets, and the first result visible with
   }
 });
 
+// ---------------------------------------------------------------------------
+// Overload and outage can't be ordered from the real function on cue, so here a scripted
+// loopback server plays the function: 503 + Retry-After first, then an answer; down, then up.
+const waits = suite<{ base: string; browser: Browser; ui: UiServer; upstream: http.Server; port: number; mode: { up: boolean; busy: number } }>('ui e2e: retries and outages, against a scripted function');
+
+waits.before(async (ctx) => {
+  ctx.mode = { up: false, busy: 1 };
+  ctx.port = await freePort();
+  ctx.upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url?.startsWith('/health/readiness')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ready"}');
+      } else if (ctx.mode.busy > 0) {
+        ctx.mode.busy -= 1;
+        res.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '4' })
+          .end(JSON.stringify({ title: 'Queue full', status: 503, detail: 'Every worker is busy.' }));
+      } else {
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({
+          model: 'scripted',
+          predictions: [{ label: 'tabby, tabby cat', classIndex: 281, probability: 0.2 }, { label: 'tiger cat', classIndex: 282, probability: 0.15 }],
+          timingMs: { decode: 1, inference: 1, total: 2 },
+          servedBy: { pod: 'scripted-pod' },
+        }));
+      }
+    });
+  });
+  ctx.ui = createUiServer(await testConfig({ CLASSIFY_URL: `http://127.0.0.1:${ctx.port}` }), silentLogger);
+  ctx.base = `http://127.0.0.1:${(await ctx.ui.listen()).port}`;
+  ctx.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+});
+
+waits.after(async (ctx) => {
+  await ctx.browser?.close();
+  await ctx.ui?.close();
+  ctx.upstream?.closeAllConnections();
+  if (ctx.upstream?.listening) await new Promise((resolve) => ctx.upstream.close(resolve));
+});
+
+waits('"unreachable" is asked again, and turns "ready" once the function is up', async (ctx) => {
+  const page = await ctx.browser.newPage();
+  await page.goto(ctx.base);
+  await page.locator('.pill-status[data-state="unreachable"]').waitFor({ timeout: 10_000 });
+  assert.is(await page.locator('.feed-state').getAttribute('data-state'), 'nosource', 'no source configured: not "Live"');
+  assert.match(await page.locator('.feed-state').innerText(), /No event source/);
+  await new Promise<void>((resolve) => ctx.upstream.listen(ctx.port, '127.0.0.1', resolve));
+  await page.locator('.pill-status[data-state="ready"]').waitFor({ timeout: 20_000 });
+  await page.close();
+});
+
+waits('a 503 with Retry-After shows a countdown that ticks, then the result; "not sure" under 30%', async (ctx) => {
+  const page = await ctx.browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(ctx.base);
+  const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#888' } }).png().toBuffer();
+  await page.locator('#picker').setInputFiles({ name: 'busy.png', mimeType: 'image/png', buffer: png });
+  const line = card(page, 'busy.png').locator('.status-line');
+  await line.filter({ hasText: /Queue full: retrying in 4 s/ }).waitFor({ timeout: 10_000 });
+  await line.filter({ hasText: /retrying in [123] s/ }).waitFor({ timeout: 5000 });
+  await waitForStatus(page, 'busy.png', 'done');
+  assert.ok(await card(page, 'busy.png').locator('.unsure').isVisible(), 'a 20% top-1 is marked');
+  assert.match(await card(page, 'busy.png').locator('.unsure').innerText(), /Not sure/);
+  assert.equal(errors, []);
+  await page.close();
+});
+
 if (existsSync(CHROMIUM)) {
   e2e.run();
+  waits.run();
 } else if (process.env.CI) {
   throw new Error(`${CHROMIUM} is missing: .ci/run must apt-get install chromium`);
 } else {
