@@ -54,11 +54,7 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
 
   const headers = securityHeaders(contentSecurityPolicy(originOf(config.publicClassifyUrl)));
   const configJson = JSON.stringify(pageConfig(config));
-  const hub = new EventHub({
-    ...config.events,
-    // Every replayed frame must fit a new reader's buffer, or a full ring would drop it at once.
-    maxBufferedBytes: Math.max(config.events.maxBufferedBytes, (config.events.bufferSize + 2) * config.events.maxEventBytes),
-  });
+  const hub = new EventHub(config.events);
   const proxy = createProxy({
     upstream: config.classifyUpstream,
     maxBodyBytes: config.maxBodyBytes,

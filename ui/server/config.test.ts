@@ -43,6 +43,10 @@ config('lists every invalid variable with the valid values', () => {
     assert.match(problems.join('\n'), /UI_PUBLIC_CLASSIFY_URL="classify"/);
   }
 });
+config('the stream buffer must hold a full replay', () => {
+  assert.throws(() => loadConfig({ UI_EVENT_BUFFER: '100', UI_SSE_MAX_BUFFER_BYTES: '1048576' }, { publicDir: '/srv' }), /UI_SSE_MAX_BUFFER_BYTES=1048576: must be at least 1671168/);
+  assert.is(loadConfig({ UI_EVENT_BUFFER: '100', UI_SSE_MAX_BUFFER_BYTES: '2000000' }, { publicDir: '/srv' }).events.maxBufferedBytes, 2000000);
+});
 config('a short or odd event token is refused without echoing it', () => {
   for (const token of ['short', 'has spaces in it 0123456789', 'slash/in/the/token/0123']) {
     try {

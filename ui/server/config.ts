@@ -166,6 +166,11 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
     },
     shutdownGraceMs: int('UI_SHUTDOWN_GRACE_MS', 0, 60_000),
   };
+  // A new reader gets the whole ring replayed at once; it must fit its buffer.
+  const replayBytes = (config.events.bufferSize + 2) * config.events.maxEventBytes;
+  if (config.events.maxBufferedBytes < replayBytes) {
+    problems.push(`UI_SSE_MAX_BUFFER_BYTES=${config.events.maxBufferedBytes}: must be at least ${replayBytes} ((UI_EVENT_BUFFER + 2) x ${config.events.maxEventBytes}), or a replay would drop every new reader`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }

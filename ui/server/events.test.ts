@@ -214,7 +214,7 @@ forged('an oversized event is a 413 and a deeply nested one a 422; the feed stay
 forged.run();
 
 // ---------------------------------------------------------------------------
-const slow = tracked('ui server: a stalled reader is dropped at its byte limit', { UI_SSE_MAX_BUFFER_BYTES: '65536', UI_EVENT_BUFFER: '4' });
+const slow = tracked('ui server: a stalled reader is dropped at its byte limit', { UI_SSE_MAX_BUFFER_BYTES: '131072', UI_EVENT_BUFFER: '4' });
 
 slow('a client that never reads is cut off; a reading client gets every event', async (ctx) => {
   const port = new URL(ctx.base).port;
