@@ -18,7 +18,7 @@ import { pageConfig, type UiConfig } from './config.ts';
 import { receiveDeadLetter } from './dead-letters.ts';
 import { EventHub, ingest } from './events.ts';
 import { clientAddress, tokenMatches } from './ingress.ts';
-import { HttpError, methodNotAllowed, notFound, sendProblem } from './problem.ts';
+import { HttpError, methodNotAllowed, notFound, notFoundInit, sendProblem } from './problem.ts';
 import { createProxy } from './proxy.ts';
 import { settleRange } from './range.ts';
 import { applyHeaders, contentSecurityPolicy, originOf, securityHeaders } from './security.ts';
@@ -95,7 +95,10 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
     const ingress = EVENT_INGRESS.exec(pathname);
     if (ingress) {
       // Same answer for a wrong token, no token and no configured token: nothing to probe.
-      if (!tokenMatches(ingress[2] ?? '', config.events.token)) throw notFound(`/${ingress[1]}/…`);
+      if (!tokenMatches(ingress[2] ?? '', config.events.token)) {
+        // The body is never read, so the connection goes too: a prober cannot keep it busy.
+        throw new HttpError(404, { ...notFoundInit(`/${ingress[1]}/…`), headers: { Connection: 'close' } });
+      }
       if (method !== 'POST') throw methodNotAllowed(method, ['POST']);
       if (ingress[1] === 'events') {
         await ingest(req, hub, { maxBodyBytes: config.events.maxBodyBytes, maxEventDepth: config.events.maxEventDepth });

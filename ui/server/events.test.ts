@@ -173,6 +173,8 @@ forged('without the token, or with a wrong one, any Host: 404 and nothing reache
       const res = await deliver(ctx.base, classified(`forged ${path} ${host}`, 'forged'), { path, headers: { Host: host } });
       assert.is(res.status, 404, `${path} with Host ${host}`);
       assert.is(res.headers['content-type'], 'application/problem+json');
+      assert.is(res.headers.connection, 'close', 'the unread body is not drained');
+      assert.not.match(res.text, /test-token/, 'no token in the answer');
     }
   }
   // The real source goes through, and it is the first thing the stream sees.
