@@ -103,7 +103,8 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       if (ingress[1] === 'events') {
         await ingest(req, hub, { maxBodyBytes: config.events.maxBodyBytes, maxEventDepth: config.events.maxEventDepth });
       } else {
-        await receiveDeadLetter(req, hub, { maxBytes: config.events.maxDeadLetterBytes, timeoutMs: config.events.deadLetterTimeoutMs });
+        const failure = await receiveDeadLetter(req, hub, { maxBytes: config.events.maxDeadLetterBytes, timeoutMs: config.events.deadLetterTimeoutMs });
+        logger.error('event delivery failed (dead letter)', { ...failure });
       }
       res.writeHead(202, { 'Content-Length': 0 }).end();
       return;

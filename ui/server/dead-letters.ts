@@ -28,20 +28,23 @@ const MAX_ERROR_DATA_CHARS = 4096;
 /** A structured-mode dead letter this small is parsed for its attributes. */
 const MAX_STRUCTURED_BYTES = 64 * 1024;
 
-export async function receiveDeadLetter(req: IncomingMessage, hub: EventHub, limits: DeadLetterLimits): Promise<void> {
+/** Reads the dead letter, publishes its "failed" entry and returns what it recorded. */
+export async function receiveDeadLetter(req: IncomingMessage, hub: EventHub, limits: DeadLetterLimits): Promise<DeliveryFailure & { id: string }> {
   const structured = /^application\/cloudevents\+json/i.test(String(req.headers['content-type'] ?? ''));
   const head = await discardBody(req, limits, structured ? MAX_STRUCTURED_BYTES : 0);
   const attributes = structured ? structuredAttributes(head) : binaryAttributes(req);
   const failure = describe(attributes);
+  const id = (attributes.id || `dead-letter-${Date.now()}`).slice(0, 200);
   hub.publish({
     // The original (source, id): a redelivered dead letter shows once.
-    id: attributes.id || `dead-letter-${Date.now()}`,
-    source: attributes.source || '/klassify/dead-letters',
+    id,
+    source: (attributes.source || '/klassify/dead-letters').slice(0, 300),
     type: DELIVERY_FAILED,
     time: new Date().toISOString(),
     subject: attributes.subject ? attributes.subject.slice(0, 200) : undefined,
     data: failure,
   });
+  return { id, ...failure };
 }
 
 type Attributes = Record<string, string>;
