@@ -94,6 +94,7 @@ function klassify() {
   let recheckTimer: ReturnType<typeof setTimeout> | undefined;
   let recheckDelay = RECHECK_FIRST_MS;
   let ticker: ReturnType<typeof setInterval> | undefined;
+  let preparing: Promise<void> = Promise.resolve();
 
   return {
     config: DEFAULT_CONFIG as PageConfig,
@@ -199,7 +200,10 @@ function klassify() {
       // Newest batch first, in the order the user picked the files.
       this.items = [...cards, ...this.items];
       this.announce(`${plural(list.length, 'image')} added`);
-      cards.forEach((card, index) => void this.prepare(card.id, list[index]));
+      // One at a time: a decoded 12-megapixel photo takes ~50 MB, and phones have little to spare.
+      cards.forEach((card, index) => {
+        preparing = preparing.then(() => this.prepare(card.id, list[index])).catch(() => {});
+      });
     },
 
     /**
