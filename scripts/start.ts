@@ -53,7 +53,13 @@ async function buildIfChanged(name: string, sources: string[], output: string, b
   const digest = fingerprint(sources.map((dir) => path.join(root, dir)));
   if (existsSync(output) && existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
   const t0 = performance.now();
-  await build();
+  try {
+    await build();
+  } catch (error) {
+    // esbuild has already printed the source location; a stack trace would add nothing.
+    console.error(`npm start: building ${name} failed: ${(error as Error).message.split('\n')[0]}`);
+    process.exit(1);
+  }
   mkdirSync(path.dirname(stamp), { recursive: true });
   writeFileSync(stamp, digest);
   console.log(`built ${name} in ${Math.round(performance.now() - t0)} ms`);
