@@ -1,7 +1,12 @@
 /**
  * The UI server: static files, /config.json, the /api proxy to the classify
- * function, the CloudEvents relay, and health endpoints. Plain node:http with
- * a small route table; every error goes through sendProblem.
+ * function, the CloudEvents relay and dead-letter receiver, and health
+ * endpoints. Plain node:http with a small route table; every error goes
+ * through sendProblem.
+ *
+ * Only the event source writes to the feed: it POSTs to /events/<token> and
+ * /dead-letters/<token>, with the secret from UI_EVENTS_TOKEN. Any other path
+ * there, or any path at all without a configured token, is a 404.
  */
 
 import { existsSync } from 'node:fs';
@@ -10,9 +15,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
 import { pageConfig, type UiConfig } from './config.ts';
+import { receiveDeadLetter } from './dead-letters.ts';
 import { EventHub, ingest } from './events.ts';
-import { HttpError, methodNotAllowed, notFound, sendProblem } from './problem.ts';
+import { clientAddress, tokenMatches } from './ingress.ts';
+import { HttpError, methodNotAllowed, notFound, notFoundInit, sendProblem } from './problem.ts';
 import { createProxy } from './proxy.ts';
+import { settleRange } from './range.ts';
 import { applyHeaders, contentSecurityPolicy, originOf, securityHeaders } from './security.ts';
 
 export interface Logger {
@@ -35,6 +43,8 @@ export const jsonLogger: Logger = {
 };
 
 const HASHED_ASSET = /^\/assets\//;
+/** POST /events/<token> and /dead-letters/<token>; the token is never logged or echoed. */
+const EVENT_INGRESS = /^\/(events|dead-letters)(?:\/(.*))?$/;
 
 export function createUiServer(config: Readonly<UiConfig>, logger: Logger = jsonLogger): UiServer {
   const indexFile = path.join(config.publicDir, 'index.html');
@@ -78,21 +88,32 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);
       return sendJson(res, 200, configJson, 'no-cache');
     }
-    if (pathname === '/events') {
-      if (method !== 'POST') throw methodNotAllowed(method, ['POST']);
-      checkEventSender(req, config.events.allowedHosts);
-      await ingest(req, hub, config.events.maxBodyBytes);
-      res.writeHead(202, { 'Content-Length': 0 }).end();
-      return;
-    }
     if (pathname === '/events/stream') {
       if (method !== 'GET') throw methodNotAllowed(method, ['GET']);
-      return hub.subscribe(req, res);
+      return hub.subscribe(req, res, clientAddress(req, config.events.trustedProxyHops));
+    }
+    const ingress = EVENT_INGRESS.exec(pathname);
+    if (ingress) {
+      // Same answer for a wrong token, no token and no configured token: nothing to probe.
+      if (!tokenMatches(ingress[2] ?? '', config.events.token)) {
+        // The body is never read, so the connection goes too: a prober cannot keep it busy.
+        throw new HttpError(404, { ...notFoundInit(`/${ingress[1]}/…`), headers: { Connection: 'close' } });
+      }
+      if (method !== 'POST') throw methodNotAllowed(method, ['POST']);
+      if (ingress[1] === 'events') {
+        await ingest(req, hub, { maxBodyBytes: config.events.maxBodyBytes, maxEventDepth: config.events.maxEventDepth });
+      } else {
+        const failure = await receiveDeadLetter(req, hub, { maxBytes: config.events.maxDeadLetterBytes, timeoutMs: config.events.deadLetterTimeoutMs });
+        logger.error('event delivery failed (dead letter)', { ...failure });
+      }
+      res.writeHead(202, { 'Content-Length': 0 }).end();
+      return;
     }
     if (pathname === '/api' || pathname.startsWith('/api/')) {
       return proxy.handle(req, res, pathname, search);
     }
     if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);
+    settleRange(req, config.publicDir, pathname);
     await new Promise<void>((resolve, reject) => {
       res.once('finish', resolve);
       res.once('close', resolve);
@@ -110,12 +131,16 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       search = url.search;
       await route(req, res, pathname, search);
     } catch (error) {
+      const shown = redact(pathname);
       if (!(error instanceof HttpError)) {
-        logger.error('request failed', { method: req.method, path: pathname, error: String((error as Error)?.stack ?? error) });
+        logger.error('request failed', { method: req.method, path: shown, error: String((error as Error)?.stack ?? error) });
       }
-      sendProblem(res, error, pathname);
+      sendProblem(res, error, shown);
     }
   });
+  // The proxy forwards an allowlist of headers, so it must see all of them:
+  // Node's default keeps only the first 2000 entries. maxHeaderSize (16 KiB) still bounds them.
+  server.maxHeadersCount = 0;
   // Uploads on slow phone links can take a while; Node's defaults (300 s
   // request timeout) are fine, but headers must arrive promptly.
   server.headersTimeout = 20_000;
@@ -159,20 +184,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, cacheContr
   res.end(res.req.method === 'HEAD' ? undefined : payload);
 }
 
-/**
- * On Knative the Trigger delivers to the Service's cluster-local host name,
- * which the public ingress does not route; listing those names in
- * UI_EVENTS_ALLOWED_HOSTS keeps browsers on the public route from injecting
- * events. Empty list: accept any (local development).
- */
-function checkEventSender(req: IncomingMessage, allowedHosts: readonly string[]) {
-  if (allowedHosts.length === 0) return;
-  const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-  if (!allowedHosts.includes(host)) {
-    throw new HttpError(403, {
-      title: 'Events not accepted from this host',
-      detail: 'POST /events is only for the cluster-local Trigger.',
-      type: 'events-forbidden',
-    });
-  }
+/** The path as it may appear in logs and problems: never the event token. */
+function redact(pathname: string): string {
+  const ingress = EVENT_INGRESS.exec(pathname);
+  return ingress ? `/${ingress[1]}/…` : pathname;
 }

@@ -10,24 +10,24 @@ config('defaults: port 3000, classify on 127.0.0.1:8080, frozen', () => {
   assert.is(c.classifyUpstream.href, 'http://127.0.0.1:8080/');
   assert.is(c.publicClassifyUrl, '/api/classify');
   assert.is(c.page.uploadConcurrency, 4);
-  assert.equal(c.events.allowedHosts, []);
+  assert.is(c.events.token, '', 'no event source until one is configured');
   assert.ok(Object.isFrozen(c));
   assert.ok(Object.isFrozen(c.page.features));
 });
-config('reads PORT, CLASSIFY_URL, flags and host lists', () => {
+config('reads PORT, CLASSIFY_URL, flags and the event token', () => {
   const c = loadConfig(
     {
       PORT: '8081',
       CLASSIFY_URL: 'http://classify.default.svc.cluster.local',
       UI_FEATURE_CAMERA: 'off',
-      UI_EVENTS_ALLOWED_HOSTS: 'UI.default.svc.cluster.local, ui.default.svc',
+      UI_EVENTS_TOKEN: 'abcdefghijklmnop_-0123',
     },
     { publicDir: '/srv' },
   );
   assert.is(c.port, 8081);
   assert.is(c.classifyUpstream.host, 'classify.default.svc.cluster.local');
   assert.is(c.page.features.camera, false);
-  assert.equal(c.events.allowedHosts, ['ui.default.svc.cluster.local', 'ui.default.svc']);
+  assert.is(c.events.token, 'abcdefghijklmnop_-0123');
 });
 config('lists every invalid variable with the valid values', () => {
   try {
@@ -41,6 +41,22 @@ config('lists every invalid variable with the valid values', () => {
     assert.match(problems.join('\n'), /CLASSIFY_URL="ftp:\/\/x": expected an http/);
     assert.match(problems.join('\n'), /UI_FEATURE_EVENTS="maybe": expected one of true, false/);
     assert.match(problems.join('\n'), /UI_PUBLIC_CLASSIFY_URL="classify"/);
+  }
+});
+config('the stream buffer must hold a full replay', () => {
+  assert.throws(() => loadConfig({ UI_EVENT_BUFFER: '100', UI_SSE_MAX_BUFFER_BYTES: '1048576' }, { publicDir: '/srv' }), /UI_SSE_MAX_BUFFER_BYTES=1048576: must be at least 1671168/);
+  assert.is(loadConfig({ UI_EVENT_BUFFER: '100', UI_SSE_MAX_BUFFER_BYTES: '2000000' }, { publicDir: '/srv' }).events.maxBufferedBytes, 2000000);
+});
+config('a short or odd event token is refused without echoing it', () => {
+  for (const token of ['short', 'has spaces in it 0123456789', 'slash/in/the/token/0123']) {
+    try {
+      loadConfig({ UI_EVENTS_TOKEN: token }, { publicDir: '/srv' });
+      assert.unreachable('should have thrown');
+    } catch (error) {
+      assert.instance(error, ConfigError);
+      assert.match((error as ConfigError).message, /UI_EVENTS_TOKEN: expected 16 to 256 characters/);
+      assert.not.ok((error as ConfigError).message.includes(token));
+    }
   }
 });
 config.run();

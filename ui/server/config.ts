@@ -25,9 +25,29 @@ export interface UiConfig {
   events: {
     bufferSize: number;
     maxClients: number;
+    /** Streams one client address may hold at once. */
+    maxClientsPerAddress: number;
+    /** Proxies in front of this server that append to X-Forwarded-For (0: use the socket's peer). */
+    trustedProxyHops: number;
     heartbeatMs: number;
+    /** A stream is ended after this long; EventSource reconnects with Last-Event-ID. */
+    maxStreamMs: number;
+    /** A reader whose unsent bytes pass this is dropped. */
+    maxBufferedBytes: number;
+    /** Largest relayed event, as it is written to the stream. */
+    maxEventBytes: number;
+    /** Deepest JSON nesting accepted in an event. */
+    maxEventDepth: number;
     maxBodyBytes: number;
-    /** Host names allowed to POST /events; empty allows any. */
+    /** Dead letters carry the whole submitted image; it is read and discarded, never stored. */
+    maxDeadLetterBytes: number;
+    deadLetterTimeoutMs: number;
+    /**
+     * The secret path segment of POST /events/<token> and /dead-letters/<token>;
+     * empty: no event source, both answer 404.
+     */
+    token: string;
+    /** @deprecated Host allowlists are gone (a client sets Host); always empty. */
     allowedHosts: readonly string[];
   };
   shutdownGraceMs: number;
@@ -59,8 +79,13 @@ export const ENV_DEFAULTS = Object.freeze({
   UI_FEATURE_PREWARM: 'true',
   UI_EVENT_BUFFER: '50',
   UI_MAX_SSE_CLIENTS: '200',
+  UI_MAX_SSE_PER_CLIENT: '6',
+  UI_TRUSTED_PROXY_HOPS: '0',
   UI_SSE_HEARTBEAT_MS: '15000',
-  UI_EVENTS_ALLOWED_HOSTS: '',
+  UI_SSE_MAX_LIFETIME_MS: '900000',
+  UI_SSE_MAX_BUFFER_BYTES: String(1024 * 1024),
+  UI_EVENTS_TOKEN: '',
+  UI_DEAD_LETTER_TIMEOUT_MS: '60000',
   UI_SHUTDOWN_GRACE_MS: '5000',
 });
 
@@ -124,17 +149,39 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
     events: {
       bufferSize: int('UI_EVENT_BUFFER', 0, 1000),
       maxClients: int('UI_MAX_SSE_CLIENTS', 1, 10_000),
+      maxClientsPerAddress: int('UI_MAX_SSE_PER_CLIENT', 1, 1000),
+      trustedProxyHops: int('UI_TRUSTED_PROXY_HOPS', 0, 10),
       heartbeatMs: int('UI_SSE_HEARTBEAT_MS', 10, 300_000),
-      maxBodyBytes: 256 * 1024,
-      allowedHosts: read('UI_EVENTS_ALLOWED_HOSTS')
-        .split(',')
-        .map((host) => host.trim().toLowerCase())
-        .filter(Boolean),
+      maxStreamMs: int('UI_SSE_MAX_LIFETIME_MS', 100, 86_400_000),
+      maxBufferedBytes: int('UI_SSE_MAX_BUFFER_BYTES', 1024, 64 * 1024 * 1024),
+      // A classified event is about 1 KB; 16 KiB leaves room and keeps replay small.
+      maxEventBytes: 16 * 1024,
+      maxEventDepth: 32,
+      maxBodyBytes: 64 * 1024,
+      // A submitted event holds an image of up to ~10 MB, ~13.4 MB in base64.
+      maxDeadLetterBytes: 32 * 1024 * 1024,
+      deadLetterTimeoutMs: int('UI_DEAD_LETTER_TIMEOUT_MS', 100, 600_000),
+      token: readToken(read('UI_EVENTS_TOKEN'), problems),
+      allowedHosts: [],
     },
     shutdownGraceMs: int('UI_SHUTDOWN_GRACE_MS', 0, 60_000),
   };
+  // A new reader gets the whole ring replayed at once; it must fit its buffer.
+  const replayBytes = (config.events.bufferSize + 2) * config.events.maxEventBytes;
+  if (config.events.maxBufferedBytes < replayBytes) {
+    problems.push(`UI_SSE_MAX_BUFFER_BYTES=${config.events.maxBufferedBytes}: must be at least ${replayBytes} ((UI_EVENT_BUFFER + 2) x ${config.events.maxEventBytes}), or a replay would drop every new reader`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
+
+function readToken(text: string, problems: string[]): string {
+  if (text === '' || TOKEN.test(text)) return text;
+  // Never echo the secret itself.
+  problems.push(`UI_EVENTS_TOKEN: expected 16 to 256 characters from A-Z a-z 0-9 _ - (got ${text.length} characters)`);
+  return '';
 }
 
 /** The public part of the configuration, served as /config.json. */
@@ -145,6 +192,8 @@ export function pageConfig(config: UiConfig) {
     eventsUrl: '/events/stream',
     maxUploadBytes: config.maxBodyBytes,
     ...config.page,
+    /** Whether anything can write to the feed: without a source, "Live" would mean nothing. */
+    eventSource: config.events.token !== '',
   };
 }
 

@@ -1,175 +1,305 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import net from 'node:net';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { createUiServer, type UiServer } from './app.ts';
 import { raw, silentLogger, testConfig } from '../test/support.ts';
-import { openSse } from '../test/sse.ts';
+import { openSse, type SseStream } from '../test/sse.ts';
 
 interface Ctx {
   ui: UiServer;
   base: string;
+  streams: SseStream[];
+  sockets: net.Socket[];
 }
 
 const CLASSIFIED = 'dev.klassify.image.classified';
+const TOKEN = 'test-token-0123456789abcdef';
 
 /** Delivers `event` the way a Knative Trigger does: binary mode over HTTP POST. */
-async function deliver(base: string, event: CloudEvent<unknown>, headers: Record<string, string> = {}) {
+async function deliver(base: string, event: CloudEvent<unknown>, { path = `/events/${TOKEN}`, headers = {} }: { path?: string; headers?: Record<string, string> } = {}) {
   const message = HTTP.binary(event);
-  return raw(`${base}/events`, {
+  return raw(`${base}${path}`, {
     method: 'POST',
     headers: { ...(message.headers as Record<string, string>), ...headers },
     body: message.body as string,
   });
 }
 
-function classified(id: string, label = 'Egyptian cat') {
+function classified(id: string, label = 'Egyptian cat', extra: Record<string, unknown> = {}) {
   return new CloudEvent({
     id,
     type: CLASSIFIED,
     source: '/klassify/classify/classify-00001',
     subject: 'chelsea.png',
     datacontenttype: 'application/json',
-    data: { predictions: [{ label, classIndex: 285, probability: 0.54 }], servedBy: { pod: 'classify-pod-a' } },
+    data: { predictions: [{ label, classIndex: 285, probability: 0.54 }], servedBy: { pod: 'classify-pod-a' }, ...extra },
   });
 }
 
-async function start(env: Record<string, string> = {}): Promise<Ctx> {
-  const ui = createUiServer(await testConfig({ UI_SSE_HEARTBEAT_MS: '50', ...env }), silentLogger);
+async function start(env: Record<string, string> = {}) {
+  const ui = createUiServer(await testConfig({ UI_SSE_HEARTBEAT_MS: '50', UI_EVENTS_TOKEN: TOKEN, ...env }), silentLogger);
   return { ui, base: `http://127.0.0.1:${(await ui.listen()).port}` };
 }
 
+async function until(check: () => boolean, what: string, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Reads frames until one carries data (skipping retry and heartbeat frames). */
+async function nextData(stream: SseStream, timeoutMs = 2000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const frame = await stream.next(Math.max(1, deadline - Date.now()));
+    if (frame.data !== undefined) return { id: frame.id, data: JSON.parse(frame.data) };
+  }
+}
+
+/** Every suite registers what it opens here; `after.each` closes it even when a test fails. */
+function tracked<T extends Ctx>(name: string, env: Record<string, string> = {}) {
+  const s = suite<T>(name);
+  s.before(async (ctx) => {
+    Object.assign(ctx, await start(env));
+    ctx.streams = [];
+    ctx.sockets = [];
+  });
+  s.after.each((ctx) => {
+    for (const stream of ctx.streams.splice(0)) stream.close();
+    for (const socket of ctx.sockets.splice(0)) socket.destroy();
+  });
+  s.after(async (ctx) => ctx.ui.close());
+  return s;
+}
+
+async function open(ctx: Ctx, headers: Record<string, string> = {}) {
+  const stream = await openSse(`${ctx.base}/events/stream`, headers);
+  ctx.streams.push(stream);
+  return stream;
+}
+
 // ---------------------------------------------------------------------------
-const relay = suite<Ctx>('ui server: CloudEvents relay to SSE');
-relay.before(async (ctx) => void Object.assign(ctx, await start({ UI_EVENT_BUFFER: '2', UI_MAX_SSE_CLIENTS: '2' })));
-relay.after(async (ctx) => ctx.ui.close());
+const relay = tracked('ui server: CloudEvents relay to SSE', { UI_EVENT_BUFFER: '2', UI_MAX_SSE_CLIENTS: '2' });
 
-relay('a binary CloudEvent POSTed to /events reaches an open stream', async ({ base, ui }) => {
-  const stream = await openSse(`${base}/events/stream`);
-  try {
-    assert.is(stream.status, 200);
-    assert.match(String(stream.headers['content-type']), /^text\/event-stream/);
-    assert.match(String(stream.headers['cache-control']), /no-cache/);
-    assert.is((await stream.next()).retry, 3000);
+relay('a binary CloudEvent POSTed to /events/<token> reaches an open stream', async (ctx) => {
+  const stream = await open(ctx);
+  assert.is(stream.status, 200);
+  assert.match(String(stream.headers['content-type']), /^text\/event-stream/);
+  assert.match(String(stream.headers['cache-control']), /no-cache/);
+  assert.is((await stream.next()).retry, 3000);
 
-    const res = await deliver(base, classified('evt-1'));
-    assert.is(res.status, 202);
+  const res = await deliver(ctx.base, classified('evt-1'));
+  assert.is(res.status, 202);
 
-    const frame = await stream.next();
-    assert.is(frame.id, '1');
-    const data = JSON.parse(String(frame.data));
-    assert.is(data.seq, 1);
-    assert.is(data.id, 'evt-1');
-    assert.is(data.type, CLASSIFIED);
-    assert.is(data.subject, 'chelsea.png');
-    assert.is(data.data.predictions[0].label, 'Egyptian cat');
-    assert.is(data.data.servedBy.pod, 'classify-pod-a');
-    assert.is(ui.hub.clients, 1);
-  } finally {
-    stream.close();
-  }
+  const { id, data } = await nextData(stream);
+  assert.is(id, '1');
+  assert.is(data.seq, 1);
+  assert.is(data.id, 'evt-1');
+  assert.is(data.type, CLASSIFIED);
+  assert.is(data.subject, 'chelsea.png');
+  assert.is(data.data.predictions[0].label, 'Egyptian cat');
+  assert.is(data.data.servedBy.pod, 'classify-pod-a');
+  assert.is(ctx.ui.hub.clients, 1);
 });
 
-relay('heartbeat comments keep an idle stream open', async ({ base }) => {
-  const stream = await openSse(`${base}/events/stream`, { 'Last-Event-ID': '999999' });
-  try {
-    await stream.next(); // retry
-    await stream.next(); // replayed buffer: Last-Event-ID from another run → everything
-    let frame = await stream.next(500);
-    while (frame.comment === undefined) frame = await stream.next(500);
-    assert.is(frame.comment, 'ping');
-  } finally {
-    stream.close();
-  }
+relay('heartbeat comments keep an idle stream open', async (ctx) => {
+  const stream = await open(ctx, { 'Last-Event-ID': '999999' });
+  let frame = await stream.next(500);
+  while (frame.comment === undefined) frame = await stream.next(500);
+  assert.is(frame.comment, 'ping');
 });
 
-relay('new subscribers get the last N events; Last-Event-ID skips what they saw', async ({ base }) => {
-  await deliver(base, classified('evt-2', 'tabby'));
-  await deliver(base, classified('evt-3', 'tiger cat'));
-  const fresh = await openSse(`${base}/events/stream`);
-  const resumed = await openSse(`${base}/events/stream`, { 'Last-Event-ID': '2' });
-  try {
-    await fresh.next();
-    const replayed = [JSON.parse(String((await fresh.next()).data)).id, JSON.parse(String((await fresh.next()).data)).id];
-    assert.equal(replayed, ['evt-2', 'evt-3'], 'buffer of 2 dropped evt-1');
-    await resumed.next();
-    assert.is(JSON.parse(String((await resumed.next()).data)).id, 'evt-3');
-  } finally {
-    fresh.close();
-    resumed.close();
-  }
+relay('new subscribers get the last N events; Last-Event-ID skips what they saw', async (ctx) => {
+  await deliver(ctx.base, classified('evt-2', 'tabby'));
+  await deliver(ctx.base, classified('evt-3', 'tiger cat'));
+  const fresh = await open(ctx);
+  const resumed = await open(ctx, { 'Last-Event-ID': '2' });
+  const replayed = [(await nextData(fresh)).data.id, (await nextData(fresh)).data.id];
+  assert.equal(replayed, ['evt-2', 'evt-3'], 'buffer of 2 dropped evt-1');
+  assert.is((await nextData(resumed)).data.id, 'evt-3');
 });
 
-relay('subscribers are capped; disconnects free their slot', async ({ base, ui }) => {
-  const a = await openSse(`${base}/events/stream`);
-  const b = await openSse(`${base}/events/stream`);
-  try {
-    const third = await raw(`${base}/events/stream`);
-    assert.is(third.status, 503);
-    assert.is(third.headers['retry-after'], '30');
-    assert.is(JSON.parse(third.text).title, 'Too many event streams');
-  } finally {
-    a.close();
-    b.close();
-  }
-  for (let i = 0; i < 50 && ui.hub.clients > 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.is(ui.hub.clients, 0);
+relay('subscribers are capped; disconnects free their slot', async (ctx) => {
+  const a = await open(ctx);
+  const b = await open(ctx);
+  const third = await raw(`${ctx.base}/events/stream`);
+  assert.is(third.status, 503);
+  assert.is(third.headers['retry-after'], '30');
+  assert.is(JSON.parse(third.text).title, 'Too many event streams');
+  a.close();
+  b.close();
+  await until(() => ctx.ui.hub.clients === 0, 'slots to free');
 });
 
-relay('a structured-mode event is accepted too; other types are acknowledged, not relayed', async ({ base }) => {
-  const stream = await openSse(`${base}/events/stream`, { 'Last-Event-ID': '3' });
-  try {
-    await stream.next();
-    const other = HTTP.binary(new CloudEvent({ id: 'x', type: 'dev.klassify.other', source: '/s', data: {} }));
-    const ignored = await raw(`${base}/events`, { method: 'POST', headers: other.headers as Record<string, string>, body: other.body as string });
-    assert.is(ignored.status, 202);
-    const structured = HTTP.structured(new CloudEvent({
-      id: 'rej-1',
-      type: 'dev.klassify.image.rejected',
-      source: '/s',
-      data: { title: 'Unsupported image format', status: 415 },
-    }));
-    const res = await raw(`${base}/events`, { method: 'POST', headers: structured.headers as Record<string, string>, body: structured.body as string });
-    assert.is(res.status, 202);
-    const data = JSON.parse(String((await stream.next()).data));
-    assert.is(data.id, 'rej-1', 'the ignored type never reached the stream');
-    assert.is(data.data.title, 'Unsupported image format');
-  } finally {
-    stream.close();
-  }
+relay('a structured-mode event is accepted too; other types are acknowledged, not relayed', async (ctx) => {
+  const stream = await open(ctx, { 'Last-Event-ID': '3' });
+  const other = HTTP.binary(new CloudEvent({ id: 'x', type: 'dev.klassify.other', source: '/s', data: {} }));
+  const ignored = await raw(`${ctx.base}/events/${TOKEN}`, { method: 'POST', headers: other.headers as Record<string, string>, body: other.body as string });
+  assert.is(ignored.status, 202);
+  const structured = HTTP.structured(new CloudEvent({
+    id: 'rej-1',
+    type: 'dev.klassify.image.rejected',
+    source: '/s',
+    data: { title: 'Unsupported image format', status: 415 },
+  }));
+  const res = await raw(`${ctx.base}/events/${TOKEN}`, { method: 'POST', headers: structured.headers as Record<string, string>, body: structured.body as string });
+  assert.is(res.status, 202);
+  const { data } = await nextData(stream);
+  assert.is(data.id, 'rej-1', 'the ignored type never reached the stream');
+  assert.is(data.data.title, 'Unsupported image format');
 });
 
-relay('a POST that is not a CloudEvent is a 400 problem', async ({ base }) => {
-  const res = await raw(`${base}/events`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"hello":1}' });
+relay('a POST that is not a CloudEvent is a 400 problem; GET is 405', async (ctx) => {
+  const res = await raw(`${ctx.base}/events/${TOKEN}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"hello":1}' });
   assert.is(res.status, 400);
   assert.is(JSON.parse(res.text).title, 'Not a CloudEvent');
-  assert.is((await raw(`${base}/events`)).status, 405);
+  assert.not.match(res.text, new RegExp(TOKEN), 'the token is never echoed');
+  assert.is((await raw(`${ctx.base}/events/${TOKEN}`)).status, 405);
 });
 relay.run();
 
 // ---------------------------------------------------------------------------
-const hosts = suite('ui server: event senders');
-hosts('with UI_EVENTS_ALLOWED_HOSTS, only the cluster-local host may POST /events', async () => {
-  const { ui, base } = await start({ UI_EVENTS_ALLOWED_HOSTS: 'ui.klassify.svc.cluster.local' });
+const forged = tracked('ui server: only the event source writes to the feed');
+
+forged('without the token, or with a wrong one, any Host: 404 and nothing reaches a browser', async (ctx) => {
+  const stream = await open(ctx);
+  const hosts = ['ui.klassify.svc.cluster.local', 'ui.klassify.example.com', 'localhost'];
+  const paths = ['/events', '/events/', `/events/${TOKEN}x`, `/events/${TOKEN.slice(0, -1)}`, '/events/stream/x', `/dead-letters/wrong-token-0123456789`, '/dead-letters'];
+  for (const path of paths) {
+    for (const host of hosts) {
+      const res = await deliver(ctx.base, classified(`forged ${path} ${host}`, 'forged'), { path, headers: { Host: host } });
+      assert.is(res.status, 404, `${path} with Host ${host}`);
+      assert.is(res.headers['content-type'], 'application/problem+json');
+      assert.is(res.headers.connection, 'close', 'the unread body is not drained');
+      assert.not.match(res.text, /test-token/, 'no token in the answer');
+    }
+  }
+  // The real source goes through, and it is the first thing the stream sees.
+  assert.is((await deliver(ctx.base, classified('real'))).status, 202);
+  const { data } = await nextData(stream);
+  assert.is(data.id, 'real');
+});
+
+forged('an oversized event is a 413 and a deeply nested one a 422; the feed stays healthy', async (ctx) => {
+  const big = await deliver(ctx.base, classified('big', 'x'.repeat(20_000)));
+  assert.is(big.status, 413);
+  assert.is(JSON.parse(big.text).title, 'Event too large');
+  const huge = await raw(`${ctx.base}/events/${TOKEN}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: 'x'.repeat(200_000) });
+  assert.is(huge.status, 413);
+
+  const nested = '['.repeat(30_000) + ']'.repeat(30_000);
+  const deep = await raw(`${ctx.base}/events/${TOKEN}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'deep', 'ce-type': CLASSIFIED, 'ce-source': '/s' },
+    body: nested,
+  });
+  assert.is(deep.status, 422);
+  assert.is(JSON.parse(deep.text).title, 'Event nested too deeply');
+  // 33 levels inside the data: still too deep.
+  const justOver = await deliver(ctx.base, classified('over', 'ok', { nest: JSON.parse('['.repeat(32) + ']'.repeat(32)) }));
+  assert.is(justOver.status, 422);
+  const atLimit = await deliver(ctx.base, classified('fits', 'ok', { nest: JSON.parse('['.repeat(28) + ']'.repeat(28)) }));
+  assert.is(atLimit.status, 202);
+
+  const stream = await open(ctx);
+  assert.is((await stream.next()).retry, 3000);
+  const replayed: string[] = [];
+  while (replayed.at(-1) !== 'fits') replayed.push((await nextData(stream)).data.id);
+  assert.not.ok(replayed.some((id) => ['big', 'deep', 'over'].includes(id)), `replay: ${replayed.join(', ')}`);
+  let frame = await stream.next(1000);
+  while (frame.comment === undefined) frame = await stream.next(1000);
+  assert.is(frame.comment, 'ping', 'heartbeats continue');
+});
+forged.run();
+
+// ---------------------------------------------------------------------------
+const slow = tracked('ui server: a stalled reader is dropped at its byte limit', { UI_SSE_MAX_BUFFER_BYTES: '131072', UI_EVENT_BUFFER: '4' });
+
+slow('a client that never reads is cut off; a reading client gets every event', async (ctx) => {
+  const port = new URL(ctx.base).port;
+  const stalled = net.connect(Number(port), '127.0.0.1');
+  ctx.sockets.push(stalled);
+  stalled.pause(); // never reads: the server's writes pile up
+  stalled.write('GET /events/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+  const reader = await open(ctx);
+  await until(() => ctx.ui.hub.clients === 2, 'both streams');
+
+  // 12 MB in all, more than loopback's socket buffers hold.
+  const padding = 'p'.repeat(12_000);
+  for (let i = 0; i < 1000; i += 1) {
+    ctx.ui.hub.publish({ id: `bulk-${i}`, type: CLASSIFIED, source: '/s', data: { padding } });
+    // Give the reading client turns to read, as a real browser on its own machine has.
+    if (i % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await until(() => ctx.ui.hub.droppedSlowReaders >= 1, 'the stalled reader to be dropped');
+  await until(() => ctx.ui.hub.clients === 1, 'only the reader left');
+
+  let last = '';
+  while (last !== 'bulk-999') last = (await nextData(reader, 5000)).data.id;
+  let frame = await reader.next(1000);
+  while (frame.comment === undefined) frame = await reader.next(1000);
+  assert.is(frame.comment, 'ping', 'heartbeats continue after the drop');
+});
+slow.run();
+
+// ---------------------------------------------------------------------------
+const perClient = tracked('ui server: streams per client address, and their lifetime', {
+  UI_MAX_SSE_PER_CLIENT: '2',
+  UI_TRUSTED_PROXY_HOPS: '1',
+  UI_SSE_MAX_LIFETIME_MS: '400',
+});
+
+perClient('one address may hold only its share; spoofed X-Forwarded-For entries do not help', async (ctx) => {
+  await open(ctx, { 'X-Forwarded-For': '203.0.113.9' });
+  await open(ctx, { 'X-Forwarded-For': 'spoof-1, 203.0.113.9' });
+  const third = await raw(`${ctx.base}/events/stream`, { headers: { 'X-Forwarded-For': 'spoof-2, 203.0.113.9' } });
+  assert.is(third.status, 429);
+  assert.is(third.headers['retry-after'], '30');
+  assert.is(JSON.parse(third.text).title, 'Too many event streams from this address');
+  const other = await open(ctx, { 'X-Forwarded-For': '198.51.100.7' });
+  assert.is(other.status, 200, 'another address still gets a stream');
+});
+
+perClient('a stream ends after its maximum lifetime and the slot frees', async (ctx) => {
+  const stream = await open(ctx, { 'X-Forwarded-For': '192.0.2.1' });
+  const ended = await Promise.race([stream.ended.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 10_000))]);
+  assert.ok(ended, 'the server ended the stream');
+  await until(() => ctx.ui.hub.clients === 0, 'the slot to free');
+});
+perClient.run();
+
+// ---------------------------------------------------------------------------
+const noSource = suite('ui server: no event source configured');
+noSource('every ingress path is 404 and /config.json says there is no source', async () => {
+  const { ui, base } = await start({ UI_EVENTS_TOKEN: '' });
   try {
-    const outside = await deliver(base, classified('e1'), { Host: 'ui.klassify.example.com' });
-    assert.is(outside.status, 403);
-    const inside = await deliver(base, classified('e2'), { Host: 'ui.klassify.svc.cluster.local' });
-    assert.is(inside.status, 202);
+    for (const path of ['/events', '/events/', '/events/x', '/dead-letters/', '/dead-letters/anything']) {
+      assert.is((await deliver(base, classified('e'), { path })).status, 404, path);
+    }
+    assert.is(JSON.parse((await raw(`${base}/config.json`)).text).eventSource, false);
   } finally {
     await ui.close();
   }
 });
-hosts.run();
+noSource.run();
 
 // ---------------------------------------------------------------------------
 const closing = suite('ui server: shutdown with open streams');
 closing('close() ends every event stream', async () => {
   const { ui, base } = await start();
   const stream = await openSse(`${base}/events/stream`);
-  await stream.next();
-  const closed = ui.close();
-  await stream.ended;
-  await closed;
-  assert.is(ui.hub.clients, 0);
+  try {
+    await stream.next();
+    const closed = ui.close();
+    await stream.ended;
+    await closed;
+    assert.is(ui.hub.clients, 0);
+  } finally {
+    stream.close();
+    await ui.close();
+  }
 });
 closing.run();

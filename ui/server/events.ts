@@ -1,40 +1,63 @@
 /**
- * Relays CloudEvents from the Knative Trigger to browsers.
+ * Relays CloudEvents from the event source (Knative Trigger, or the local relay of
+ * `npm start`) to browsers.
  *
- *   Trigger ──POST /events (binary CloudEvent)──▶ ingest() ──▶ EventHub ──SSE──▶ browsers
+ *   source ──POST /events/<token>──▶ ingest() ──▶ EventHub ──SSE──▶ browsers
  *
  * The hub keeps the last N events in a ring buffer, so a page that opens (or
  * reconnects with Last-Event-ID) sees recent activity at once. One shared
  * heartbeat timer runs only while someone listens.
+ *
+ * Everything is bounded in bytes and time: events are checked for size and
+ * nesting before they are stored; each frame is serialised once into a Buffer
+ * that every stream shares, so a stalled reader costs references, not copies,
+ * and it is dropped once its unsent bytes pass a limit; streams are capped in
+ * total and per client address, and end after a maximum lifetime (EventSource
+ * reconnects on its own, with Last-Event-ID, so nothing is lost).
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
-import type { RelayedEvent } from '../src/lib/feed.ts';
+import { CLASSIFIED, REJECTED, type RelayedEvent } from '../contract/events.ts';
 import { HttpError, payloadTooLarge } from './problem.ts';
 
 /** The CloudEvent types the UI shows; see functions/classify (events). */
-export const RELAYED_TYPES: ReadonlySet<string> = new Set([
-  'dev.klassify.image.classified',
-  'dev.klassify.image.rejected',
-]);
+export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]);
 
-// One shape for both ends of the stream: the browser's feed parses what this writes.
 export type { RelayedEvent };
 
 export interface HubOptions {
   bufferSize: number;
   maxClients: number;
+  maxClientsPerAddress: number;
   heartbeatMs: number;
+  maxStreamMs: number;
+  maxBufferedBytes: number;
+  maxEventBytes: number;
 }
+
+interface Stored {
+  seq: number;
+  frame: Buffer;
+}
+
+interface Client {
+  res: ServerResponse;
+  address: string;
+  lifetime: ReturnType<typeof setTimeout>;
+}
+
+const HEARTBEAT = Buffer.from(': ping\n\n');
 
 export class EventHub {
   readonly #options: HubOptions;
-  readonly #buffer: RelayedEvent[] = [];
-  readonly #clients = new Set<ServerResponse>();
+  readonly #buffer: Stored[] = [];
+  readonly #clients = new Set<Client>();
+  readonly #perAddress = new Map<string, number>();
   #seq = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  #dropped = 0;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -44,20 +67,40 @@ export class EventHub {
     return this.#clients.size;
   }
 
-  /** Stores the event and sends it to every open stream; returns its sequence number. */
-  publish(event: Omit<RelayedEvent, 'seq'>): number {
-    const relayed: RelayedEvent = { seq: ++this.#seq, ...event };
-    if (this.#options.bufferSize > 0) {
-      this.#buffer.push(relayed);
-      if (this.#buffer.length > this.#options.bufferSize) this.#buffer.shift();
-    }
-    const frame = toFrame(relayed);
-    for (const res of this.#clients) res.write(frame);
-    return relayed.seq;
+  /** Streams closed because their reader fell too far behind. */
+  get droppedSlowReaders(): number {
+    return this.#dropped;
   }
 
-  /** Opens an SSE stream on `res`; replays buffered events newer than Last-Event-ID. */
-  subscribe(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Stores the event and sends it to every open stream; returns its sequence
+   * number. Throws 413 (and stores nothing) when the frame is too large.
+   */
+  publish(event: Omit<RelayedEvent, 'seq'>): number {
+    const seq = this.#seq + 1;
+    // JSON.stringify never emits raw newlines, so one data: line is enough.
+    const frame = Buffer.from(`id: ${seq}\ndata: ${JSON.stringify({ seq, ...event })}\n\n`);
+    if (frame.length > this.#options.maxEventBytes) {
+      throw new HttpError(413, {
+        title: 'Event too large',
+        detail: `A relayed event may take at most ${this.#options.maxEventBytes} bytes on the stream; this one takes ${frame.length}.`,
+        type: 'event-too-large',
+      });
+    }
+    this.#seq = seq;
+    if (this.#options.bufferSize > 0) {
+      this.#buffer.push({ seq, frame });
+      if (this.#buffer.length > this.#options.bufferSize) this.#buffer.shift();
+    }
+    for (const client of this.#clients) this.#send(client, frame);
+    return seq;
+  }
+
+  /**
+   * Opens an SSE stream on `res` for a client at `address`; replays buffered
+   * events newer than Last-Event-ID.
+   */
+  subscribe(req: IncomingMessage, res: ServerResponse, address: string): void {
     if (this.#closed) {
       throw new HttpError(503, { title: 'Shutting down', type: 'shutting-down', headers: { 'Retry-After': '1' } });
     }
@@ -69,48 +112,85 @@ export class EventHub {
         headers: { 'Retry-After': '30' },
       });
     }
+    const held = this.#perAddress.get(address) ?? 0;
+    if (held >= this.#options.maxClientsPerAddress) {
+      throw new HttpError(429, {
+        title: 'Too many event streams from this address',
+        detail: `One address may hold at most ${this.#options.maxClientsPerAddress} live feeds; close another tab first.`,
+        type: 'too-many-streams-per-client',
+        headers: { 'Retry-After': '30' },
+      });
+    }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
       'X-Accel-Buffering': 'no',
     });
-    res.flushHeaders();
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
+
+    const client: Client = {
+      res,
+      address,
+      // Ending (not destroying) lets the browser reconnect at once with Last-Event-ID.
+      lifetime: setTimeout(() => res.end(), this.#options.maxStreamMs),
+    };
+    client.lifetime.unref();
+    this.#clients.add(client);
+    this.#perAddress.set(address, held + 1);
+    let dropped = false;
+    const drop = () => {
+      if (dropped) return;
+      dropped = true;
+      clearTimeout(client.lifetime);
+      this.#clients.delete(client);
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
+      if (this.#clients.size === 0) this.#stopHeartbeat();
+    };
+    res.on('close', drop);
+    res.on('error', drop);
 
     // After a restart of this server the browser's Last-Event-ID is from
     // another sequence; then everything buffered is new to it.
     const lastId = Number(req.headers['last-event-id'] ?? 0);
     const since = Number.isInteger(lastId) && lastId > 0 && lastId <= this.#seq ? lastId : 0;
-    let replay = `retry: 3000\n\n`;
-    for (const event of this.#buffer) {
-      if (event.seq > since) replay += toFrame(event);
+    this.#send(client, Buffer.from('retry: 3000\n\n'));
+    for (const stored of this.#buffer) {
+      if (stored.seq > since) this.#send(client, stored.frame);
     }
-    res.write(replay);
-
-    this.#clients.add(res);
     this.#startHeartbeat();
-    const drop = () => {
-      this.#clients.delete(res);
-      if (this.#clients.size === 0) this.#stopHeartbeat();
-    };
-    res.on('close', drop);
-    res.on('error', drop);
   }
 
   /** Ends every stream and stops the heartbeat; later subscribes get 503. */
   close(): void {
     this.#closed = true;
     this.#stopHeartbeat();
-    for (const res of this.#clients) res.end();
+    for (const client of this.#clients) {
+      clearTimeout(client.lifetime);
+      client.res.end();
+    }
     this.#clients.clear();
+    this.#perAddress.clear();
+  }
+
+  #send(client: Client, frame: Buffer) {
+    const { res } = client;
+    if (res.destroyed || res.writableEnded) return;
+    res.write(frame);
+    if (res.writableLength > this.#options.maxBufferedBytes) {
+      // The reader stopped reading; holding more for it would grow without bound.
+      this.#dropped += 1;
+      res.destroy();
+    }
   }
 
   #startHeartbeat() {
     if (this.#heartbeat) return;
     // A comment line keeps proxies and load balancers from timing out idle streams.
     this.#heartbeat = setInterval(() => {
-      for (const res of this.#clients) res.write(': ping\n\n');
+      for (const client of this.#clients) this.#send(client, HEARTBEAT);
     }, this.#options.heartbeatMs);
     this.#heartbeat.unref();
   }
@@ -121,13 +201,26 @@ export class EventHub {
   }
 }
 
+export interface IngestLimits {
+  maxBodyBytes: number;
+  maxEventDepth: number;
+}
+
 /**
- * Reads a CloudEvent (binary or structured mode) from a Trigger delivery and
+ * Reads a CloudEvent (binary or structured mode) from the event source and
  * publishes the relayed types. Other types are acknowledged and dropped, so
  * the broker does not redeliver them.
  */
-export async function ingest(req: IncomingMessage, hub: EventHub, maxBodyBytes: number): Promise<number> {
-  const body = await readBody(req, maxBodyBytes);
+export async function ingest(req: IncomingMessage, hub: EventHub, limits: IngestLimits): Promise<number> {
+  const body = await readBody(req, limits.maxBodyBytes);
+  // Checked on the text, before any parser recurses into it.
+  if (nestingExceeds(body, limits.maxEventDepth)) {
+    throw new HttpError(422, {
+      title: 'Event nested too deeply',
+      detail: `Relayed events may nest objects and arrays at most ${limits.maxEventDepth} levels deep.`,
+      type: 'event-too-deep',
+    });
+  }
   let events: CloudEventV1<unknown>[];
   try {
     const parsed = HTTP.toEvent<unknown>({ headers: req.headers, body });
@@ -135,7 +228,7 @@ export async function ingest(req: IncomingMessage, hub: EventHub, maxBodyBytes: 
   } catch (error) {
     throw new HttpError(400, {
       title: 'Not a CloudEvent',
-      detail: 'POST /events expects a CloudEvent in binary or structured HTTP mode.',
+      detail: 'Expected a CloudEvent in binary or structured HTTP mode.',
       type: 'invalid-cloudevent',
     }, { cause: error });
   }
@@ -155,20 +248,50 @@ export async function ingest(req: IncomingMessage, hub: EventHub, maxBodyBytes: 
   return published;
 }
 
-function toFrame(event: RelayedEvent): string {
-  // JSON.stringify never emits raw newlines, so one data: line is enough.
-  return `id: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`;
+/**
+ * True when `text` nests JSON arrays/objects deeper than `limit`. Brackets
+ * inside strings do not count. Non-JSON text is at worst over-counted, which
+ * only rejects a body that was not a sensible event anyway.
+ */
+export function nestingExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+  return false;
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
+  if (Number.isFinite(declared) && declared > limit) throw eventBodyTooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw payloadTooLarge(limit);
+    if (size > limit) throw eventBodyTooLarge(limit);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function eventBodyTooLarge(limit: number): HttpError {
+  const base = payloadTooLarge(limit);
+  return new HttpError(413, {
+    title: 'Event too large',
+    detail: base.detail,
+    type: 'event-too-large',
+    headers: { Connection: 'close' },
+  });
 }

@@ -34,6 +34,8 @@ async function main() {
     port: address.port,
     classify: config.classifyUpstream.href,
     publicDir: config.publicDir,
+    // Never the token itself.
+    eventSource: config.events.token ? 'POST /events/<token>, /dead-letters/<token>' : 'none (UI_EVENTS_TOKEN unset)',
   });
 
   let stopping = false;
@@ -47,6 +49,7 @@ async function main() {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGHUP', () => void stop('SIGHUP'));
 }
 
 await main();

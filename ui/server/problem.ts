@@ -34,8 +34,12 @@ export class HttpError extends Error {
   }
 }
 
+export function notFoundInit(path: string): ProblemInit {
+  return { title: 'Not found', detail: `Nothing is served at ${truncate(path, 200)}.`, type: 'not-found' };
+}
+
 export function notFound(path: string): HttpError {
-  return new HttpError(404, { title: 'Not found', detail: `Nothing is served at ${truncate(path, 200)}.`, type: 'not-found' });
+  return new HttpError(404, notFoundInit(path));
 }
 
 export function methodNotAllowed(method: string, allow: string[]): HttpError {

@@ -201,3 +201,80 @@ large('a 6 MB photo streams through without buffering or listener leaks', async 
   }
 });
 large.run();
+
+// ---------------------------------------------------------------------------
+const early = suite('ui server: a function that answers 503 and closes under the upload');
+early('every overloaded upload comes back 503 with Retry-After, never 502', async () => {
+  // As the function does when its queue is full: answer before reading the body,
+  // then drop the socket while the proxy is still sending.
+  const upstream = http.createServer((req, res) => {
+    res.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '3', Connection: 'close' });
+    res.end(JSON.stringify({ title: 'Queue full', status: 503 }), () => req.socket.destroy());
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const { port } = upstream.address() as AddressInfo;
+  const ui = createUiServer(await testConfig({ CLASSIFY_URL: `http://127.0.0.1:${port}`, UI_MAX_BODY_BYTES: String(8 * 1024 * 1024) }), silentLogger);
+  const base = `http://127.0.0.1:${(await ui.listen()).port}`;
+  try {
+    const body = Buffer.alloc(4 * 1024 * 1024, 9);
+    const statuses: number[] = [];
+    const retryAfters: string[] = [];
+    for (let round = 0; round < 4; round += 1) {
+      const answers = await Promise.all(Array.from({ length: 6 }, () =>
+        raw(`${base}/api/classify`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body }).catch((error: Error) => ({ status: -1, headers: {} as Record<string, string>, text: error.message }))));
+      for (const answer of answers) {
+        statuses.push(answer.status);
+        retryAfters.push(String(answer.headers['retry-after']));
+      }
+    }
+    assert.equal([...new Set(statuses)], [503], `statuses: ${statuses.join(',')}`);
+    assert.ok(retryAfters.every((value) => value === '3' || value === '1'), retryAfters.join(','));
+  } finally {
+    await ui.close();
+    upstream.closeAllConnections();
+    await new Promise((resolve) => upstream.close(resolve));
+  }
+});
+early.run();
+
+// ---------------------------------------------------------------------------
+const headers = suite('ui server: request headers by allowlist');
+headers('1,100 junk headers before Content-Type: the function gets the right ones only', async () => {
+  let seen: IncomingMessage['headers'] = {};
+  let seenBody = Buffer.alloc(0);
+  const upstream = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      seen = req.headers;
+      seenBody = Buffer.concat(chunks);
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const { port } = upstream.address() as AddressInfo;
+  const ui = createUiServer(await testConfig({ CLASSIFY_URL: `http://127.0.0.1:${port}` }), silentLogger);
+  const base = `http://127.0.0.1:${(await ui.listen()).port}`;
+  try {
+    const junk: Record<string, string> = {};
+    for (let i = 0; i < 1100; i += 1) junk[`x-j${i}`] = '1';
+    const body = Buffer.from('image bytes');
+    const res = await raw(`${base}/api/classify`, {
+      method: 'POST',
+      headers: { ...junk, 'Content-Type': 'image/png', 'Content-Length': body.length, Authorization: 'Bearer secret', 'X-Request-Id': 'r-9' },
+      body,
+    });
+    assert.is(res.status, 200);
+    assert.is(seen['content-type'], 'image/png');
+    assert.is(seen['content-length'], String(body.length));
+    assert.is(seen.host, `127.0.0.1:${port}`);
+    assert.is(seen['x-request-id'], 'r-9');
+    assert.is(seen.authorization, undefined);
+    assert.is(seen['x-j0'], undefined);
+    assert.ok(seenBody.equals(body));
+  } finally {
+    await ui.close();
+    await new Promise((resolve) => upstream.close(resolve));
+  }
+});
+headers.run();

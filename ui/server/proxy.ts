@@ -10,6 +10,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream';
 import { HttpError, methodNotAllowed, notFound, payloadTooLarge } from './problem.ts';
 
 export interface ProxyOptions {
@@ -31,18 +32,39 @@ const ROUTES: Record<string, string[]> = {
   '/health/liveness': ['GET', 'HEAD'],
 };
 
-// RFC 9110 §7.6.1 connection-specific fields, never forwarded.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+/**
+ * Request headers the function may see: what it needs to classify, trace and
+ * negotiate. Everything else (cookies, auth, hop-by-hop fields, a client's
+ * own X-Forwarded-*) stays here. Host and Content-Length are set by Node from
+ * the target and the body, never copied.
+ */
+const FORWARDED_REQUEST_HEADERS = [
+  'accept',
+  'accept-language',
+  'content-type',
+  'content-encoding',
+  'x-request-id',
+  'traceparent',
+  'tracestate',
+  'user-agent',
+];
+
+/** Response headers the browser may see from the function. */
+const FORWARDED_RESPONSE_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'cache-control',
+  'retry-after',
+  'x-request-id',
+  'server-timing',
+  'vary',
+  'etag',
+  'last-modified',
 ]);
+
+/** Socket errors that mean the function closed a connection it had accepted. */
+const CLOSED_BY_UPSTREAM = new Set(['EPIPE', 'ECONNRESET']);
 
 export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOptions): Proxy {
   const client = upstream.protocol === 'https:' ? https : http;
@@ -70,6 +92,8 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
     await new Promise<void>((resolve, reject) => {
       let received = 0;
       let settled = false;
+      let responded = false;
+      let connected = false;
       const finish = (error?: unknown) => {
         if (settled) return;
         settled = true;
@@ -78,22 +102,19 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
       };
 
       const upstreamReq = client.request(target, { method: req.method, headers, agent, timeout: timeoutMs });
+      upstreamReq.on('socket', (socket) => {
+        if (!socket.connecting) connected = true; // a kept-alive socket
+        else socket.once('connect', () => (connected = true));
+      });
 
       upstreamReq.on('response', (upstreamRes) => {
+        responded = true;
         const outHeaders: Record<string, string | string[]> = {};
         for (const [name, value] of Object.entries(upstreamRes.headers)) {
-          if (value !== undefined && !HOP_BY_HOP.has(name)) outHeaders[name] = value;
+          if (value !== undefined && FORWARDED_RESPONSE_HEADERS.has(name)) outHeaders[name] = value;
         }
         res.writeHead(upstreamRes.statusCode ?? 502, outHeaders);
-        upstreamRes.pipe(res);
-        upstreamRes.on('error', (error) => {
-          res.destroy(error);
-          finish();
-        });
-        res.on('close', () => {
-          upstreamRes.destroy();
-          finish();
-        });
+        pipeline(upstreamRes, res, () => finish());
       });
 
       upstreamReq.on('timeout', () => {
@@ -106,8 +127,22 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
       });
 
       upstreamReq.on('error', (error) => {
+        // The function answered (e.g. 503 before reading the body) and then closed
+        // the connection under the upload: its answer stands; the upload's EPIPE is noise.
+        if (responded) return;
         if (error instanceof HttpError) return finish(error);
-        log('classify upstream failed', { error: (error as NodeJS.ErrnoException).code ?? error.message, target: target.href });
+        const code = (error as NodeJS.ErrnoException).code ?? '';
+        if (connected && CLOSED_BY_UPSTREAM.has(code)) {
+          // It accepted the connection and then dropped it: overload (it answers 503
+          // before reading and closes), or a restart. Either way, retrying soon helps.
+          return finish(new HttpError(503, {
+            title: 'Classify function busy',
+            detail: 'The classify function closed the connection before answering; retry in a moment.',
+            type: 'upstream-closed',
+            headers: { 'Retry-After': '1' },
+          }, { cause: error }));
+        }
+        log('classify upstream failed', { error: code || error.message, target: target.href });
         finish(new HttpError(502, {
           title: 'Classify function unreachable',
           detail: 'The UI server could not reach the classify function. It may be starting or down; retry in a few seconds.',
@@ -134,7 +169,7 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
       upstreamReq.on('drain', resume);
       upstreamReq.once('close', resume); // never leave the client stalled
       req.on('data', (chunk: Buffer) => {
-        if (received > maxBodyBytes || upstreamReq.destroyed) return; // discard the rest
+        if (received > maxBodyBytes || upstreamReq.destroyed || upstreamReq.writableEnded) return; // discard the rest
         received += chunk.length;
         if (received > maxBodyBytes) {
           res.setHeader('Connection', 'close');
@@ -147,7 +182,7 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
         }
       });
       req.on('end', () => {
-        if (received <= maxBodyBytes) upstreamReq.end();
+        if (received <= maxBodyBytes && !upstreamReq.destroyed) upstreamReq.end();
       });
       req.on('error', (error) => upstreamReq.destroy(error));
     });
@@ -161,14 +196,13 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
 
 function forwardHeaders(req: IncomingMessage): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  const listed = String(req.headers.connection ?? '')
-    .split(',')
-    .map((name) => name.trim().toLowerCase());
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || name === 'host' || HOP_BY_HOP.has(name) || listed.includes(name)) continue;
-    if (name === 'cookie') continue; // the function has no use for the UI's cookies
-    out[name] = value;
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = req.headers[name];
+    if (value !== undefined) out[name] = value;
   }
+  const length = req.headers['content-length'];
+  if (length !== undefined && /^\d+$/.test(length)) out['content-length'] = length;
+  // The chain as proxies build it; the function only logs it.
   const peer = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   out['x-forwarded-for'] = prior ? `${prior}, ${peer}` : peer;

@@ -92,6 +92,40 @@ page('unknown paths and methods are problem+json', async ({ base }) => {
   assert.is(JSON.parse(wrong.text).title, 'Method not allowed');
 });
 
+page('Range on a static file: RFC 9110 answers, never a dropped connection', async ({ base }) => {
+  const whole = await raw(`${base}/favicon.svg`, { headers: { 'Accept-Encoding': 'identity' } });
+  const size = whole.body.length;
+  assert.ok(size > 10);
+
+  const part = await raw(`${base}/favicon.svg`, { headers: { Range: 'bytes=2-5' } });
+  assert.is(part.status, 206);
+  assert.is(part.headers['content-range'], `bytes 2-5/${size}`);
+  assert.ok(part.body.equals(whole.body.subarray(2, 6)));
+
+  const suffix = await raw(`${base}/favicon.svg`, { headers: { Range: 'bytes=-4' } });
+  assert.is(suffix.status, 206);
+  assert.is(suffix.headers['content-range'], `bytes ${size - 4}-${size - 1}/${size}`);
+  assert.ok(suffix.body.equals(whole.body.subarray(size - 4)));
+
+  const open = await raw(`${base}/favicon.svg`, { headers: { Range: `bytes=${size - 3}-` } });
+  assert.is(open.status, 206);
+  assert.is(open.body.length, 3);
+
+  for (const range of ['bytes=5-2', `bytes=${size}-`, `bytes=${size + 10}-${size + 20}`, 'bytes=-0', 'bytes=x-y', 'bytes=', 'garbage']) {
+    const res = await raw(`${base}/favicon.svg`, { headers: { Range: range } });
+    assert.is(res.status, 416, range);
+    assert.is(res.headers['content-range'], `bytes */${size}`, range);
+    assert.is(res.headers['content-type'], 'application/problem+json', range);
+  }
+  // Ignored, as the RFC allows: another unit, several ranges, If-Range.
+  for (const headers of [{ Range: 'items=0-1' } as Record<string, string>, { Range: 'bytes=0-1, 4-5' }, { Range: 'bytes=0-1', 'If-Range': '"x"' }]) {
+    const res = await raw(`${base}/favicon.svg`, { headers });
+    assert.is(res.status, 200, JSON.stringify(headers));
+    assert.ok(res.body.equals(whole.body));
+  }
+  assert.is((await raw(`${base}/`)).status, 200, 'still serving');
+});
+
 page('HEAD / has headers and no body', async ({ base }) => {
   const res = await raw(`${base}/`, { method: 'HEAD' });
   assert.is(res.status, 200);
@@ -121,6 +155,7 @@ cfg('config.json comes from the environment and is revalidated', async ({ base }
     slowAfterMs: 1500,
     maxAttempts: 4,
     features: { events: false, camera: true, prewarm: true },
+    eventSource: false,
   });
 });
 

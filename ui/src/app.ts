@@ -11,34 +11,46 @@ import Alpine from '@alpinejs/csp';
 import './styles.css';
 import { classifyImage, type ClassifyResult, type Progress, type Transport } from './lib/classify.ts';
 import { classifyEndpoint, DEFAULT_CONFIG, normalizeConfig, type PageConfig } from './lib/config.ts';
+import { rankPredictions } from './lib/confidence.ts';
 import { parseRelayedEvent, toFeedItem, type FeedItem } from './lib/feed.ts';
 import { barWidth, formatBytes, formatMs, formatPercent, plural, splitLabel } from './lib/format.ts';
-import { tooLargeMessage, type ErrorMessage } from './lib/problem.ts';
+import { SNIFF_BYTES, SUPPORTED_FORMATS_TEXT, sniffImageFormat } from './lib/image-format.ts';
+import { notAnImageMessage, tooLargeMessage, type ErrorMessage } from './lib/problem.ts';
 import { createQueue, type UploadQueue } from './lib/queue.ts';
+import { shrinkImage } from './lib/shrink.ts';
 
-type Status = 'queued' | 'uploading' | 'classifying' | 'waking' | 'retrying' | 'done' | 'error';
+type Status = 'preparing' | 'queued' | 'uploading' | 'classifying' | 'waking' | 'retrying' | 'done' | 'error';
 
 interface Card {
   id: number;
   name: string;
-  size: string;
+  /** The file as picked. */
+  originalBytes: number;
+  /** What is sent: the shrunk JPEG, or the original; 0 until known. */
+  uploadBytes: number;
   previewUrl: string;
   previewFailed: boolean;
   status: Status;
   uploaded: number;
   attempt: number;
   retryInMs: number;
+  /** When the next attempt starts (Date.now() clock), for a countdown that ticks. */
+  retryAt: number;
   retryReason: string;
+  copied: boolean;
   result: ClassifyResult | null;
   roundTripMs: number;
   error: ErrorMessage | null;
 }
 
 type FunctionState = 'unknown' | 'waking' | 'ready' | 'unreachable';
-type FeedState = 'off' | 'connecting' | 'live' | 'reconnecting';
+type FeedState = 'off' | 'nosource' | 'connecting' | 'live' | 'reconnecting';
 
 const FEED_LIMIT = 50;
 const UPLOAD_TIMEOUT_MS = 120_000;
+/** After "unreachable", the pill asks again: 2 s, 4 s, … up to 30 s. */
+const RECHECK_FIRST_MS = 2000;
+const RECHECK_MAX_MS = 30_000;
 
 /** POSTs the raw image bytes with XMLHttpRequest, which (unlike fetch) reports upload progress. */
 const xhrTransport: Transport = ({ url, file, onUploadProgress, onUploaded }) =>
@@ -79,6 +91,10 @@ function klassify() {
   let nextId = 1;
   let dragDepth = 0;
   let source: EventSource | null = null;
+  let recheckTimer: ReturnType<typeof setTimeout> | undefined;
+  let recheckDelay = RECHECK_FIRST_MS;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  let preparing: Promise<void> = Promise.resolve();
 
   return {
     config: DEFAULT_CONFIG as PageConfig,
@@ -89,6 +105,9 @@ function klassify() {
     model: '',
     dragging: false,
     announcement: '',
+    /** Date.now(), refreshed while a countdown shows. */
+    now: Date.now(),
+    formatsText: SUPPORTED_FORMATS_TEXT,
 
     async init() {
       this.config = await loadConfig();
@@ -98,8 +117,12 @@ function klassify() {
       document.addEventListener('dragleave', () => this.onDragLeave());
       document.addEventListener('drop', (event) => this.onDrop(event));
       document.addEventListener('paste', (event) => this.onPaste(event));
-      if (this.config.features.prewarm && this.config.readinessUrl) this.prewarm();
-      if (this.config.features.events) this.connectFeed();
+      if (this.config.features.prewarm && this.config.readinessUrl) this.checkFunction();
+      if (this.config.features.events) {
+        // Without a source nothing can arrive: say so, rather than a green "Live" over silence.
+        if (this.config.eventSource) this.connectFeed();
+        else this.feedState = 'nosource';
+      }
     },
 
     // ---- adding images -------------------------------------------------
@@ -156,32 +179,70 @@ function klassify() {
 
     addFiles(list: File[]) {
       if (list.length === 0) return;
-      const ids: number[] = [];
-      const cards: Card[] = [];
-      for (const file of list) {
-        const id = nextId++;
-        files.set(id, file);
-        ids.push(id);
-        cards.push({
-          id,
-          name: file.name || 'image',
-          size: formatBytes(file.size),
-          previewUrl: URL.createObjectURL(file),
-          previewFailed: false,
-          status: 'queued',
-          uploaded: 0,
-          attempt: 1,
-          retryInMs: 0,
-          retryReason: '',
-          result: null,
-          roundTripMs: 0,
-          error: null,
-        });
-      }
+      const cards: Card[] = list.map((file) => ({
+        id: nextId++,
+        name: file.name || 'image',
+        originalBytes: file.size,
+        uploadBytes: 0,
+        previewUrl: '',
+        previewFailed: false,
+        status: 'preparing',
+        uploaded: 0,
+        attempt: 1,
+        retryInMs: 0,
+        retryAt: 0,
+        retryReason: '',
+        copied: false,
+        result: null,
+        roundTripMs: 0,
+        error: null,
+      }));
       // Newest batch first, in the order the user picked the files.
       this.items = [...cards, ...this.items];
       this.announce(`${plural(list.length, 'image')} added`);
-      for (const id of ids) this.enqueue(id);
+      // One at a time: a decoded 12-megapixel photo takes ~50 MB, and phones have little to spare.
+      cards.forEach((card, index) => {
+        preparing = preparing.then(() => this.prepare(card.id, list[index])).catch(() => {});
+      });
+    },
+
+    /**
+     * Checks the file's first bytes (no request for a non-image), shrinks a big
+     * photo, then queues the upload. The thumbnail shows what is sent.
+     */
+    async prepare(id: number, file: File) {
+      let head: Uint8Array;
+      try {
+        head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
+      } catch {
+        const gone = this.card(id);
+        if (gone) {
+          gone.status = 'error';
+          gone.error = { title: "Couldn't read this file", detail: 'The browser could not open it; it may have been moved or deleted.', hint: '', status: 0, retryable: false };
+        }
+        return;
+      }
+      const format = sniffImageFormat(head);
+      let card = this.card(id);
+      if (!card) return;
+      if (!format) {
+        card.status = 'error';
+        card.previewFailed = true;
+        card.error = notAnImageMessage(card.name);
+        this.announce(card.error.detail);
+        return;
+      }
+      const shrunk = await shrinkImage(file, format);
+      card = this.card(id);
+      if (!card) return;
+      const mediaType = `image/${format}`;
+      const upload = shrunk
+        ? new File([shrunk.blob], card.name.replace(/\.[^.]*$/, '') + '.jpg', { type: 'image/jpeg' })
+        : file.type === mediaType ? file : new File([file], card.name, { type: mediaType });
+      files.set(id, upload);
+      card.uploadBytes = upload.size;
+      card.previewUrl = URL.createObjectURL(upload);
+      this.enqueue(id);
     },
 
     enqueue(id: number) {
@@ -222,7 +283,10 @@ function klassify() {
       } else {
         card.status = 'error';
         card.error = outcome.error;
-        if (outcome.error.status === 502) this.functionState = 'unreachable';
+        if (outcome.error.status === 502) {
+          this.functionState = 'unreachable';
+          this.scheduleRecheck();
+        }
         this.announce(`${card.name}: ${outcome.error.title}`);
       }
     },
@@ -233,7 +297,11 @@ function klassify() {
       card.status = progress.phase;
       card.attempt = progress.attempt;
       if (progress.uploaded !== undefined) card.uploaded = progress.uploaded;
-      if (progress.retryInMs !== undefined) card.retryInMs = progress.retryInMs;
+      if (progress.retryInMs !== undefined) {
+        card.retryInMs = progress.retryInMs;
+        card.retryAt = Date.now() + progress.retryInMs;
+        this.startTicker();
+      }
       if (progress.reason) card.retryReason = progress.reason.title;
       if (progress.phase === 'waking') this.functionState = 'waking';
     },
@@ -243,14 +311,35 @@ function klassify() {
     },
 
     remove(card: Card) {
-      URL.revokeObjectURL(card.previewUrl);
+      const index = this.items.findIndex((item) => item.id === card.id);
+      if (card.previewUrl) URL.revokeObjectURL(card.previewUrl);
       files.delete(card.id);
       this.items = this.items.filter((item) => item.id !== card.id);
+      this.announce(`${card.name} removed`);
+      // Keep the keyboard user's place: the next card, else the previous, else the drop zone.
+      const next = this.items[index] ?? this.items[index - 1];
+      (this as unknown as { $nextTick(fn: () => void): void }).$nextTick(() => {
+        const target = next ? document.querySelector<HTMLElement>(`li.card[data-id="${next.id}"]`) : null;
+        (target ?? document.getElementById('dropzone'))?.focus();
+      });
+    },
+
+    async copyResult(card: Card) {
+      if (!card.result) return;
+      const json = JSON.stringify({ file: card.name, ...card.result, roundTripMs: Math.round(card.roundTripMs) }, null, 2);
+      try {
+        await navigator.clipboard.writeText(json);
+        card.copied = true;
+        this.announce(`${card.name}: result copied as JSON`);
+        setTimeout(() => (card.copied = false), 2000);
+      } catch {
+        this.announce('Copying needs clipboard permission; select the result instead.');
+      }
     },
 
     clearAll() {
       queue.clear();
-      for (const card of this.items) URL.revokeObjectURL(card.previewUrl);
+      for (const card of this.items) if (card.previewUrl) URL.revokeObjectURL(card.previewUrl);
       files.clear();
       this.items = [];
       this.announce('All results cleared');
@@ -266,22 +355,48 @@ function klassify() {
 
     // ---- the function's health and the event feed ----------------------
 
-    async prewarm() {
-      // Opening the page starts a scale-from-zero while the user picks a file.
-      this.functionState = 'waking';
+    /** Asks the function's readiness; opening the page also starts a scale-from-zero. */
+    async checkFunction() {
+      if (this.functionState !== 'unreachable') this.functionState = 'waking';
       try {
         const response = await fetch(this.config.readinessUrl, { cache: 'no-store' });
         this.functionState = response.ok ? 'ready' : response.status === 502 ? 'unreachable' : 'waking';
       } catch {
         this.functionState = 'unreachable';
       }
+      if (this.functionState === 'ready') recheckDelay = RECHECK_FIRST_MS;
+      else this.scheduleRecheck();
+    },
+
+    /** While not ready, ask again later, backing off; one timer at most. */
+    scheduleRecheck() {
+      if (recheckTimer || !this.config.readinessUrl) return;
+      const delay = recheckDelay;
+      recheckDelay = Math.min(RECHECK_MAX_MS, recheckDelay * 2);
+      recheckTimer = setTimeout(() => {
+        recheckTimer = undefined;
+        void this.checkFunction();
+      }, delay);
+    },
+
+    /** Refreshes `now` while a countdown shows, so it ticks; stops when none does. */
+    startTicker() {
+      if (ticker) return;
+      this.now = Date.now();
+      ticker = setInterval(() => {
+        this.now = Date.now();
+        if (!this.items.some((item) => item.status === 'retrying')) {
+          clearInterval(ticker);
+          ticker = undefined;
+        }
+      }, 250);
     },
 
     connectFeed() {
       this.feedState = 'connecting';
       source = new EventSource(this.config.eventsUrl);
       source.addEventListener('open', () => {
-        this.feedState = 'live';
+        this.feedState = this.config.eventSource ? 'live' : 'nosource';
       });
       source.addEventListener('error', () => {
         // EventSource reconnects on its own (with Last-Event-ID) unless closed.
@@ -345,10 +460,6 @@ function klassify() {
       return Array.from(counts, ([name, count]) => ({ name, count })).sort((a, b) => b.count - a.count);
     },
 
-    get maxUploadText() {
-      return formatBytes(this.config.maxUploadBytes);
-    },
-
     get functionLabel() {
       return {
         unknown: 'Classifier',
@@ -359,7 +470,16 @@ function klassify() {
     },
 
     get feedLabel() {
-      return { off: 'Off', connecting: 'Connecting', live: 'Live', reconnecting: 'Reconnecting' }[this.feedState];
+      return { off: 'Off', nosource: 'No event source', connecting: 'Connecting', live: 'Live', reconnecting: 'Reconnecting' }[this.feedState];
+    },
+
+    /** The skip link goes to the results, or to the drop zone while there are none. */
+    get skipTarget() {
+      return this.hasItems ? '#results' : '#dropzone';
+    },
+
+    get skipText() {
+      return this.hasItems ? 'Skip to results' : 'Skip to the drop zone';
     },
 
     isBusy(card: Card) {
@@ -368,6 +488,8 @@ function klassify() {
 
     statusText(card: Card) {
       switch (card.status) {
+        case 'preparing':
+          return 'Preparing…';
         case 'queued':
           return 'Queued';
         case 'uploading':
@@ -377,7 +499,7 @@ function klassify() {
         case 'waking':
           return 'Waking up the function…';
         case 'retrying':
-          return `${card.retryReason || 'Busy'} — retrying in ${formatMs(card.retryInMs)} (attempt ${card.attempt + 1} of ${this.config.maxAttempts})`;
+          return `${card.retryReason || 'Busy'}: retrying in ${Math.max(1, Math.ceil((card.retryAt - this.now) / 1000))} s (attempt ${card.attempt + 1} of ${this.config.maxAttempts})`;
         case 'done':
           return 'Classified';
         case 'error':
@@ -387,6 +509,33 @@ function klassify() {
 
     progressStyle(card: Card) {
       return { width: card.status === 'uploading' ? `${Math.round(card.uploaded * 100)}%` : '100%' };
+    },
+
+    /** "3.1 MB" or, when shrunk before upload, "3.1 MB → 52 KB sent". */
+    sizeText(card: Card) {
+      const original = formatBytes(card.originalBytes);
+      return card.uploadBytes > 0 && card.uploadBytes !== card.originalBytes ? `${original} → ${formatBytes(card.uploadBytes)} sent` : original;
+    },
+
+    mainPredictions(card: Card) {
+      return rankPredictions(card.result?.predictions ?? []).main;
+    },
+
+    minorPredictions(card: Card) {
+      return rankPredictions(card.result?.predictions ?? []).minor;
+    },
+
+    minorSummary(card: Card) {
+      const count = this.minorPredictions(card).length;
+      return `${count} more under 1%`;
+    },
+
+    isUnsure(card: Card) {
+      return card.result !== null && rankPredictions(card.result.predictions).unsure;
+    },
+
+    copyText(card: Card) {
+      return card.copied ? 'Copied' : 'Copy JSON';
     },
 
     label(prediction: { label: string }) {
@@ -416,13 +565,14 @@ function klassify() {
     },
 
     onPreviewError(card: Card) {
-      card.previewFailed = true;
+      // Before the prepared file is ready there is no src yet; that "error" is not a failure.
+      if (card.previewUrl) card.previewFailed = true;
     },
   };
 }
 
 function isBusy(status: Status) {
-  return status === 'queued' || status === 'uploading' || status === 'classifying' || status === 'waking' || status === 'retrying';
+  return status === 'preparing' || status === 'queued' || status === 'uploading' || status === 'classifying' || status === 'waking' || status === 'retrying';
 }
 
 function hasFiles(event: DragEvent) {

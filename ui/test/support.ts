@@ -12,9 +12,8 @@ import { loadConfig, type UiConfig } from '../server/config.ts';
 import type { Logger } from '../server/app.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-/** The shared model and photos sit beside the repository (../shared), unless mirrored elsewhere. */
-export const MODELS = process.env.KLASSIFY_MODEL_MIRROR || path.resolve(ROOT, '../shared/models');
-export const IMAGES = process.env.KLASSIFY_FIXTURES_MIRROR || path.resolve(ROOT, '../shared/fixtures/images');
+/** The fixture photos, verified: from KLASSIFY_FIXTURES_MIRROR or downloaded once into .cache. */
+export { fixtures } from '../../test/support.ts';
 
 /** Debian's Chromium, with the flags this machine's closed network needs. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -96,15 +95,17 @@ export interface ClassifyProcess {
 }
 
 /**
- * Spawns functions/classify as `npm start` does, on a free loopback port, and
- * resolves once /health/readiness says the model is loaded.
+ * Spawns functions/classify on a free loopback port, and resolves once
+ * /health/readiness says the model is loaded. The function prepares the model
+ * itself (from KLASSIFY_MODEL_MIRROR, or downloaded and converted into
+ * .cache/model), so this works on a clean clone without any earlier suite.
  */
-export async function startClassifyFunction(env: Record<string, string> = {}, readyTimeoutMs = 120_000): Promise<ClassifyProcess> {
+export async function startClassifyFunction(env: Record<string, string> = {}, readyTimeoutMs = 300_000): Promise<ClassifyProcess> {
   const port = await freePort();
   const output: string[] = [];
   const child = spawn(process.execPath, ['--import', 'tsx', 'functions/classify/src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', KLASSIFY_MODEL_MIRROR: MODELS, KLASSIFY_WORKERS: '1', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'), KLASSIFY_WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const keep = (chunk: Buffer) => output.push(chunk.toString());
@@ -132,10 +133,10 @@ export async function startClassifyFunction(env: Record<string, string> = {}, re
 
 /**
  * Does what the Broker does with an upload event: sends dev.klassify.image.submitted
- * to the function, then delivers the function's reply event to the UI's /events.
- * Returns the reply's CloudEvent type.
+ * to the function, then delivers the function's reply event to the UI's
+ * /events/<token>. Returns the reply's CloudEvent type.
  */
-export async function relayThroughFunction(fnUrl: string, uiBase: string, image: string, id: string): Promise<string> {
+export async function relayThroughFunction(fnUrl: string, uiBase: string, token: string, image: string, id: string): Promise<string> {
   const submitted = HTTP.binary(new CloudEvent({
     id,
     type: 'dev.klassify.image.submitted',
@@ -150,7 +151,7 @@ export async function relayThroughFunction(fnUrl: string, uiBase: string, image:
   for (const [name, value] of Object.entries(reply.headers)) {
     if (name.startsWith('ce-') || name === 'content-type') headers[name] = String(value);
   }
-  const delivered = await raw(`${uiBase}/events`, { method: 'POST', headers, body: reply.body });
+  const delivered = await raw(`${uiBase}/events/${token}`, { method: 'POST', headers, body: reply.body });
   if (delivered.status !== 202) throw new Error(`UI answered ${delivered.status}: ${delivered.text}`);
   return headers['ce-type'];
 }

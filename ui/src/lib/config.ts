@@ -20,6 +20,8 @@ export interface PageConfig {
     prewarm: boolean;
   };
   eventsUrl: string;
+  /** Whether an event source (the Broker, or the local relay) delivers to the feed. */
+  eventSource: boolean;
 }
 
 export const DEFAULT_CONFIG: PageConfig = Object.freeze({
@@ -32,6 +34,7 @@ export const DEFAULT_CONFIG: PageConfig = Object.freeze({
   maxAttempts: 4,
   features: Object.freeze({ events: true, camera: true, prewarm: true }),
   eventsUrl: '/events/stream',
+  eventSource: false,
 }) as PageConfig;
 
 export function normalizeConfig(input: unknown): PageConfig {
@@ -52,6 +55,7 @@ export function normalizeConfig(input: unknown): PageConfig {
       prewarm: bool(features.prewarm, d.features.prewarm),
     },
     eventsUrl: str(raw.eventsUrl, d.eventsUrl),
+    eventSource: bool(raw.eventSource, d.eventSource),
   };
 }
 

@@ -54,3 +54,20 @@ feed('parseRelayedEvent validates the SSE payload', () => {
   });
 });
 feed.run();
+
+const failed = suite('feed: dead letters');
+failed('a delivery failure is a small "failed" row with the reason', () => {
+  const item = toFeedItem({
+    seq: 9,
+    id: 'upload-1',
+    type: 'dev.klassify.delivery.failed',
+    source: '/klassify/emit',
+    subject: 'big.jpg',
+    time: '2026-01-01T10:00:00Z',
+    data: { eventType: 'dev.klassify.image.submitted', reason: 'Queue full', code: 503 },
+  });
+  assert.is(item.kind, 'failed');
+  assert.is(item.headline, 'Queue full');
+  assert.is(item.detail, 'big.jpg · image.submitted');
+});
+failed.run();

@@ -3,25 +3,14 @@
  * event feed. Events come from the cluster, so every field is checked.
  */
 
+import { CLASSIFIED, DELIVERY_FAILED, REJECTED, type RelayedEvent } from '../../contract/events.ts';
 import { formatClock, formatMs, formatPercent, splitLabel } from './format.ts';
 
-export const CLASSIFIED = 'dev.klassify.image.classified';
-export const REJECTED = 'dev.klassify.image.rejected';
-
-/** What the UI server writes as the `data:` of each SSE message. */
-export interface RelayedEvent {
-  seq: number;
-  id: string;
-  type: string;
-  source: string;
-  time?: string;
-  subject?: string;
-  data?: unknown;
-}
+export { CLASSIFIED, DELIVERY_FAILED, REJECTED, type RelayedEvent };
 
 export interface FeedItem {
   key: string;
-  kind: 'classified' | 'rejected' | 'other';
+  kind: 'classified' | 'rejected' | 'failed' | 'other';
   clock: string;
   headline: string;
   detail: string;
@@ -77,6 +66,12 @@ export function toFeedItem(event: RelayedEvent, receivedAt: Date = new Date()): 
     const title = typeof data.title === 'string' ? data.title : 'Rejected';
     const detail = typeof data.detail === 'string' ? data.detail : '';
     return { ...base, kind: 'rejected', headline: title, detail: [event.subject, detail].filter(Boolean).join(' · ') };
+  }
+  if (event.type === DELIVERY_FAILED) {
+    // A dead letter: the broker gave up delivering an event (e.g. an upload the function never answered).
+    const reason = typeof data.reason === 'string' ? data.reason : 'Delivery failed';
+    const eventType = typeof data.eventType === 'string' ? data.eventType.replace(/^dev\.klassify\./, '') : '';
+    return { ...base, kind: 'failed', headline: reason, detail: [event.subject, eventType].filter(Boolean).join(' · ') };
   }
   return { ...base, kind: 'other', headline: event.type, detail: event.subject ?? '' };
 }

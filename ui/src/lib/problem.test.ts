@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fallbackTitle, networkErrorMessage, parseProblem, problemToMessage, tooLargeMessage } from './problem.ts';
+import { fallbackTitle, networkErrorMessage, notAnImageMessage, parseProblem, problemToMessage, tooLargeMessage } from './problem.ts';
 
 const UNSUPPORTED = JSON.stringify({
   type: 'https://klassify.dev/problems/unsupported-media-type',
@@ -41,13 +41,17 @@ message('uses the server title and detail, with a hint listing supported formats
   const msg = problemToMessage(415, parseProblem('application/problem+json', UNSUPPORTED));
   assert.is(msg.title, 'Unsupported image format');
   assert.is(msg.detail, 'SVG is not supported: send a raster image.');
-  assert.is(msg.hint, 'Supported formats: JPEG, PNG, WEBP.');
+  assert.is(msg.hint, 'Use a JPEG, PNG or WebP image.', 'format names capitalised the one way the page uses');
   assert.is(msg.retryable, false);
 });
 message('no hint that repeats formats the detail already lists', () => {
   const msg = problemToMessage(415, { title: 'Unsupported image format', detail: 'Supported formats: jpeg, png.', supported: ['jpeg', 'png'] });
   assert.is(msg.hint, '');
-  assert.is(problemToMessage(415, { detail: 'SVG is not supported' }).hint, 'Use a JPEG, PNG, WebP, GIF or AVIF image.');
+  assert.is(problemToMessage(415, { detail: 'SVG is not supported' }).hint, 'Use a JPEG, PNG, WebP, GIF, AVIF or TIFF image.');
+});
+message('no retry hint when the detail already says to retry', () => {
+  assert.is(problemToMessage(503, { title: 'Busy', detail: 'The queue is full; retry in 2 s.' }).hint, '');
+  assert.is(problemToMessage(503, { title: 'Busy', detail: 'The queue is full.' }).hint, 'The function may be scaling up. Retry in a few seconds.');
 });
 message('falls back to a title per status when the body is not problem+json', () => {
   assert.is(problemToMessage(413).title, 'Image too large');
@@ -77,5 +81,10 @@ local('too large before upload', () => {
   const msg = tooLargeMessage('12 MB', '10 MB');
   assert.is(msg.detail, 'This file is 12 MB; the limit is 10 MB.');
   assert.is(msg.status, 413);
+});
+local('not an image, caught in the browser', () => {
+  const msg = notAnImageMessage('notes.txt');
+  assert.is(msg.detail, "notes.txt isn't an image: use JPEG, PNG, WebP, GIF, AVIF or TIFF.");
+  assert.not.ok(msg.retryable);
 });
 local.run();

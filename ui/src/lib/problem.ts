@@ -30,6 +30,8 @@ export interface ErrorMessage {
   retryable: boolean;
 }
 
+import { formatName, listFormats, notAnImageText, SUPPORTED_FORMATS_TEXT } from './image-format.ts';
+
 const MAX_TEXT = 300;
 
 const FALLBACK_TITLES: Record<number, string> = {
@@ -48,7 +50,7 @@ const FALLBACK_TITLES: Record<number, string> = {
 
 const HINTS: Record<number, string> = {
   413: 'Try a smaller image or a lower camera resolution.',
-  415: 'Use a JPEG, PNG, WebP, GIF or AVIF image.',
+  415: `Use a ${SUPPORTED_FORMATS_TEXT} image.`,
   422: 'The file may be damaged or not an image.',
   429: 'Wait a moment, then retry.',
   502: 'The function may be restarting. Retry in a few seconds.',
@@ -119,6 +121,17 @@ export function tooLargeMessage(size: string, limit: string): ErrorMessage {
   };
 }
 
+/** The message for a file the page recognises as no image at all, before any upload. */
+export function notAnImageMessage(fileName: string): ErrorMessage {
+  return {
+    title: 'Not an image',
+    detail: notAnImageText(fileName),
+    hint: '',
+    status: 415,
+    retryable: false,
+  };
+}
+
 /** The message for a 2xx answer that is not a classification. */
 export function badResponseMessage(): ErrorMessage {
   return {
@@ -132,11 +145,15 @@ export function badResponseMessage(): ErrorMessage {
 
 /** A next step for the user, unless the server's detail already says it. */
 function hintFor(status: number, detail: string, supported: string[] | undefined): string {
+  const said = detail.toLowerCase();
   if (supported?.length) {
-    const mentioned = supported.some((format) => detail.toLowerCase().includes(format.toLowerCase()));
-    return mentioned ? '' : `Supported formats: ${supported.map((format) => format.toUpperCase()).join(', ')}.`;
+    const mentioned = supported.some((format) => said.includes(format.toLowerCase()));
+    return mentioned ? '' : `Use a ${listFormats([...new Set(supported.map(formatName))])} image.`;
   }
-  return HINTS[status] ?? (status >= 500 ? 'Retry in a few seconds.' : '');
+  const hint = HINTS[status] ?? (status >= 500 ? 'Retry in a few seconds.' : '');
+  // Say it once: the server's detail often already tells the user to retry.
+  if (hint && /\bretry|try again\b/.test(said) && /retry/i.test(hint)) return '';
+  return hint;
 }
 
 export function fallbackTitle(status: number): string {
