@@ -26,8 +26,8 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
   return {
     name: 'onnx',
     provider,
-    async run(input, batch) {
-      const feed = new ort.Tensor('float32', input, [batch, INPUT_SIZE, INPUT_SIZE, 3]);
+    async run(rgb, batch) {
+      const feed = new ort.Tensor('uint8', rgb, [batch, INPUT_SIZE, INPUT_SIZE, 3]);
       const out = await session.run({ [INPUT_NAME]: feed });
       const probs = out[OUTPUT_NAME];
       // Copy out: the result must outlive the output tensor, which we release right away.

@@ -14,7 +14,7 @@ import { MODEL_BASE_URL, MODEL_SHA256 } from './checksums.ts';
 
 export const MODEL_NAME = 'mobilenet_v1_0.75_224';
 /** Bump when the converter's output changes, to invalidate cached ONNX files. */
-const CONVERTER_VERSION = '1';
+const CONVERTER_VERSION = '2';
 
 export interface ModelFiles {
   /** Folder with model.json and its shards (the tfjs engine's input). */
