@@ -31,24 +31,35 @@ export interface Range {
 export interface QuantizeOptions {
   /** uint8 (ORT's choice for x86: u8 activations × s8 weights) or int8 activations. */
   activations: ActivationType;
+  /**
+   * Channel means of each conv's input on the calibration photos. With them, each bias
+   * absorbs the mean error that rounding the weights adds to its output channel:
+   * b' = b - sum((Wq - W) * E[x]) (bias correction, Nagel et al. 2019).
+   */
+  means?: Readonly<Record<string, readonly number[]>>;
+  /** Convolutions (by layer name, e.g. conv_pw_13) to leave in float. */
+  keepFloat?: readonly string[];
 }
 
 const decode = (bytes: Uint8Array): ModelProto => onnx.ModelProto.decode(bytes);
 
 /** The activations a quantised graph needs ranges for: the inputs of its quantised convs and pools. */
-export function activationTensors(model: Uint8Array | ModelProto): string[] {
+export function activationTensors(model: Uint8Array | ModelProto, keepFloat: readonly string[] = []): string[] {
   const graph = (model instanceof Uint8Array ? decode(model) : model).graph!;
   const constants = new Set(graph.initializer!.map((t) => t.name!));
   const names = new Set<string>();
-  for (const n of quantisedConvs(graph.node!)) names.add(n.input![0]);
+  for (const n of quantisedConvs(graph.node!, keepFloat)) names.add(n.input![0]);
   for (const n of graph.node!) if (n.opType === 'GlobalAveragePool') names.add(n.input![0]);
   return [...names].filter((n) => !constants.has(n));
 }
 
-/** All convs but the classifier, which is the last one. */
-function quantisedConvs(nodes: NodeProto[]): NodeProto[] {
-  return nodes.filter((n) => n.opType === 'Conv').slice(0, -1);
+/** All convs but the classifier, which is the last one, and those kept in float. */
+function quantisedConvs(nodes: NodeProto[], keepFloat: readonly string[] = []): NodeProto[] {
+  return nodes.filter((n) => n.opType === 'Conv').slice(0, -1).filter((n) => !keepFloat.includes(layerOf(n)));
 }
+
+/** The Keras layer a converted conv came from: its weight is named `<layer>/W`. */
+export const layerOf = (conv: NodeProto) => conv.input![1].replace(/\/W$/, '');
 
 /**
  * The fp32 graph with every tensor in `names` added as an output, for calibration: run it on
@@ -76,13 +87,16 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
   const inits = new Map(graph.initializer!.map((t) => [t.name!, t]));
   const added: TensorProto[] = [];
   const nodes: NodeProto[] = [];
-  /** Activation name → its DequantizeLinear output, and the scale it was quantised with. */
-  const dequantised = new Map<string, { name: string; scale: number }>();
-  const consumers = new Set(activationTensors(m));
-  const convs = new Set(quantisedConvs(graph.node!));
+  /**
+   * Activation name → its DequantizeLinear output, the scale it was quantised with, and
+   * the constant by which the dequantised value falls short of the real one.
+   */
+  const dequantised = new Map<string, { name: string; scale: number; shortBy?: number }>();
+  const consumers = new Set(activationTensors(m, opts.keepFloat));
+  const convs = new Set(quantisedConvs(graph.node!, opts.keepFloat));
   const dropped = new Set<string>();
 
-  const qdq = (x: string): { name: string; scale: number } => {
+  const qdq = (x: string): { name: string; scale: number; shortBy?: number } => {
     let done = dequantised.get(x);
     if (done) return done;
     const range = ranges[x];
@@ -98,7 +112,25 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
     return done;
   };
 
+  // The input is bytes already. With u8 activations the first conv reads them through one
+  // DequantizeLinear (scale 2/255, zero point 128) in place of Cast, Mul, Add and a
+  // QuantizeLinear, which would put every pixel exactly halfway between two steps:
+  // (x - 128) * 2/255 = (x / 127.5 - 1) - 1/255, and the conv's bias adds back the 1/255.
+  const scaling = opts.activations === 'u8' ? inputScaling(graph.node!, inits, convs) : undefined;
+  if (scaling) {
+    const { bytes, output } = scaling;
+    added.push(floats(`${bytes}/scale`, [], [2 / 255]), int8s(`${bytes}/zp`, [], [128], 'u8'));
+    dequantised.set(output, { name: `${output}/dq`, scale: Math.fround(2 / 255), shortBy: 1 / 255 });
+  }
+
   for (const node of graph.node!) {
+    if (scaling?.nodes.includes(node)) {
+      if (node.opType === 'Cast') {
+        const { bytes, output } = scaling;
+        nodes.push({ opType: 'DequantizeLinear', name: `${output}/dq`, input: [bytes, `${bytes}/scale`, `${bytes}/zp`], output: [`${output}/dq`] });
+      }
+      continue;
+    }
     if (node.opType === 'GlobalAveragePool' && consumers.has(node.input![0])) {
       nodes.push({ ...node, input: [qdq(node.input![0]).name] });
       continue;
@@ -119,14 +151,27 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
     const bq = new Int32Array(cout);
     const bScale = new Float32Array(cout);
     const bf = floatData(b);
+    const means = opts.means?.[x];
+    const group = Number(node.attribute!.find((a) => a.name === 'group')?.i ?? 1);
+    const cinPerGroup = Number(w.dims![1]);
+    const spatial = perChannel / cinPerGroup;
     for (let c = 0; c < cout; c++) {
       let absMax = 0;
       for (let j = 0; j < perChannel; j++) absMax = Math.max(absMax, Math.abs(wf[c * perChannel + j]));
-      const s = Math.fround(absMax > 0 ? absMax / 127 : 1);
+      const s = weightScale(wf.subarray(c * perChannel, (c + 1) * perChannel), absMax);
       wScale[c] = s;
       for (let j = 0; j < perChannel; j++) wq[c * perChannel + j] = Math.max(-127, Math.min(127, Math.round(wf[c * perChannel + j] / s)));
+      let bias = bf[c];
+      if (input.shortBy) for (let j = 0; j < perChannel; j++) bias += input.shortBy * wq[c * perChannel + j] * s;
+      if (means) {
+        const firstInput = Math.floor(c / (cout / group)) * cinPerGroup;
+        for (let j = 0; j < perChannel; j++) {
+          const k = c * perChannel + j;
+          bias -= (wq[k] * s - wf[k]) * means[firstInput + Math.floor(j / spatial)];
+        }
+      }
       bScale[c] = Math.fround(input.scale * s);
-      bq[c] = Math.round(bf[c] / bScale[c]);
+      bq[c] = Math.round(bias / bScale[c]);
     }
     const wDims = w.dims!.map(Number);
     added.push(
@@ -150,6 +195,42 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
   // DequantizeLinear with a per-channel axis needs opset 13.
   m.producerName = 'klassify-convert+quantize';
   return onnx.ModelProto.encode(m).finish();
+}
+
+/**
+ * The per-channel weight scale: max|W| / 127 shrunk while that lowers the squared rounding
+ * error, trading a clipped outlier or two for finer steps for all the other weights.
+ */
+function weightScale(w: Float32Array, absMax: number): number {
+  if (absMax === 0) return 1;
+  let best = absMax / 127;
+  let bestErr = Infinity;
+  for (let alpha = 1; alpha >= 0.5; alpha -= 0.02) {
+    const s = Math.fround((alpha * absMax) / 127);
+    let err = 0;
+    for (const v of w) {
+      const d = Math.max(-127, Math.min(127, Math.round(v / s))) * s - v;
+      err += d * d;
+    }
+    if (err < bestErr) [best, bestErr] = [s, err];
+  }
+  return best;
+}
+
+/** The converter's Cast → Mul(1/127.5) → Add(-1) on the input bytes, if the graph starts so. */
+function inputScaling(nodes: NodeProto[], inits: Map<string, TensorProto>, convs: Set<NodeProto>): { bytes: string; output: string; nodes: NodeProto[] } | undefined {
+  const cast = nodes.find((n) => n.opType === 'Cast');
+  const consumer = (t: string) => nodes.filter((n) => n.input!.includes(t));
+  if (!cast) return undefined;
+  const [mul] = consumer(cast.output![0]);
+  const [add] = mul ? consumer(mul.output![0]) : [];
+  const scalar = (n: NodeProto | undefined) => {
+    const t = n && inits.get(n.input![1]);
+    return t ? floatData(t)[0] : NaN;
+  };
+  if (mul?.opType !== 'Mul' || add?.opType !== 'Add' || scalar(mul) !== Math.fround(1 / 127.5) || scalar(add) !== -1) return undefined;
+  if (consumer(add.output![0]).some((n) => !convs.has(n))) return undefined;
+  return { bytes: cast.input![0], output: add.output![0], nodes: [cast, mul, add] };
 }
 
 function floatData(t: TensorProto): Float32Array {
