@@ -88,6 +88,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     pod: env.HOSTNAME || os.hostname(),
     revision,
   };
+  if (config.modelPrecision === 'int8' && config.engine !== 'onnx') {
+    throw new ConfigError('KLASSIFY_MODEL_PRECISION=int8 needs KLASSIFY_ENGINE=onnx: the tfjs engine runs the fp32 reference model.');
+  }
   return Object.freeze(config);
 }
 

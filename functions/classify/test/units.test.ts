@@ -14,6 +14,7 @@ config('defaults are documented values', () => {
   assert.is(c.topkDefault, 5);
   assert.is(c.resize, 'stretch');
   assert.is(c.batchMaxSize, 1);
+  assert.is(c.modelPrecision, 'fp32');
   assert.ok(Object.isFrozen(c));
 });
 config('the GPU provider gets batching defaults of its own', () => {
@@ -31,6 +32,8 @@ config('invalid values fail and list the valid ones', () => {
     [{ KLASSIFY_PROVIDER: 'cuda' }, /cpu, webgpu/],
     [{ KLASSIFY_PROVIDER_FALLBACK: 'maybe' }, /true or false/],
     [{ KLASSIFY_RESIZE: 'squash' }, /stretch, center-crop/],
+    [{ KLASSIFY_MODEL_PRECISION: 'fp16' }, /KLASSIFY_MODEL_PRECISION="fp16" is invalid; valid values: fp32, int8 \(default fp32\)/],
+    [{ KLASSIFY_MODEL_PRECISION: 'int8', KLASSIFY_ENGINE: 'tfjs' }, /int8 needs KLASSIFY_ENGINE=onnx/],
   ];
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message));
