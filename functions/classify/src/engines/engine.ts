@@ -24,6 +24,8 @@ export interface EngineOptions {
   intraOpThreads: number;
   onnxPath: string;
   optimizedPath: string;
+  /** What onnxPath holds; int8 may need a slower, exact kernel choice (engines/onnx.ts). */
+  precision?: 'fp32' | 'int8';
   tfjsDir: string;
   log?: (msg: string) => void;
 }

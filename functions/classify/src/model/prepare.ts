@@ -26,6 +26,7 @@ const QUANTIZER_VERSION = '1';
 const INT8_ACTIVATIONS = 'u8';
 
 export interface ModelFiles {
+  precision: Precision;
   /** Folder with model.json and its shards (the tfjs engine's input). */
   tfjsDir: string;
   /** The graph the onnx engine loads, in the configured precision. */
@@ -53,6 +54,7 @@ export function modelPaths(config: ModelConfig): ModelFiles {
   const precision = config.modelPrecision ?? 'fp32';
   const stem = path.join(config.modelCacheDir, `${MODEL_NAME}.${cacheKey(precision)}${precision === 'int8' ? '.int8' : ''}`);
   return {
+    precision,
     tfjsDir: path.join(config.modelCacheDir, 'tfjs', MODEL_NAME),
     onnxPath: `${stem}.onnx`,
     fp32Path: path.join(config.modelCacheDir, `${MODEL_NAME}.${cacheKey('fp32')}.onnx`),
