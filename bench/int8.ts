@@ -22,7 +22,6 @@ import { decodePhotos } from './calibrate.ts';
 import { photoSet, readManifest } from './photos.ts';
 import { loadAverage, median, round } from './stats.ts';
 
-const QUICK = process.argv.includes('--quick');
 const VARIANTS = !process.argv.includes('--no-variants');
 const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -74,7 +73,8 @@ async function variants(fp32: ModelFiles, calibration: Uint8Array[]): Promise<Ar
   return out;
 }
 
-async function main() {
+/** Runs the comparison, prints its markdown table and returns the raw numbers. */
+export async function runInt8(QUICK: boolean): Promise<Record<string, unknown>> {
   const manifest = await readManifest();
   const base = { ...process.env, KLASSIFY_MODEL_CACHE: process.env.KLASSIFY_MODEL_CACHE ?? path.join(ROOT, '.cache/model') };
   const fp32 = await prepareModel(loadConfig({ ...base, KLASSIFY_MODEL_PRECISION: 'fp32' }), { needSource: true });
@@ -137,9 +137,13 @@ async function main() {
   console.log(`\nload avg ${load}; photos: ${evaluation.length} of ${manifest.source.package}_${manifest.source.version} (evaluation split)`);
   console.log(`decision: ${adopt ? 'int8 meets' : 'int8 does not meet'} the rule (≥ 1.5× and top-1 ≥ 98 %): ` +
     `${shipped.speedupVsFp32}× and ${pct(shipped.vsFp32.top1)} → ${adopt ? 'default int8' : 'keep fp32 the default, int8 opt-in'}`);
-  const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${os.hostname()}-int8${QUICK ? '-quick' : ''}.json`);
-  await writeFile(out, `${JSON.stringify({ load, photos: evaluation.length, cpu: os.cpus()[0]?.model, rows, adopt }, null, 1)}\n`);
-  progress(`wrote ${path.relative(ROOT, out)}`);
+  return { load, photos: evaluation.length, cpu: os.cpus()[0]?.model, rows, adopt };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const quick = process.argv.includes('--quick');
+  const results = await runInt8(quick);
+  const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${os.hostname()}-int8${quick ? '-quick' : ''}.json`);
+  await writeFile(out, `${JSON.stringify(results, null, 1)}\n`);
+  progress(`wrote ${path.relative(ROOT, out)}`);
+}

@@ -448,6 +448,10 @@ async function main() {
   };
   await section('engines', engines);
   await section('decode', decode);
+  // int8 vs fp32 vs TF.js on the photo set (bench/int8.ts; downloads it on first use).
+  await section('int8', async () => {
+    results.int8 = await (await import('./int8.ts')).runInt8(QUICK);
+  });
   const http = hasHey();
   if (!http) console.log('\n`hey` is not installed (apt-get install -y hey): skipping the HTTP benchmarks.');
   await section('cold', coldStart);
