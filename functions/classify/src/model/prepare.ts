@@ -18,7 +18,7 @@ export const MODEL_NAME = 'mobilenet_v1_0.75_224';
 /** Bump when the converter's output changes, to invalidate cached ONNX files. */
 const CONVERTER_VERSION = '2';
 /** Bump when the quantiser's output changes. */
-const QUANTIZER_VERSION = '1';
+const QUANTIZER_VERSION = '2';
 /**
  * Activations as uint8 (x86's u8×s8 integer kernels); the int8 variant measured no faster
  * and no more accurate here (docs/performance.md).
@@ -110,7 +110,12 @@ export async function prepareModel(
     const started = performance.now();
     const { quantizeQdq } = await import('./quantize.ts');
     const int8 = quantizeQdq(new Uint8Array(await readFile(files.fp32Path)), CALIBRATION.ranges, { activations: INT8_ACTIVATIONS, means: CALIBRATION.means });
-    await writeAtomically(files.onnxPath, int8);
+    try {
+      await writeAtomically(files.onnxPath, int8);
+    } catch (err) {
+      throw new AssetError(`Cannot write the int8 model to ${config.modelCacheDir} (${(err as Error).message}). ` +
+        'Prepare it where the cache is writable: KLASSIFY_MODEL_PRECISION=int8 npm run model (the container image bakes it in).');
+    }
     log(`quantised the model to int8 in ${Math.round(performance.now() - started)} ms: ${files.onnxPath}`);
   }
   await optimizeForThisCpu(files, log);

@@ -160,7 +160,7 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
       for (let j = 0; j < perChannel; j++) absMax = Math.max(absMax, Math.abs(wf[c * perChannel + j]));
       const s = weightScale(wf.subarray(c * perChannel, (c + 1) * perChannel), absMax);
       wScale[c] = s;
-      for (let j = 0; j < perChannel; j++) wq[c * perChannel + j] = Math.max(-127, Math.min(127, Math.round(wf[c * perChannel + j] / s)));
+      for (let j = 0; j < perChannel; j++) wq[c * perChannel + j] = Math.max(-127, Math.min(127, Math.round(wf[c * perChannel + j] * (1 / s))));
       let bias = bf[c];
       if (input.shortBy) for (let j = 0; j < perChannel; j++) bias += input.shortBy * wq[c * perChannel + j] * s;
       if (means) {
@@ -205,11 +205,13 @@ function weightScale(w: Float32Array, absMax: number): number {
   if (absMax === 0) return 1;
   let best = absMax / 127;
   let bestErr = Infinity;
-  for (let alpha = 1; alpha >= 0.5; alpha -= 0.02) {
-    const s = Math.fround((alpha * absMax) / 127);
+  for (let step = 0; step <= 25; step++) {
+    const s = Math.fround(((1 - step * 0.02) * absMax) / 127);
+    const inv = 1 / s;
     let err = 0;
-    for (const v of w) {
-      const d = Math.max(-127, Math.min(127, Math.round(v / s))) * s - v;
+    for (let i = 0; i < w.length; i++) {
+      const q = Math.round(w[i] * inv);
+      const d = (q > 127 ? 127 : q < -127 ? -127 : q) * s - w[i];
       err += d * d;
     }
     if (err < bestErr) [best, bestErr] = [s, err];
