@@ -11,7 +11,6 @@ import path from 'node:path';
 import type { Config } from '../config.ts';
 import { AssetError } from '../errors.ts';
 import { fetchAssets, sha256 } from './assets.ts';
-import { CALIBRATION } from './calibration.ts';
 import { MODEL_BASE_URL, MODEL_SHA256 } from './checksums.ts';
 
 export const MODEL_NAME = 'mobilenet_v1_0.75_224';
@@ -44,20 +43,23 @@ export interface ModelFiles {
 type Precision = Config['modelPrecision'];
 type ModelConfig = Pick<Config, 'modelCacheDir' | 'modelMirror' | 'modelFetch'> & { modelPrecision?: Precision };
 
-const cacheKey = (precision: Precision) => {
+/** The committed calibration, loaded only for int8: fp32 start-ups never parse it. */
+const calibration = async () => (await import('./calibration.ts')).CALIBRATION;
+
+const cacheKey = async (precision: Precision) => {
   const source = CONVERTER_VERSION + JSON.stringify(Object.entries(MODEL_SHA256).sort());
-  const int8 = precision === 'int8' ? QUANTIZER_VERSION + INT8_ACTIVATIONS + JSON.stringify(CALIBRATION) : '';
+  const int8 = precision === 'int8' ? QUANTIZER_VERSION + INT8_ACTIVATIONS + JSON.stringify(await calibration()) : '';
   return sha256(Buffer.from(source + int8)).slice(0, 12);
 };
 
-export function modelPaths(config: ModelConfig): ModelFiles {
+export async function modelPaths(config: ModelConfig): Promise<ModelFiles> {
   const precision = config.modelPrecision ?? 'fp32';
-  const stem = path.join(config.modelCacheDir, `${MODEL_NAME}.${cacheKey(precision)}${precision === 'int8' ? '.int8' : ''}`);
+  const stem = path.join(config.modelCacheDir, `${MODEL_NAME}.${await cacheKey(precision)}${precision === 'int8' ? '.int8' : ''}`);
   return {
     precision,
     tfjsDir: path.join(config.modelCacheDir, 'tfjs', MODEL_NAME),
     onnxPath: `${stem}.onnx`,
-    fp32Path: path.join(config.modelCacheDir, `${MODEL_NAME}.${cacheKey('fp32')}.onnx`),
+    fp32Path: path.join(config.modelCacheDir, `${MODEL_NAME}.${await cacheKey('fp32')}.onnx`),
     optimizedPath: `${stem}.ort-${runtimeFingerprint()}.onnx`,
   };
 }
@@ -98,7 +100,7 @@ export async function prepareModel(
   config: ModelConfig,
   opts: { needSource?: boolean; log?: (msg: string) => void } = {},
 ): Promise<ModelFiles> {
-  const files = modelPaths(config);
+  const files = await modelPaths(config);
   const log = opts.log ?? (() => {});
   if (existsSync(files.onnxPath) && !opts.needSource) {
     await optimizeForThisCpu(files, log);
@@ -109,7 +111,8 @@ export async function prepareModel(
     // Only int8 gets here: the fp32 file is onnxPath otherwise, and convert() wrote it.
     const started = performance.now();
     const { quantizeQdq } = await import('./quantize.ts');
-    const int8 = quantizeQdq(new Uint8Array(await readFile(files.fp32Path)), CALIBRATION.ranges, { activations: INT8_ACTIVATIONS, means: CALIBRATION.means });
+    const { ranges, means } = await calibration();
+    const int8 = quantizeQdq(new Uint8Array(await readFile(files.fp32Path)), ranges, { activations: INT8_ACTIVATIONS, means });
     try {
       await writeAtomically(files.onnxPath, int8);
     } catch (err) {
