@@ -7,9 +7,10 @@
 // - activations, per tensor, asymmetric:  q = clamp(round(x / s) + z),  x ≈ (q - z) * s,
 //   s = (max - min) / 255 over a range widened to hold 0, so that 0 (ReLU's floor and the
 //   convs' zero padding) is exact: z = round(-min / s), offset by -128 for int8.
-// - weights, per output channel, symmetric:  s_c = max|W_c| / 127,  q = round(W / s_c).
-// - bias, int32 on the product scale:  s_b,c = s_x * s_c,  q = round(b / s_b,c); QLinearConv
-//   adds it to the int32 accumulator directly.
+// - weights, per output channel, symmetric:  q = clamp(round(W / s_c), ±127), with s_c from
+//   max|W_c| / 127 down to half that, whichever rounds the channel with least squared error.
+// - bias, int32 on the product scale:  s_b,c = s_x * s_c,  q = round(b' / s_b,c); QLinearConv
+//   adds it to the int32 accumulator directly. b' is b with the bias correction below.
 // The classifier (the last conv) stays float: quantising the logits would blur the softmax
 // for a layer that is under 1 % of the multiply-adds.
 import onnxProto from 'onnx-proto';
@@ -164,6 +165,7 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
       let bias = bf[c];
       if (input.shortBy) for (let j = 0; j < perChannel; j++) bias += input.shortBy * wq[c * perChannel + j] * s;
       if (means) {
+        // Output channel c of a grouped conv reads cinPerGroup inputs from its group's first.
         const firstInput = Math.floor(c / (cout / group)) * cinPerGroup;
         for (let j = 0; j < perChannel; j++) {
           const k = c * perChannel + j;
@@ -171,7 +173,8 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
         }
       }
       bScale[c] = Math.fround(input.scale * s);
-      bq[c] = Math.round(bias / bScale[c]);
+      // Clamped: an Int32Array would wrap an out-of-range value silently.
+      bq[c] = Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(bias / bScale[c])));
     }
     const wDims = w.dims!.map(Number);
     added.push(
@@ -192,7 +195,6 @@ export function quantizeQdq(model: Uint8Array, ranges: Readonly<Record<string, R
   }
   graph.node = nodes;
   graph.initializer = [...graph.initializer!.filter((t) => !dropped.has(t.name!)), ...added];
-  // DequantizeLinear with a per-channel axis needs opset 13.
   m.producerName = 'klassify-convert+quantize';
   return onnx.ModelProto.encode(m).finish();
 }
