@@ -124,6 +124,11 @@ export async function runInt8(QUICK: boolean): Promise<Record<string, unknown>> 
     vsFp32: agreement(c.probs, ref32.probs),
     vsTfjs: agreement(c.probs, tfjs.probs),
   }));
+  // Where the changed labels are: agreement on the photos fp32 is at least 50 % sure of.
+  const confident = ref32.probs.map((p, i) => (topK(p, 1)[0].probability >= 0.5 ? i : -1)).filter((i) => i >= 0);
+  const pick = (c: Candidate) => confident.map((i) => c.probs[i]);
+  const top1Probs = ref32.probs.map((p) => topK(p, 1)[0].probability);
+  const confidentRows = candidates.slice(1, -1).map((c) => ({ name: c.name, top1: agreement(pick(c), pick(ref32)).top1 }));
   const shipped = rows[1];
   const adopt = shipped.speedupVsFp32 >= 1.5 && shipped.vsFp32.top1 >= 98;
   const pct = (v: number) => `${round(v, 1)} %`;
@@ -134,10 +139,12 @@ export async function runInt8(QUICK: boolean): Promise<Record<string, unknown>> 
   for (const r of rows) {
     console.log(`| ${r.name} | ${r.msPerImage} | ${r.speedupVsFp32}× | ${pct(r.vsFp32.top1)} | ${pct(r.vsFp32.top5)} | ${diff(r.vsFp32.maxAbsDiff)} | ${pct(r.vsTfjs.top1)} | ${pct(r.vsTfjs.top5)} | ${diff(r.vsTfjs.maxAbsDiff)} |`);
   }
+  console.log(`\nfp32's top-1 probability: median ${round(median(top1Probs), 2)}; ≥ 0.5 on ${confident.length} photos, where top-1 agreement with fp32 is ` +
+    confidentRows.map((r) => `${pct(r.top1)} (${r.name})`).join(', '));
   console.log(`\nload avg ${load}; photos: ${evaluation.length} of ${manifest.source.package}_${manifest.source.version} (evaluation split)`);
   console.log(`decision: ${adopt ? 'int8 meets' : 'int8 does not meet'} the rule (≥ 1.5× and top-1 ≥ 98 %): ` +
     `${shipped.speedupVsFp32}× and ${pct(shipped.vsFp32.top1)} → ${adopt ? 'default int8' : 'keep fp32 the default, int8 opt-in'}`);
-  return { load, photos: evaluation.length, cpu: os.cpus()[0]?.model, rows, adopt };
+  return { load, photos: evaluation.length, cpu: os.cpus()[0]?.model, rows, adopt, fp32Top1Median: median(top1Probs), confident: { photos: confident.length, rows: confidentRows } };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
