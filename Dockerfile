@@ -39,6 +39,7 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     npm ci \
  && npm run build \
  && KLASSIFY_MODEL_CACHE=/app/model npm run model \
+ && KLASSIFY_MODEL_CACHE=/app/model KLASSIFY_MODEL_PRECISION=int8 npm run model \
  && npm prune --omit=dev \
  && sh container/prune-node-modules.sh node_modules \
  && cp -R package.json dist node_modules /app/ \

@@ -11,7 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../functions/classify/src/config.ts';
-import { createEngine, IMAGE_VALUES, normalize, type Engine } from '../functions/classify/src/engines/engine.ts';
+import { createEngine, IMAGE_VALUES, type Engine } from '../functions/classify/src/engines/engine.ts';
 import { startInference } from '../functions/classify/src/inference.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
@@ -64,8 +64,8 @@ function machine() {
 async function engines() {
   const config = loadConfig({ ...baseEnv() });
   const files = await prepareModel(config, { needSource: true });
-  const input = new Float32Array(8 * IMAGE_VALUES);
-  normalize(new Uint8Array(await preprocess(await fixture('chelsea.png'), { resize: 'stretch', maxPixels: 5e7 }).then((p) => p.rgb)), input);
+  const input = new Uint8Array(8 * IMAGE_VALUES);
+  input.set((await preprocess(await fixture('chelsea.png'), { resize: 'stretch', maxPixels: 5e7 })).rgb);
   for (let i = 1; i < 8; i++) input.copyWithin(i * IMAGE_VALUES, 0, IMAGE_VALUES);
   const setups = [
     { name: 'onnx, 1 thread', engine: 'onnx', threads: 1, runs: QUICK ? 20 : 60 },
@@ -107,11 +107,7 @@ async function decode() {
   const config = loadConfig({ ...baseEnv() });
   const files = await prepareModel(config);
   const engine = await createEngine({ ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
-  const classify = async (rgb: Uint8Array) => {
-    const x = new Float32Array(IMAGE_VALUES);
-    normalize(rgb, x);
-    return engine.run(x, 1);
-  };
+  const classify = (rgb: Uint8Array) => engine.run(rgb, 1);
   const perFixture: Array<Record<string, unknown>> = [];
   const reference = new Map<string, Float32Array>();
   for (const [name, bytes] of inputs) {
@@ -452,6 +448,10 @@ async function main() {
   };
   await section('engines', engines);
   await section('decode', decode);
+  // int8 vs fp32 vs TF.js on the photo set (bench/int8.ts; downloads it on first use).
+  await section('int8', async () => {
+    results.int8 = await (await import('./int8.ts')).runInt8(QUICK);
+  });
   const http = hasHey();
   if (!http) console.log('\n`hey` is not installed (apt-get install -y hey): skipping the HTTP benchmarks.');
   await section('cold', coldStart);

@@ -9,6 +9,7 @@ export const ENGINES = ['onnx', 'tfjs'] as const;
 export const PROVIDERS = ['cpu', 'webgpu'] as const;
 export const RESIZE_POLICIES = ['stretch', 'center-crop'] as const;
 export const MODEL_FETCH = ['auto', 'never'] as const;
+export const MODEL_PRECISIONS = ['fp32', 'int8'] as const;
 
 export type EngineName = (typeof ENGINES)[number];
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -37,6 +38,8 @@ export interface Config {
   modelCacheDir: string;
   modelMirror: string | undefined;
   modelFetch: (typeof MODEL_FETCH)[number];
+  /** The onnx engine's weights and activations: fp32, or int8 quantised (docs/performance.md). */
+  modelPrecision: (typeof MODEL_PRECISIONS)[number];
   shutdownTimeoutMs: number;
   dedupeTtlMs: number;
   dedupeMaxEntries: number;
@@ -79,6 +82,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     modelCacheDir: path.resolve(env.KLASSIFY_MODEL_CACHE || '.cache/model'),
     modelMirror: env.KLASSIFY_MODEL_MIRROR ? path.resolve(env.KLASSIFY_MODEL_MIRROR) : undefined,
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
+    modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     dedupeTtlMs: read.int('KLASSIFY_DEDUPE_TTL_MS', 10 * 60_000, 0, 24 * 3600_000),
     dedupeMaxEntries: read.int('KLASSIFY_DEDUPE_MAX', 1000, 0, 1_000_000),
@@ -87,6 +91,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     pod: env.HOSTNAME || os.hostname(),
     revision,
   };
+  if (config.modelPrecision === 'int8' && config.engine !== 'onnx') {
+    throw new ConfigError('KLASSIFY_MODEL_PRECISION=int8 needs KLASSIFY_ENGINE=onnx: the tfjs engine runs the fp32 reference model.');
+  }
   return Object.freeze(config);
 }
 

@@ -1,7 +1,7 @@
 // A worker thread that owns one inference engine. ONNX Runtime's session.run blocks its
 // thread, so inference lives here and the main thread stays free for HTTP and health checks.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createEngine, IMAGE_VALUES, normalize, type EngineOptions } from './engines/engine.ts';
+import { createEngine, IMAGE_VALUES, type EngineOptions } from './engines/engine.ts';
 
 export interface WorkerInit {
   engine: EngineOptions;
@@ -19,7 +19,7 @@ const port = parentPort!;
 const init = workerData as WorkerInit;
 const started = performance.now();
 const engine = await createEngine({ ...init.engine, log: (msg) => console.error(msg) });
-for (const size of init.warmup) await engine.run(new Float32Array(size * IMAGE_VALUES), size);
+for (const size of init.warmup) await engine.run(new Uint8Array(size * IMAGE_VALUES), size);
 post({ type: 'ready', provider: engine.provider, loadMs: performance.now() - started });
 
 port.on('message', async (job: ToWorker | 'close') => {
@@ -29,10 +29,9 @@ port.on('message', async (job: ToWorker | 'close') => {
     return;
   }
   try {
-    const input = new Float32Array(job.batch * IMAGE_VALUES);
-    normalize(job.rgb, input);
     const t0 = performance.now();
-    const output = await engine.run(input, job.batch);
+    // The bytes go straight in: the engine scales them to the model's range.
+    const output = await engine.run(job.rgb, job.batch);
     post({ type: 'result', id: job.id, output, inferenceMs: performance.now() - t0 }, [output.buffer as ArrayBuffer]);
   } catch (err) {
     post({ type: 'failed', id: job.id, message: (err as Error).message });

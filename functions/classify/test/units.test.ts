@@ -16,6 +16,7 @@ config('defaults are documented values', () => {
   assert.is(c.topkDefault, 5);
   assert.is(c.resize, 'stretch');
   assert.is(c.batchMaxSize, 1);
+  assert.is(c.modelPrecision, 'fp32');
   assert.ok(Object.isFrozen(c));
 });
 config('the GPU provider gets batching defaults of its own', () => {
@@ -35,6 +36,8 @@ config('invalid values fail and list the valid ones', () => {
     [{ KLASSIFY_RESIZE: 'squash' }, /stretch, center-crop/],
     [{ KLASSIFY_EVENT_SOURCE: '/klassify\r\nx-injected: 1' }, /KLASSIFY_EVENT_SOURCE=.*printable ASCII/],
     [{ KLASSIFY_EVENT_SOURCE: '/klassify/café' }, /KLASSIFY_EVENT_SOURCE=.*printable ASCII/],
+    [{ KLASSIFY_MODEL_PRECISION: 'fp16' }, /KLASSIFY_MODEL_PRECISION="fp16" is invalid; valid values: fp32, int8 \(default fp32\)/],
+    [{ KLASSIFY_MODEL_PRECISION: 'int8', KLASSIFY_ENGINE: 'tfjs' }, /int8 needs KLASSIFY_ENGINE=onnx/],
   ];
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message));

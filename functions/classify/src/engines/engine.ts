@@ -1,5 +1,6 @@
-// The one interface both inference engines implement. Input is a batch of images as NHWC
-// float32 in [-1, 1] (`pixel / 127.5 - 1`); output is the [batch, 1000] softmax.
+// The one interface both inference engines implement. Input is a batch of decoded images as
+// NHWC RGB bytes; each engine scales them to the model's range (out = in / 127.5 - 1) itself,
+// the ONNX graph in its first nodes. Output is the [batch, 1000] softmax.
 import type { EngineName, ProviderName } from '../config.ts';
 
 export const INPUT_SIZE = 224;
@@ -12,7 +13,7 @@ export interface Engine {
   readonly name: EngineName;
   /** What actually runs the math: cpu/webgpu for onnx, wasm/tensorflow for tfjs. */
   readonly provider: string;
-  run(input: Float32Array, batch: number): Promise<Float32Array>;
+  run(rgb: Uint8Array, batch: number): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
 
@@ -23,6 +24,8 @@ export interface EngineOptions {
   intraOpThreads: number;
   onnxPath: string;
   optimizedPath: string;
+  /** What onnxPath holds; int8 may need a slower, exact kernel choice (engines/onnx.ts). */
+  precision?: 'fp32' | 'int8';
   tfjsDir: string;
   log?: (msg: string) => void;
 }
@@ -31,9 +34,4 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   // Imported lazily so a process only loads the runtime it uses.
   if (opts.engine === 'tfjs') return (await import('./tfjs.ts')).createTfjsEngine(opts);
   return (await import('./onnx.ts')).createOnnxEngine(opts);
-}
-
-/** Scales RGB bytes to the model's input range: out = in / 127.5 - 1. */
-export function normalize(rgb: Uint8Array, out: Float32Array, offset = 0): void {
-  for (let i = 0; i < rgb.length; i++) out[offset + i] = rgb[i] / 127.5 - 1;
 }

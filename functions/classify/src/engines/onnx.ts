@@ -1,5 +1,5 @@
 // ONNX Runtime engine. The session owns native memory; dispose() releases it.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ConfigError } from '../errors.ts';
 import { INPUT_NAME, INPUT_SIZE, OUTPUT_NAME, type Engine, type EngineOptions } from './engine.ts';
@@ -26,8 +26,8 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
   return {
     name: 'onnx',
     provider,
-    async run(input, batch) {
-      const feed = new ort.Tensor('float32', input, [batch, INPUT_SIZE, INPUT_SIZE, 3]);
+    async run(rgb, batch) {
+      const feed = new ort.Tensor('uint8', rgb, [batch, INPUT_SIZE, INPUT_SIZE, 3]);
       const out = await session.run({ [INPUT_NAME]: feed });
       const probs = out[OUTPUT_NAME];
       // Copy out: the result must outlive the output tensor, which we release right away.
@@ -43,14 +43,33 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
 
 function createSession(opts: EngineOptions, provider: string) {
   // The pre-optimised graph (model/prepare.ts) needs no optimisation pass at load.
-  const optimized = provider === 'cpu' && existsSync(opts.optimizedPath);
+  const exactInt8 = opts.precision === 'int8' && int8NeedsExactKernels();
+  // The saved graph was optimised without the exact-kernel rewrite, so it cannot serve then.
+  const optimized = provider === 'cpu' && existsSync(opts.optimizedPath) && !exactInt8;
   return ort.InferenceSession.create(optimized ? opts.optimizedPath : opts.onnxPath, {
     executionProviders: [provider],
     intraOpNumThreads: opts.intraOpThreads,
     interOpNumThreads: 1,
     graphOptimizationLevel: optimized ? 'disabled' : 'all',
-    // Spinning helps only when a thread owns a core; with one worker per core it steals
-    // cycles from the decoder threads instead.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    extra: {
+      session: {
+        // Spinning helps only when a thread owns a core; with one worker per core it steals
+        // cycles from the decoder threads instead.
+        intra_op: { allow_spinning: '0' },
+        // x64 CPUs without VNNI multiply u8×s8 pairs into saturating 16-bit sums, which can
+        // wreck an int8 model's output; there ORT must use its exact, ~2× slower u8×u8
+        // kernels. With VNNI both give identical results and the default is the fast one.
+        ...(exactInt8 ? { x64quantprecision: '1' } : {}),
+      },
+    },
   });
+}
+
+function int8NeedsExactKernels(): boolean {
+  if (process.arch !== 'x64') return false;
+  try {
+    return !/\b(avx512_vnni|avx_vnni)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return true; // unknown: choose correct over fast
+  }
 }

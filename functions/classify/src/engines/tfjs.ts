@@ -37,8 +37,12 @@ export async function createTfjsEngine(opts: EngineOptions): Promise<Engine> {
   return {
     name: 'tfjs',
     provider,
-    async run(input, batch) {
-      const output = tf.tidy(() => model.predict(tf.tensor4d(input, [batch, INPUT_SIZE, INPUT_SIZE, 3])) as tfTypes.Tensor);
+    async run(rgb, batch) {
+      const output = tf.tidy(() => {
+        // As the reference tfjs-models/mobilenet scales: out = in * (1/127.5) - 1.
+        const x = tf.tensor4d(Float32Array.from(rgb), [batch, INPUT_SIZE, INPUT_SIZE, 3]).mul(1 / 127.5).add(-1);
+        return model.predict(x) as tfTypes.Tensor;
+      });
       try {
         return (await output.data()) as Float32Array;
       } finally {

@@ -1,7 +1,10 @@
 // Converts the Keras MobileNet TF.js layers model into an ONNX graph for onnxruntime.
 //
-// Layout: the graph takes NHWC input like the TF.js model ([N,224,224,3], values in [-1,1]),
-// transposes once to NCHW (ONNX's native conv layout) and returns [N,1000] probabilities.
+// Layout: the graph takes the decoded RGB bytes, NHWC uint8 [N,224,224,3], transposes them
+// once to NCHW (ONNX's native conv layout; moving bytes is cheaper than floats), scales them
+// to the model's range with out = x * (1/127.5) - 1 (Cast, Mul, Add: exact at every pixel,
+// unlike folding the offset into the first conv's bias, which is wrong where "same" padding
+// adds zeros) and returns [N,1000] probabilities.
 //
 // Rewrites, each exact up to float rounding:
 // - BatchNorm folded into the preceding conv:  s = gamma / sqrt(var + eps),
@@ -41,6 +44,9 @@ export function convertToOnnx(model: LayersModel, inputSize = 224): Uint8Array {
   const channels = (inputLayer.config.batch_input_shape as number[])[3];
 
   let tensor = b.node('Transpose', [INPUT_NAME], { perm: [0, 3, 1, 2] });
+  tensor = b.node('Cast', [tensor], { to: onnx.TensorProto.DataType.FLOAT });
+  tensor = b.node('Mul', [tensor, b.constant('input_scale', [], Float32Array.of(1 / 127.5))]);
+  tensor = b.node('Add', [tensor, b.constant('input_offset', [], Float32Array.of(-1))]);
   let shape: Shape = { c: channels, h: inputSize, w: inputSize, rank: 4 };
 
   for (let i = 0; i < rest.length; i++) {
@@ -228,9 +234,9 @@ class GraphBuilder {
 
   encode(channels: number, size: number, classes: number): Uint8Array {
     const dim = (v: number | string) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v });
-    const valueInfo = (name: string, dims: (number | string)[]) => ({
+    const valueInfo = (name: string, dims: (number | string)[], elemType: number) => ({
       name,
-      type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map(dim) } } },
+      type: { tensorType: { elemType, shape: { dim: dims.map(dim) } } },
     });
     const model = onnx.ModelProto.create({
       irVersion: 8,
@@ -240,8 +246,8 @@ class GraphBuilder {
         name: 'mobilenet',
         node: this.nodes,
         initializer: this.initializers,
-        input: [valueInfo(INPUT_NAME, ['N', size, size, channels])],
-        output: [valueInfo(OUTPUT_NAME, ['N', classes])],
+        input: [valueInfo(INPUT_NAME, ['N', size, size, channels], onnx.TensorProto.DataType.UINT8)],
+        output: [valueInfo(OUTPUT_NAME, ['N', classes], onnx.TensorProto.DataType.FLOAT)],
       },
     });
     return onnx.ModelProto.encode(model).finish();
