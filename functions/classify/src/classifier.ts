@@ -60,6 +60,11 @@ export class Classifier {
     return this.pool.provider;
   }
 
+  /** Decodes holding a place in the decode gate, their estimated bytes, and waiters. */
+  get decoding(): { bytes: number; decodes: number; waiting: number } {
+    return this.decodeGate.inUse;
+  }
+
   get workers(): { ready: number; total: number } {
     return { ready: this.pool.readyWorkers, total: this.config.workers };
   }
