@@ -46,13 +46,16 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
 FROM ${BASE_IMAGE} AS runtime
 # MALLOC_ARENA_MAX=2: two malloc arenas instead of one per thread, ~30 MB less RSS under
 # load with no throughput change (docs/performance.md).
+# UV_THREADPOOL_SIZE=6: four decode threads plus two for header reads and file I/O
+# (docs/reliability.md); libuv reads it before any JavaScript runs, so it lives here.
 ENV NODE_ENV=production \
     HOME=/tmp \
     TMPDIR=/tmp \
     PORT=8080 \
     KLASSIFY_MODEL_CACHE=/app/model \
     KLASSIFY_MODEL_FETCH=never \
-    MALLOC_ARENA_MAX=2
+    MALLOC_ARENA_MAX=2 \
+    UV_THREADPOOL_SIZE=6
 WORKDIR /app
 # Layers ordered by how often they change, so a registry-based cluster pulls only
 # the small dist/ layer (~1 MB) for a code change: dependencies (lockfile), the model

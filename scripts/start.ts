@@ -30,7 +30,9 @@ function stop(code = 0) {
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
-run('classify', 'functions/classify/src/main.ts', { PORT: port });
+// libuv sizes its thread pool before any JavaScript runs, so it is set here, as in the
+// Dockerfile: four decode threads plus two for header reads and file I/O.
+run('classify', 'functions/classify/src/main.ts', { PORT: port, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE || '6' });
 if (existsSync('ui/server/main.ts')) {
   run('ui', 'ui/server/main.ts', { PORT: uiPort, CLASSIFY_URL: process.env.CLASSIFY_URL || `http://127.0.0.1:${port}` });
   console.log(`UI: http://localhost:${uiPort}  ·  function: http://localhost:${port}`);

@@ -89,12 +89,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxDimension: read.int('KLASSIFY_MAX_DIMENSION', DEFAULT_DECODE_LIMITS.maxDimension, 1, 1_000_000),
     maxJpegScans: read.int('KLASSIFY_MAX_JPEG_SCANS', DEFAULT_DECODE_LIMITS.maxJpegScans, 1, 100_000),
     decodeTimeoutSeconds: read.int('KLASSIFY_DECODE_TIMEOUT_S', DEFAULT_DECODE_TIMEOUT_SECONDS, 1, 600),
-    // Sized with the pod: 512 Mi holds the server and workers (~200 MB) plus this.
-    decodeMemoryBytes: read.int('KLASSIFY_DECODE_MEMORY', 256 * MiB, MiB, 64 * 1024 * MiB),
-    // sharp runs each decode on a libuv thread. Two are left for header reads (which come
+    // Sized with the pod: the server and two warm workers hold about 290 MB, so 512 Mi
+    // leaves room for one decode at the per-image limit plus a few photos.
+    decodeMemoryBytes: read.int('KLASSIFY_DECODE_MEMORY', 192 * MiB, MiB, 64 * 1024 * MiB),
+    // sharp runs each decode on a libuv thread; two are left for header reads (which come
     // before the gate) and file I/O. libuv reads UV_THREADPOOL_SIZE once, when its pool
-    // first starts, which in an ES module is before any of our code runs: it can only be
-    // set in the process environment (Dockerfile, Knative manifest, scripts/start.ts).
+    // first starts, which in an ES module is before any of our code runs: so it is set in
+    // the process environment (Dockerfile, Knative manifest, scripts/start.ts), to 6.
     decodeConcurrency: read.int('KLASSIFY_DECODE_CONCURRENCY', Math.max(1, read.int('UV_THREADPOOL_SIZE', 4, 1, 1024) - 2), 1, 1024),
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),

@@ -272,10 +272,10 @@ limits('are read from the environment, with defaults', () => {
   assert.equal([defaults.maxDecodedBytes, defaults.maxDimension, defaults.maxJpegScans, defaults.decodeTimeoutSeconds], [160 * 2 ** 20, 32768, 100, 10]);
   const set = loadConfig({ KLASSIFY_MAX_DECODED_BYTES: '1048576', KLASSIFY_MAX_DIMENSION: '100', KLASSIFY_MAX_JPEG_SCANS: '20', KLASSIFY_DECODE_TIMEOUT_S: '3', KLASSIFY_DECODE_MEMORY: '2097152', KLASSIFY_DECODE_CONCURRENCY: '3' });
   assert.equal([set.maxDecodedBytes, set.maxDimension, set.maxJpegScans, set.decodeTimeoutSeconds, set.decodeMemoryBytes, set.decodeConcurrency], [2 ** 20, 100, 20, 3, 2 ** 21, 3]);
-  assert.is(loadConfig({ UV_THREADPOOL_SIZE: '8' }).decodeConcurrency, 6, 'two libuv threads left for header reads and file I/O');
+  assert.is(loadConfig({ UV_THREADPOOL_SIZE: '6' }).decodeConcurrency, 4, 'two libuv threads left for header reads and file I/O');
 });
 limits('refuse a decode memory smaller than one decode', () => {
-  assert.throws(() => loadConfig({ KLASSIFY_MAX_DECODED_BYTES: String(300 * 2 ** 20) }), /KLASSIFY_DECODE_MEMORY=268435456 is below KLASSIFY_MAX_DECODED_BYTES/);
+  assert.throws(() => loadConfig({ KLASSIFY_MAX_DECODED_BYTES: String(300 * 2 ** 20) }), /KLASSIFY_DECODE_MEMORY=201326592 is below KLASSIFY_MAX_DECODED_BYTES/);
   assert.throws(() => loadConfig({ KLASSIFY_MAX_JPEG_SCANS: '0' }), /KLASSIFY_MAX_JPEG_SCANS="0" is invalid/);
 });
 limits.run();
