@@ -49,6 +49,7 @@ const CASES: Case[] = [
   { name: 'WebP 16383² (declared)', make: () => webpBomb(16383, 16383) },
   { name: 'JPEG 2048², 2,000 scans', make: () => jpegScanBomb(2000) },
   { name: 'JPEG 2048², 2,000 scans, 4 at once', make: () => jpegScanBomb(2000), parallel: 4 },
+  { name: 'JPEG 7000², 2,000 scans', make: () => jpegScanBomb(2000, 7000, 7000) },
   // The largest the default limits accept: what an attacker can still make us do.
   { name: 'accepted: JPEG 8000×6000 progressive, 100 scans', make: () => phoneProgressive(100) },
   { name: 'accepted: same, 4 at once', make: () => phoneProgressive(100), parallel: 4 },
@@ -90,7 +91,8 @@ async function main() {
     const quiet = await legitimateLoop(svc, photo, Promise.resolve(), 20);
     const quietMs = quiet.map((r) => r.ms).sort((a, b) => a - b);
     console.log(`\n${new Date().toISOString()} · ${os.cpus().length} CPUs · load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} · UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}${unguarded ? ' · UNGUARDED' : ''}`);
-    console.log(`A photo alone (chelsea.png, 20 in a row): median ${fmt(quietMs[10])} ms, max ${fmt(quietMs[19])} ms\n`);
+    console.log(`A photo alone (chelsea.png, 20 in a row): median ${fmt(quietMs[10])} ms, max ${fmt(quietMs[19])} ms`);
+    console.log(`RSS of the warm service (two workers, in this process): ${fmt(process.memoryUsage().rss / 1e6)} MB\n`);
     console.log('| case | file | answer | time | peak RSS rise | photo meanwhile: max (statuses) |');
     console.log('|---|---|---|---|---|---|');
     for (const c of CASES.filter((c) => !only || c.name.includes(only))) {

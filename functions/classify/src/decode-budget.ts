@@ -180,7 +180,7 @@ export function checkDecodeCost(cost: DecodeCost, display: { width: number; heig
     });
   }
   if (width * height > limits.maxPixels) {
-    throw new ImageTooLarge('Image dimensions too large', `The image is ${size} pixels (${width * height}); the limit is ${limits.maxPixels} pixels.`, {
+    throw new ImageTooLarge('Image dimensions too large', `The image is ${size} pixels (${width * height}), more than ${limits.maxPixels} pixels, the configured limit.`, {
       ...facts,
       pixels: width * height,
       limitPixels: limits.maxPixels,
