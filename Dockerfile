@@ -48,6 +48,9 @@ FROM ${BASE_IMAGE} AS runtime
 # load with no throughput change (docs/performance.md).
 # UV_THREADPOOL_SIZE=6: four decode threads plus two for header reads and file I/O
 # (docs/reliability.md); libuv reads it before any JavaScript runs, so it lives here.
+# MALLOC_MMAP_THRESHOLD_=4 MiB: a large decode buffer goes back to the kernel when freed,
+# instead of staying in an arena while the next decode allocates its own, so the decode
+# gate's budget holds for the process (docs/reliability.md).
 ENV NODE_ENV=production \
     HOME=/tmp \
     TMPDIR=/tmp \
@@ -55,6 +58,7 @@ ENV NODE_ENV=production \
     KLASSIFY_MODEL_CACHE=/app/model \
     KLASSIFY_MODEL_FETCH=never \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=4194304 \
     UV_THREADPOOL_SIZE=6
 WORKDIR /app
 # Layers ordered by how often they change, so a registry-based cluster pulls only

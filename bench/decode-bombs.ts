@@ -1,6 +1,6 @@
 // Decode bombs against a running service on loopback: for each class, its answer, the
 // time to it, how far the process's peak RSS rose, and what a legitimate photo sent
-// meanwhile saw. Also the largest images the default limits still accept, alone and four
+// meanwhile saw, each case in a fresh process. Also the largest images the default limits still accept, alone and four
 // at once, which is the worst case the limits allow. Prints a Markdown table
 // (docs/reliability.md quotes it).
 //
@@ -8,7 +8,8 @@
 //
 // --unguarded raises every decode limit to show what they prevent: it can take gigabytes
 // and minutes per case, so pick cases with --only. The service runs with the pod's two
-// workers and UV_THREADPOOL_SIZE=6, as deployed (the bench re-runs itself to set it).
+// workers and the image's UV_THREADPOOL_SIZE, MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_
+// (the bench re-runs itself to set those not already set).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,8 @@ import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, webpBomb } from '..
 import { fixture, startTestService } from '../test/support.ts';
 
 if (!process.env.UV_THREADPOOL_SIZE) {
-  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '6' } });
+  const env = { UV_THREADPOOL_SIZE: '6', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '4194304', ...process.env };
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
   process.exit(child.status ?? 1);
 }
 
@@ -80,41 +82,91 @@ async function legitimateLoop(svc: RunningService, photo: Uint8Array<ArrayBuffer
 
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 
-async function main() {
+interface Row {
+  answers: string;
+  ms: number;
+  rise: number;
+  legitMax: number;
+  legitCount: number;
+  legitStatuses: string;
+  size: number;
+}
+
+/** One case in this (fresh) process, so that memory freed by an earlier case cannot hide its peak. */
+async function runCase(c: Case): Promise<Row> {
   const limits: Record<string, string> = unguarded
     ? { KLASSIFY_MAX_DECODED_BYTES: String(64 * 1024 ** 3), KLASSIFY_MAX_DIMENSION: '1000000', KLASSIFY_MAX_JPEG_SCANS: '100000', KLASSIFY_DECODE_MEMORY: String(64 * 1024 ** 3), KLASSIFY_DECODE_TIMEOUT_S: '600' }
     : {};
   const svc = await startTestService({ KLASSIFY_WORKERS: '2', KLASSIFY_BODY_LIMIT: String(20 * 1024 * 1024), ...limits });
   try {
     const photo = await fixture('chelsea.png');
-    for (let i = 0; i < 5; i++) await post(svc, photo); // warm
-    const quiet = await legitimateLoop(svc, photo, Promise.resolve(), 20);
-    const quietMs = quiet.map((r) => r.ms).sort((a, b) => a - b);
-    console.log(`\n${new Date().toISOString()} · ${os.cpus().length} CPUs · load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} · UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}${unguarded ? ' · UNGUARDED' : ''}`);
-    console.log(`A photo alone (chelsea.png, 20 in a row): median ${fmt(quietMs[10])} ms, max ${fmt(quietMs[19])} ms`);
-    console.log(`RSS of the warm service (two workers, in this process): ${fmt(process.memoryUsage().rss / 1e6)} MB\n`);
-    console.log('| case | file | answer | time | peak RSS rise | photo meanwhile: max (statuses) |');
-    console.log('|---|---|---|---|---|---|');
-    for (const c of CASES.filter((c) => !only || c.name.includes(only))) {
-      const body: Uint8Array<ArrayBuffer> = new Uint8Array(await c.make());
-      const n = c.parallel ?? 1;
-      resetPeak();
-      const before = process.memoryUsage().rss;
-      const t0 = performance.now();
-      const attack = Promise.all(Array.from({ length: n }, () => post(svc, body)));
-      const meanwhile = await legitimateLoop(svc, photo, attack);
-      const answers = await attack;
-      const ms = performance.now() - t0;
-      const rise = (peakRss() - before) / 1e6;
-      const codes = [...new Set(answers.map((a) => `${a.status} ${a.code}`))].join(', ');
-      const legitMax = Math.max(...meanwhile.map((r) => r.ms));
-      const statuses = [...new Set(meanwhile.map((r) => r.status))].join('/');
-      const size = body.length >= 1e6 ? `${(body.length / 1e6).toFixed(1)} MB` : body.length >= 1e3 ? `${(body.length / 1e3).toFixed(1)} KB` : `${body.length} B`;
-      console.log(`| ${c.name} | ${size} | ${codes} | ${fmt(ms)} ms | ${fmt(rise)} MB | ${fmt(legitMax)} ms (${meanwhile.length}× ${statuses}) |`);
-    }
+    const body: Uint8Array<ArrayBuffer> = new Uint8Array(await c.make());
+    for (let i = 0; i < 20; i++) await post(svc, photo); // warm: heaps and arenas settle
+    resetPeak();
+    const before = process.memoryUsage().rss;
+    const t0 = performance.now();
+    const attack = Promise.all(Array.from({ length: c.parallel ?? 1 }, () => post(svc, body)));
+    const meanwhile = await legitimateLoop(svc, photo, attack);
+    const answers = await attack;
+    return {
+      answers: [...new Set(answers.map((a) => `${a.status} ${a.code}`))].join(', '),
+      ms: performance.now() - t0,
+      rise: (peakRss() - before) / 1e6,
+      legitMax: Math.max(...meanwhile.map((r) => r.ms)),
+      legitCount: meanwhile.length,
+      legitStatuses: [...new Set(meanwhile.map((r) => r.status))].join('/'),
+      size: body.length,
+    };
   } finally {
     await svc.shutdown();
   }
+}
+
+/** A photo alone, 20 in a row, and the warm service's RSS. */
+async function runQuiet() {
+  const svc = await startTestService({ KLASSIFY_WORKERS: '2' });
+  try {
+    const photo = await fixture('chelsea.png');
+    for (let i = 0; i < 5; i++) await post(svc, photo);
+    const ms = (await legitimateLoop(svc, photo, Promise.resolve(), 20)).map((r) => r.ms).sort((a, b) => a - b);
+    return { median: ms[10], max: ms[19], rss: process.memoryUsage().rss / 1e6 };
+  } finally {
+    await svc.shutdown();
+  }
+}
+
+/** Runs `--child=<n>` (n = -1: the quiet baseline) in a fresh process and parses its JSON. */
+function inChild<T>(n: number): T {
+  const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], `--child=${n}`, ...(unguarded ? ['--unguarded'] : [])], {
+    env: process.env,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  const line = child.stdout.trim().split('\n').pop() ?? '';
+  if (child.status !== 0 || !line.startsWith('{')) throw new Error(`case ${n} failed (${child.status ?? child.signal}): ${child.stderr.slice(-2000)}`);
+  return JSON.parse(line) as T;
+}
+
+async function main() {
+  const childArg = args.find((a) => a.startsWith('--child='));
+  if (childArg) {
+    const n = Number(childArg.slice('--child='.length));
+    console.log(JSON.stringify(n < 0 ? await runQuiet() : await runCase(CASES[n])));
+    return;
+  }
+  const quiet = inChild<{ median: number; max: number; rss: number }>(-1);
+  console.log(`\n${new Date().toISOString()} · ${os.cpus().length} CPUs · load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} · UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE} MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} MALLOC_MMAP_THRESHOLD_=${process.env.MALLOC_MMAP_THRESHOLD_ ?? '(glibc default)'}${unguarded ? ' · UNGUARDED' : ''}`);
+  console.log(`A photo alone (chelsea.png, 20 in a row): median ${fmt(quiet.median)} ms, max ${fmt(quiet.max)} ms`);
+  console.log(`RSS of the warm service (two workers, in-process, under tsx): ${fmt(quiet.rss)} MB\n`);
+  console.log('| case | file | answer | time | peak RSS rise | photo meanwhile: slowest (count × status) |');
+  console.log('|---|---|---|---|---|---|');
+  CASES.forEach((c, n) => {
+    if (only && !c.name.includes(only)) return;
+    const r = inChild<Row>(n);
+    const size = r.size >= 1e6 ? `${(r.size / 1e6).toFixed(1)} MB` : r.size >= 1e3 ? `${(r.size / 1e3).toFixed(1)} KB` : `${r.size} B`;
+    console.log(`| ${c.name} | ${size} | ${r.answers} | ${fmt(r.ms)} ms | ${fmt(r.rise)} MB | ${fmt(r.legitMax)} ms (${r.legitCount}× ${r.legitStatuses}) |`);
+  });
+  console.log(`\nload after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
 await main();

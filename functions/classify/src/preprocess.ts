@@ -136,6 +136,7 @@ export async function decode(image: Inspected, opts: DecodeOptions): Promise<Pre
  * decode itself goes on until libvips returns: its caller keeps accounting for it.
  */
 export function withDeadline<T>(decoding: Promise<T>, seconds: number): Promise<T> {
+  if (!(seconds > 0)) return decoding;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DecodeTimeout(seconds)), seconds * 1000 + 250);
@@ -149,9 +150,7 @@ export async function preprocess(
   opts: { resize: ResizePolicy; timeoutSeconds?: number } & Partial<DecodeLimits>,
 ): Promise<Preprocessed> {
   const { resize, timeoutSeconds = DEFAULT_DECODE_TIMEOUT_SECONDS, ...limits } = opts;
-  const decoding = decode(await inspect(bytes, { ...DEFAULT_DECODE_LIMITS, ...limits }), { resize, timeoutSeconds });
-  decoding.catch(() => {}); // answered by the deadline first; nobody else awaits it
-  return withDeadline(decoding, timeoutSeconds);
+  return withDeadline(decode(await inspect(bytes, { ...DEFAULT_DECODE_LIMITS, ...limits }), { resize, timeoutSeconds }), timeoutSeconds);
 }
 
 /**
