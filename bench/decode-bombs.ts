@@ -4,7 +4,7 @@
 // at once, which is the worst case the limits allow. Prints a Markdown table
 // (docs/reliability.md quotes it).
 //
-//   node --import tsx bench/decode-bombs.ts [--only=<substring>] [--unguarded]
+//   node --import tsx bench/decode-bombs.ts [--only=<substring>] [--unguarded] [--malloc-default]
 //
 // --unguarded raises every decode limit to show what they prevent: it can take gigabytes
 // and minutes per case, so pick cases with --only. The service runs with the pod's two
@@ -19,7 +19,8 @@ import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, webpBomb } from '..
 import { fixture, startTestService } from '../test/support.ts';
 
 if (!process.env.UV_THREADPOOL_SIZE) {
-  const env = { UV_THREADPOOL_SIZE: '6', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '4194304', ...process.env };
+  const env: NodeJS.ProcessEnv = { UV_THREADPOOL_SIZE: '6', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '4194304', ...process.env };
+  if (process.argv.includes('--malloc-default')) delete env.MALLOC_MMAP_THRESHOLD_; // glibc's own, for comparison
   const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
   process.exit(child.status ?? 1);
 }
