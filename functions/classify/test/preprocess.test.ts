@@ -254,6 +254,14 @@ scans('SOS bytes inside an APP segment are not scans', async () => {
   assert.is(readJpegStructure(hidden).scans, 1);
   assert.is((await preprocess(hidden, opts)).width, 64);
 });
+scans('stuffed bytes, restart markers and fill bytes inside scan data are not markers', () => {
+  const sos = [0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3f, 0x00];
+  // Entropy data holding FF 00 (a stuffed FF), RST0 and RST7, and fill bytes before the next marker.
+  const data = [0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xd7, 0x78, 0xff, 0x00];
+  const bytes = Buffer.from([0xff, 0xd8, 0xff, 0xc2, 0x00, 0x0b, 0x08, 0x00, 0x10, 0x00, 0x10, 0x01, 0x01, 0x11, 0x00, ...sos, ...data, 0xff, 0xff, ...sos, ...data, 0xff, 0xd9]);
+  assert.equal(readJpegStructure(bytes), { progressive: true, scans: 2, components: [{ h: 1, v: 1 }] });
+  assert.is(readJpegStructure(bytes.subarray(0, bytes.length - 2)).scans, 2, 'no EOI: the walk stops at the end');
+});
 scans('a JPEG with more scans than the limit is refused before decoding', async () => {
   const bomb = await jpegScanBomb(101, 256, 256);
   assert.is(readJpegStructure(bomb).scans, 101);
