@@ -52,13 +52,20 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
 FROM ${BASE_IMAGE} AS runtime
 # MALLOC_ARENA_MAX=2: two malloc arenas instead of one per thread, ~30 MB less RSS under
 # load with no throughput change (docs/performance.md).
+# UV_THREADPOOL_SIZE=6: four decode threads plus two for header reads and file I/O
+# (docs/reliability.md); libuv reads it before any JavaScript runs, so it lives here.
+# MALLOC_MMAP_THRESHOLD_=4 MiB: a large decode buffer goes back to the kernel when freed,
+# instead of staying in an arena while the next decode allocates its own, so the decode
+# gate's budget holds for the process (docs/reliability.md).
 ENV NODE_ENV=production \
     HOME=/tmp \
     TMPDIR=/tmp \
     PORT=8080 \
     KLASSIFY_MODEL_CACHE=/app/model \
     KLASSIFY_MODEL_FETCH=never \
-    MALLOC_ARENA_MAX=2
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=4194304 \
+    UV_THREADPOOL_SIZE=6
 WORKDIR /app
 # Layers ordered by how often they change, so a registry-based cluster pulls only
 # the small dist/ layer (~1 MB) for a code change: dependencies (lockfile), the model

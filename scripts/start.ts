@@ -137,7 +137,9 @@ function stop(signal: NodeJS.Signals, code = 0) {
 }
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
 
-run('classify', 'dist/classify/main.js', { PORT: String(port) });
+// libuv sizes its thread pool before any JavaScript runs, so it is set here, as in the
+// Dockerfile: four decode threads plus two for header reads and file I/O.
+run('classify', 'dist/classify/main.js', { PORT: String(port), UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE || '6' });
 if (hasUi) {
   run('ui', 'dist/ui/server.js', {
     PORT: String(uiPort),

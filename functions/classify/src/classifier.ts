@@ -1,13 +1,15 @@
 // The protocol-free core: image bytes in, predictions out. HTTP and CloudEvents are thin
 // adapters around this. It owns the model files, the worker pool and admission control.
 import type { Config, ResizePolicy } from './config.ts';
-import { Overloaded } from './errors.ts';
+import { DecodeGate } from './decode-gate.ts';
+import type { DecodeLimits } from './decode-budget.ts';
+import { ClientClosed, Overloaded } from './errors.ts';
 import { topK, type Prediction } from './labels.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
 import { MODEL_NAME } from './model/prepare.ts';
 import type { InferencePool } from './pool.ts';
-import { preprocess } from './preprocess.ts';
+import { decode, inspect, withDeadline, type Preprocessed } from './preprocess.ts';
 
 export interface Classification {
   model: string;
@@ -20,18 +22,30 @@ export interface Classification {
 export interface ClassifyOptions {
   topk: number;
   resize: ResizePolicy;
+  /** Aborts when the client has gone: work not yet started for it is skipped. */
+  signal?: AbortSignal;
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
+function throwIfGone(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new ClientClosed();
+}
+
 export class Classifier {
   private admitted = 0;
+  private readonly decodeGate: DecodeGate;
+  private readonly limits: DecodeLimits;
 
   private constructor(
     private config: Readonly<Config>,
     private metrics: Metrics,
     private pool: InferencePool,
-  ) {}
+  ) {
+    this.decodeGate = new DecodeGate(config.decodeMemoryBytes, config.decodeConcurrency);
+    const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans } = config;
+    this.limits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans };
+  }
 
   /** Wraps a pool started by startInference(), once its workers are warm. */
   static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>): Promise<Classifier> {
@@ -44,6 +58,11 @@ export class Classifier {
 
   get provider(): string {
     return this.pool.provider;
+  }
+
+  /** Decodes holding a place in the decode gate, their estimated bytes, and waiters. */
+  get decoding(): { bytes: number; decodes: number; waiting: number } {
+    return this.decodeGate.inUse;
   }
 
   get workers(): { ready: number; total: number } {
@@ -72,8 +91,9 @@ export class Classifier {
 
   async classify(bytes: Uint8Array, opts: ClassifyOptions): Promise<Classification> {
     const t0 = performance.now();
-    const image = await preprocess(bytes, { resize: opts.resize, maxPixels: this.config.maxPixels });
+    const image = await this.decode(bytes, opts);
     const decode = performance.now() - t0;
+    throwIfGone(opts.signal);
     const result = await this.pool.infer(image.rgb);
     const total = performance.now() - t0;
     const { stageSeconds } = this.metrics;
@@ -94,6 +114,27 @@ export class Classifier {
         batchSize: result.batchSize,
       },
     };
+  }
+
+  /**
+   * Header checks, then a place in the decode gate for the estimated bytes, then the decode
+   * within its time budget. The place is held until libvips has really stopped, even when
+   * the client was already answered with decode-timeout, because the memory is still held.
+   */
+  private async decode(bytes: Uint8Array, opts: ClassifyOptions): Promise<Preprocessed> {
+    throwIfGone(opts.signal);
+    const inspected = await inspect(bytes, this.limits);
+    const release = await this.decodeGate.acquire(inspected.cost.bytes, opts.signal);
+    try {
+      throwIfGone(opts.signal);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const { decodeTimeoutSeconds } = this.config;
+    const decoding = decode(inspected, { resize: opts.resize, timeoutSeconds: decodeTimeoutSeconds });
+    decoding.then(release, release);
+    return withDeadline(decoding, decodeTimeoutSeconds);
   }
 
   close(): Promise<void> {

@@ -3,7 +3,10 @@
 // start-up with a message naming the variable and the valid values.
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
 import { ConfigError } from './errors.ts';
+
+const MiB = 1024 * 1024;
 
 export const ENGINES = ['onnx', 'tfjs'] as const;
 export const PROVIDERS = ['cpu', 'webgpu'] as const;
@@ -32,7 +35,17 @@ export interface Config {
   /** How long a partial batch may wait for more requests, in ms (0 = merge only what waits). */
   batchMaxDelayMs: number;
   bodyLimitBytes: number;
+  /** Decode limits, checked from the header before decoding (decode-budget.ts). */
   maxPixels: number;
+  maxDecodedBytes: number;
+  maxDimension: number;
+  maxJpegScans: number;
+  /** Wall-clock budget of one decode, in whole seconds. */
+  decodeTimeoutSeconds: number;
+  /** Estimated bytes that all decodes in progress may hold together. */
+  decodeMemoryBytes: number;
+  /** Decodes in progress at once; more wait (and can be dropped) in the decode gate. */
+  decodeConcurrency: number;
   topkDefault: number;
   resize: ResizePolicy;
   modelCacheDir: string;
@@ -76,7 +89,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 1, 1, 256),
     batchMaxDelayMs: read.number('KLASSIFY_BATCH_DELAY_MS', gpu ? 2 : 0, 0, 100),
     bodyLimitBytes: read.int('KLASSIFY_BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 ** 3),
-    maxPixels: read.int('KLASSIFY_MAX_PIXELS', 50_000_000, 1, 1_000_000_000),
+    maxPixels: read.int('KLASSIFY_MAX_PIXELS', DEFAULT_DECODE_LIMITS.maxPixels, 1, 1_000_000_000),
+    maxDecodedBytes: read.int('KLASSIFY_MAX_DECODED_BYTES', DEFAULT_DECODE_LIMITS.maxDecodedBytes, MiB, 64 * 1024 * MiB),
+    maxDimension: read.int('KLASSIFY_MAX_DIMENSION', DEFAULT_DECODE_LIMITS.maxDimension, 1, 1_000_000),
+    maxJpegScans: read.int('KLASSIFY_MAX_JPEG_SCANS', DEFAULT_DECODE_LIMITS.maxJpegScans, 1, 100_000),
+    decodeTimeoutSeconds: read.int('KLASSIFY_DECODE_TIMEOUT_S', DEFAULT_DECODE_TIMEOUT_SECONDS, 1, 600),
+    // Sized with the pod: the server and two warm workers hold about 290 MB, so 512 Mi
+    // leaves room for one decode at the per-image limit plus a few photos.
+    decodeMemoryBytes: read.int('KLASSIFY_DECODE_MEMORY', 192 * MiB, MiB, 64 * 1024 * MiB),
+    // sharp runs each decode on a libuv thread; two are left for header reads (which come
+    // before the gate) and file I/O. libuv reads UV_THREADPOOL_SIZE once, when its pool
+    // first starts, which in an ES module is before any of our code runs: so it is set in
+    // the process environment (Dockerfile, Knative manifest, scripts/start.ts), to 6.
+    decodeConcurrency: read.int('KLASSIFY_DECODE_CONCURRENCY', Math.max(1, read.int('UV_THREADPOOL_SIZE', 4, 1, 1024) - 2), 1, 1024),
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
     modelCacheDir: path.resolve(env.KLASSIFY_MODEL_CACHE || '.cache/model'),
@@ -93,6 +118,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   };
   if (config.modelPrecision === 'int8' && config.engine !== 'onnx') {
     throw new ConfigError('KLASSIFY_MODEL_PRECISION=int8 needs KLASSIFY_ENGINE=onnx: the tfjs engine runs the fp32 reference model.');
+  }
+  if (config.decodeMemoryBytes < config.maxDecodedBytes) {
+    throw new ConfigError(
+      `KLASSIFY_DECODE_MEMORY=${config.decodeMemoryBytes} is below KLASSIFY_MAX_DECODED_BYTES=${config.maxDecodedBytes}; valid values: at least the largest decode allowed.`,
+    );
   }
   return Object.freeze(config);
 }

@@ -96,6 +96,23 @@ export class UnprocessableImage extends ClientError {
   }
 }
 
+/**
+ * Decoding would cost more than the configured budget: too many pixels, too wide or tall,
+ * too many decoded bytes, or too many JPEG scans. Found from the header, before decoding.
+ */
+export class ImageTooLarge extends ClientError {
+  constructor(title: string, detail: string, details: Record<string, unknown>) {
+    super('image-too-large', title, `${detail} Re-encode it smaller, e.g. 2048 px on the long side as a baseline JPEG: the model only sees 224×224.`, details);
+  }
+}
+
+/** Decoding ran past its time budget and was stopped. */
+export class DecodeTimeout extends ClientError {
+  constructor(seconds: number) {
+    super('decode-timeout', 'Image took too long to decode', `Decoding stopped after ${seconds} s, the configured limit.`, { limitSeconds: seconds });
+  }
+}
+
 export class NotFound extends ClientError {
   constructor(path: string) {
     super('not-found', 'Not found', `No route for ${path}.`);

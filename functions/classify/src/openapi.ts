@@ -6,7 +6,9 @@ import { SUPPORTED_FORMATS } from './preprocess.ts';
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
 
-export function openApiDocument(config: Pick<Config, 'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize'>) {
+export function openApiDocument(
+  config: Pick<Config, 'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds'>,
+) {
   return {
     openapi: '3.1.0',
     info: { title: 'klassify classify function', version: '1.0.0', description: 'MobileNet v1 0.75/224 ImageNet classification.' },
@@ -34,7 +36,9 @@ export function openApiDocument(config: Pick<Config, 'topkDefault' | 'bodyLimitB
             400: problemResponse('Empty body, malformed multipart, missing image field or invalid parameter'),
             413: problemResponse('Body over the size limit'),
             415: problemResponse('Not an image, or a format that is not supported (SVG, BMP, HEIC, …)'),
-            422: problemResponse('Corrupt or truncated image, or more pixels than allowed'),
+            422: problemResponse(
+              `Corrupt or truncated image (unprocessable-image); too costly to decode, judged from the header before decoding (image-too-large: over ${config.maxPixels} pixels, a side over ${config.maxDimension} px, over ${config.maxDecodedBytes} bytes of estimated decode memory or over ${config.maxJpegScans} JPEG scans; the problem names the image's size and the limit); or still decoding after ${config.decodeTimeoutSeconds} s (decode-timeout)`,
+            ),
             503: problemResponse('Model not ready, shutting down, or overloaded (see Retry-After)'),
           },
         },

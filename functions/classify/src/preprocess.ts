@@ -9,10 +9,11 @@
 // lost. `center-crop` keeps proportions and cuts the long side, which suits subjects in the
 // middle of wide photos.
 import icc from 'icc';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import type { ResizePolicy } from './config.ts';
+import { checkDecodeCost, DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS, estimateDecodeCost, readJpegStructure, type DecodeCost, type DecodeLimits } from './decode-budget.ts';
 import { INPUT_SIZE } from './engines/engine.ts';
-import { UnprocessableImage, UnsupportedMediaType } from './errors.ts';
+import { DecodeTimeout, ImageTooLarge, UnprocessableImage, UnsupportedMediaType } from './errors.ts';
 
 export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
 type Format = (typeof SUPPORTED_FORMATS)[number];
@@ -26,8 +27,27 @@ sharp.cache(false);
 export interface Preprocessed {
   rgb: Uint8Array;
   format: Format;
+  /** As displayed, after EXIF orientation (a portrait phone photo is taller than wide). */
   width: number;
   height: number;
+}
+
+/** An image whose header has been read and whose decode cost fits the limits. */
+export interface Inspected {
+  bytes: Uint8Array;
+  format: Format;
+  /** As displayed, after EXIF orientation. */
+  width: number;
+  height: number;
+  cost: DecodeCost;
+  srgb: boolean;
+  maxPixels: number;
+}
+
+export interface DecodeOptions {
+  resize: ResizePolicy;
+  /** Wall-clock budget for one decode, in whole seconds (libvips' granularity); 0 = none. */
+  timeoutSeconds: number;
 }
 
 const ascii = (bytes: Uint8Array, start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');
@@ -58,20 +78,41 @@ function unsupported(what: string) {
   return new UnsupportedMediaType(`${what}. Supported formats: ${SUPPORTED_FORMATS.join(', ')}.`, SUPPORTED_FORMATS);
 }
 
-export async function preprocess(bytes: Uint8Array, opts: { resize: ResizePolicy; maxPixels: number }): Promise<Preprocessed> {
+/**
+ * Reads the header (no pixels) and refuses, before anything is decoded, an image whose
+ * decode would cost more than the limits allow (decode-budget.ts).
+ */
+export async function inspect(bytes: Uint8Array, limits: DecodeLimits): Promise<Inspected> {
   const format = sniffFormat(bytes);
-  // pages: 1 takes the first frame of an animation; failOn 'error' rejects truncated
-  // files instead of classifying a half-grey picture; limitInputPixels stops
-  // decompression bombs from the header, before any pixel is decoded.
-  const input = { pages: 1, failOn: 'error', limitInputPixels: opts.maxPixels, sequentialRead: true } as const;
-  const image = sharp(bytes, input);
+  // The scan count comes from the markers: libjpeg's header read stops at the first scan.
+  const jpeg = format === 'jpeg' ? readJpegStructure(bytes) : undefined;
+  let meta: Metadata;
   try {
-    const meta = await image.metadata();
-    // Converting through an embedded sRGB profile to sRGB changes no pixel but costs 5–6 ms
-    // a photo (lcms), about half the decode (docs/performance.md); other profiles
-    // (Adobe RGB, Display P3, CMYK) are still converted.
-    const pipeline = isSrgbProfile(meta.icc) ? sharp(bytes, { ...input, ignoreIcc: true }) : image;
-    const { data } = await pipeline
+    // A header read costs the same whatever the size it declares; the pixel limit is
+    // checked below with the dimensions in the message, and again by libvips on decode.
+    meta = await sharp(bytes, { pages: 1, failOn: 'error', limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw describeDecodeError(err as Error, format, limits.maxPixels);
+  }
+  const display = meta.autoOrient ?? { width: meta.width, height: meta.height };
+  const cost = estimateDecodeCost(format, meta, jpeg);
+  checkDecodeCost(cost, display, limits, jpeg);
+  return { bytes, format, width: display.width, height: display.height, cost, srgb: isSrgbProfile(meta.icc), maxPixels: limits.maxPixels };
+}
+
+/** Decodes an inspected image to 224×224 8-bit sRGB, within the time budget. */
+export async function decode(image: Inspected, opts: DecodeOptions): Promise<Preprocessed> {
+  // pages: 1 takes the first frame of an animation; failOn 'error' rejects truncated
+  // files instead of classifying a half-grey picture; limitInputPixels is a second guard
+  // behind inspect().
+  // Converting through an embedded sRGB profile to sRGB changes no pixel but costs 5–6 ms
+  // a photo (lcms), about half the decode (docs/performance.md); other profiles
+  // (Adobe RGB, Display P3, CMYK) are still converted.
+  const input = { pages: 1, failOn: 'error', limitInputPixels: image.maxPixels, sequentialRead: true, ignoreIcc: image.srgb } as const;
+  try {
+    const { data } = await sharp(image.bytes, input)
+      // libvips checks the clock between strips and stops the pipeline past it.
+      .timeout({ seconds: opts.timeoutSeconds })
       .rotate() // EXIF orientation
       // Composite transparent pixels over white, as browsers show them on a white page.
       .flatten({ background: '#ffffff' })
@@ -82,10 +123,34 @@ export async function preprocess(bytes: Uint8Array, opts: { resize: ResizePolicy
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (data.length !== INPUT_SIZE * INPUT_SIZE * 3) throw new Error(`unexpected decoded size ${data.length}`);
-    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), format, width: meta.width ?? 0, height: meta.height ?? 0 };
+    return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), format: image.format, width: image.width, height: image.height };
   } catch (err) {
-    throw describeDecodeError(err as Error, format, opts.maxPixels);
+    if (/timeout/i.test((err as Error).message ?? '')) throw new DecodeTimeout(opts.timeoutSeconds);
+    throw describeDecodeError(err as Error, image.format, image.maxPixels);
   }
+}
+
+/**
+ * Answers DecodeTimeout once `seconds` (plus a grace for libvips' own stop) have passed,
+ * even when libvips cannot stop sooner (it checks its clock only between strips). The
+ * decode itself goes on until libvips returns: its caller keeps accounting for it.
+ */
+export function withDeadline<T>(decoding: Promise<T>, seconds: number): Promise<T> {
+  if (!(seconds > 0)) return decoding;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DecodeTimeout(seconds)), seconds * 1000 + 250);
+  });
+  return Promise.race([decoding, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** inspect() then decode() within the deadline, with the default limits unless given. */
+export async function preprocess(
+  bytes: Uint8Array,
+  opts: { resize: ResizePolicy; timeoutSeconds?: number } & Partial<DecodeLimits>,
+): Promise<Preprocessed> {
+  const { resize, timeoutSeconds = DEFAULT_DECODE_TIMEOUT_SECONDS, ...limits } = opts;
+  return withDeadline(decode(await inspect(bytes, { ...DEFAULT_DECODE_LIMITS, ...limits }), { resize, timeoutSeconds }), timeoutSeconds);
 }
 
 /**
@@ -106,7 +171,7 @@ export function isSrgbProfile(profile: Uint8Array | undefined): boolean {
 function describeDecodeError(err: Error, format: Format, maxPixels: number): Error {
   const msg = err.message ?? '';
   if (/pixel limit/i.test(msg)) {
-    return new UnprocessableImage(`The image has more than ${maxPixels} pixels, the configured limit.`, 'image-too-large', 'Image dimensions too large');
+    return new ImageTooLarge('Image dimensions too large', `The image has more than ${maxPixels} pixels, the configured limit.`, { limitPixels: maxPixels });
   }
   if (/unexpected decoded size/.test(msg)) return err;
   // libvips messages name internal paths and buffers; keep the client message generic.

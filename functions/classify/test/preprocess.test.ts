@@ -4,10 +4,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../src/errors.ts';
 import { STATUS } from '../src/http/problems.ts';
-import { isSrgbProfile, preprocess, sniffFormat } from '../src/preprocess.ts';
+import { DEFAULT_DECODE_LIMITS, estimateDecodeCost, jpegShrinkOnLoad, readJpegStructure } from '../src/decode-budget.ts';
+import { inspect, isSrgbProfile, preprocess, sniffFormat } from '../src/preprocess.ts';
+import { loadConfig } from '../src/config.ts';
+import { gifBomb, jpegScanBomb, pngBomb } from './bomb-images.ts';
 import { fixture } from '../../../test/support.ts';
 
-const opts = { resize: 'stretch' as const, maxPixels: 50_000_000 };
+const opts = { resize: 'stretch' as const };
 
 async function rejects(bytes: Uint8Array, status: number, message: RegExp) {
   try {
@@ -124,9 +127,28 @@ decode('center-crop keeps the middle of a wide image', async () => {
   const stretch = await preprocess(img, opts);
   assert.ok(pixel(stretch.rgb, 2, 112)[0] > 200, 'left edge is red when stretched');
 });
-decode('a huge but valid photo is accepted', async () => {
-  const big = await sharp({ create: { width: 6000, height: 4000, channels: 3, background: '#336699' } }).jpeg().toBuffer();
-  assert.is((await preprocess(big, opts)).width, 6000);
+decode('a 48 MP phone photo is accepted, baseline or progressive', async () => {
+  const photo = sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#336699' } });
+  const baseline = await photo.clone().jpeg().toBuffer();
+  assert.equal(await preprocess(baseline, opts).then((p) => [p.width, p.height]), [8000, 6000]);
+  // Progressive keeps libjpeg's whole coefficient buffer: the header check must still pass.
+  const progressive = await photo.clone().jpeg({ progressive: true }).toBuffer();
+  const inspected = await inspect(progressive, DEFAULT_DECODE_LIMITS);
+  assert.is(inspected.cost.bytes, 8000 * 6000 * 1.5 * 2);
+});
+decode('EXIF-rotated photos report their displayed size', async () => {
+  // Stored 300×451 with orientation 6 (turn 90° clockwise to show): shown as 451×300.
+  const stored = await sharp(await fixture('chelsea.png')).rotate(-90).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  assert.equal(await sharp(stored).metadata().then((m) => [m.width, m.height]), [300, 451]);
+  const out = await preprocess(stored, opts);
+  assert.equal([out.width, out.height], [451, 300]);
+  try {
+    await preprocess(stored, { ...opts, maxDimension: 400 });
+    assert.unreachable('limit');
+  } catch (err) {
+    assert.instance(err, ClientError);
+    assert.equal([(err as ClientError).details.width, (err as ClientError).details.height], [451, 300]);
+  }
 });
 decode.run();
 
@@ -134,7 +156,7 @@ const hostile = suite('hostile and broken images');
 hostile('a decompression bomb is refused from its header', async () => {
   const bomb = pngDeclaring(30000, 30000);
   assert.ok(bomb.length < 2000, `bomb is ${bomb.length} bytes`);
-  await rejects(bomb, 422, /more than 50000000 pixels/);
+  await rejects(bomb, 422, /30000×30000 pixels \(900000000\), more than 50000000 pixels, the configured limit/);
 });
 hostile('truncated JPEG and PNG are refused with 422', async () => {
   const jpeg = await fixture('rocket.jpg');
@@ -175,3 +197,93 @@ icc('a non-sRGB profile is still converted', async () => {
   assert.ok(rgb.some((v, i) => Math.abs(v - ignored[i]) > 2), 'Adobe RGB pixels are converted to sRGB');
 });
 icc.run();
+
+const budget = suite('decode cost from the header');
+const costOf = async (bytes: Uint8Array) => (await inspect(bytes, { ...DEFAULT_DECODE_LIMITS, maxDecodedBytes: Number.MAX_SAFE_INTEGER })).cost;
+budget('bytes follow bands and bit depth, as libvips decodes them', async () => {
+  const rgba16 = await sharp({ create: { width: 100, height: 50, channels: 4, background: '#336699' } }).toColourspace('rgb16').png().toBuffer();
+  assert.equal(await costOf(rgba16), { width: 100, height: 50, bands: 4, bitsPerSample: 16, bytes: 100 * 50 * 4 * 2 });
+  // A 1-bit palette PNG decodes to 8-bit RGB.
+  const palette = await pngBomb({ width: 100, height: 50, colourType: 3, bitDepth: 1 });
+  assert.is((await costOf(palette)).bytes, 100 * 50 * 3);
+  // GIF: an RGBA canvas plus libvips' copy, whatever the palette.
+  assert.is((await costOf(gifBomb({ width: 100, height: 50 }))).bytes, 100 * 50 * 5);
+  const avif12 = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } }).avif({ bitdepth: 12, effort: 0 }).toBuffer();
+  assert.is((await costOf(avif12)).bytes, 64 * 64 * 24);
+});
+budget('JPEG: shrink-on-load for baseline, coefficients for progressive', async () => {
+  assert.equal([8000, 1792, 1500, 1100, 448, 300].map((side) => jpegShrinkOnLoad(side * 2, side)), [8, 4, 4, 2, 1, 1]);
+  const photo = sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#336699' } });
+  assert.is((await costOf(await photo.clone().jpeg().toBuffer())).bytes, 500 * 375 * 3);
+  const progressive444 = await photo.clone().jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer();
+  assert.is((await costOf(progressive444)).bytes, 4000 * 3000 * 3 * 2);
+});
+budget('every bomb class is refused with its dimensions and the limit it broke', async () => {
+  const cases: [string, Buffer, RegExp, Record<string, number>][] = [
+    ['PNG 50,000,000×1 RGBA 16-bit', await pngBomb({ width: 50_000_000, height: 1, colourType: 6, bitDepth: 16, data: 'few-rows' }), /50000000×1 pixels; its longest side may be at most 32768/, { limitDimension: 32768 }],
+    ['PNG 1×50,000,000', await pngBomb({ width: 1, height: 50_000_000, data: 'few-rows' }), /1×50000000 pixels/, { limitDimension: 32768 }],
+    ['GIF 7000²', gifBomb({ width: 7000, height: 7000 }), /7000×7000 image \(4 bands of 8 bits\) would take about 234 MiB of memory; the limit is 160 MiB/, { estimatedBytes: 245e6, limitBytes: 160 * 2 ** 20 }],
+    ['GIF frame larger than its screen', gifBomb({ width: 1, height: 1 }, { width: 7000, height: 7000 }), /7000×7000/, { width: 7000 }],
+  ];
+  for (const [name, bytes, detail, details] of cases) {
+    try {
+      await inspect(bytes, DEFAULT_DECODE_LIMITS);
+      assert.unreachable(name);
+    } catch (err) {
+      assert.instance(err, ClientError, name);
+      assert.is((err as ClientError).code, 'image-too-large', name);
+      assert.match((err as Error).message, detail, name);
+      for (const [key, value] of Object.entries(details)) assert.is((err as ClientError).details[key], value, `${name}: ${key}`);
+    }
+  }
+});
+
+const scans = suite('JPEG scans, counted from the markers');
+scans('a progressive JPEG from sharp has 10 scans, a baseline one 1', async () => {
+  const image = sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } });
+  assert.equal(readJpegStructure(await image.clone().jpeg({ progressive: true }).toBuffer()).scans, 10);
+  assert.equal(readJpegStructure(await image.clone().jpeg().toBuffer()), { progressive: false, scans: 1, components: [{ h: 2, v: 2 }, { h: 1, v: 1 }, { h: 1, v: 1 }] });
+  assert.is(readJpegStructure(await fixture('rocket.jpg')).scans, 1);
+});
+scans('SOS bytes inside an APP segment are not scans', async () => {
+  const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  // An APP9 segment full of FF DA, as an EXIF thumbnail (itself a JPEG) would contain.
+  const payload = Buffer.alloc(2000, Buffer.from([0xff, 0xda, 0x00, 0x08]));
+  const app = Buffer.concat([Buffer.from([0xff, 0xe9]), Buffer.from([(payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+  const hidden = Buffer.concat([jpeg.subarray(0, 2), app, jpeg.subarray(2)]);
+  assert.is(readJpegStructure(hidden).scans, 1);
+  assert.is((await preprocess(hidden, opts)).width, 64);
+});
+scans('stuffed bytes, restart markers and fill bytes inside scan data are not markers', () => {
+  const sos = [0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3f, 0x00];
+  // Entropy data holding FF 00 (a stuffed FF), RST0 and RST7, and fill bytes before the next marker.
+  const data = [0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xd7, 0x78, 0xff, 0x00];
+  const bytes = Buffer.from([0xff, 0xd8, 0xff, 0xc2, 0x00, 0x0b, 0x08, 0x00, 0x10, 0x00, 0x10, 0x01, 0x01, 0x11, 0x00, ...sos, ...data, 0xff, 0xff, ...sos, ...data, 0xff, 0xd9]);
+  assert.equal(readJpegStructure(bytes), { progressive: true, scans: 2, components: [{ h: 1, v: 1 }] });
+  assert.is(readJpegStructure(bytes.subarray(0, bytes.length - 2)).scans, 2, 'no EOI: the walk stops at the end');
+});
+scans('a JPEG with more scans than the limit is refused before decoding', async () => {
+  const bomb = await jpegScanBomb(101, 256, 256);
+  assert.is(readJpegStructure(bomb).scans, 101);
+  await rejects(bomb, 422, /256×256 JPEG has 101 scans; the limit is 100/);
+  // One under the limit decodes: the repeated scans are valid and change no pixel.
+  const fine = await preprocess(await jpegScanBomb(100, 256, 256), opts);
+  const [r, g, b] = pixel(fine.rgb, 100, 100);
+  assert.ok(Math.abs(r - 0x33) <= 2 && Math.abs(g - 0x66) <= 2 && Math.abs(b - 0x99) <= 2, `${[r, g, b]}`);
+});
+scans.run();
+budget.run();
+
+const limits = suite('decode limits in the configuration');
+limits('are read from the environment, with defaults', () => {
+  const defaults = loadConfig({});
+  assert.equal([defaults.maxDecodedBytes, defaults.maxDimension, defaults.maxJpegScans, defaults.decodeTimeoutSeconds], [160 * 2 ** 20, 32768, 100, 10]);
+  const set = loadConfig({ KLASSIFY_MAX_DECODED_BYTES: '1048576', KLASSIFY_MAX_DIMENSION: '100', KLASSIFY_MAX_JPEG_SCANS: '20', KLASSIFY_DECODE_TIMEOUT_S: '3', KLASSIFY_DECODE_MEMORY: '2097152', KLASSIFY_DECODE_CONCURRENCY: '3' });
+  assert.equal([set.maxDecodedBytes, set.maxDimension, set.maxJpegScans, set.decodeTimeoutSeconds, set.decodeMemoryBytes, set.decodeConcurrency], [2 ** 20, 100, 20, 3, 2 ** 21, 3]);
+  assert.is(loadConfig({ UV_THREADPOOL_SIZE: '6' }).decodeConcurrency, 4, 'two libuv threads left for header reads and file I/O');
+});
+limits('refuse a decode memory smaller than one decode', () => {
+  assert.throws(() => loadConfig({ KLASSIFY_MAX_DECODED_BYTES: String(300 * 2 ** 20) }), /KLASSIFY_DECODE_MEMORY=201326592 is below KLASSIFY_MAX_DECODED_BYTES/);
+  assert.throws(() => loadConfig({ KLASSIFY_MAX_JPEG_SCANS: '0' }), /KLASSIFY_MAX_JPEG_SCANS="0" is invalid/);
+});
+limits.run();
