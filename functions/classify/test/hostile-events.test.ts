@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { structuredLimit } from '../src/http/events.ts';
-import { CLASSIFIED, REJECTED, SUBMITTED } from '../src/events/validate.ts';
+import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
 import { startService, type RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
 
