@@ -47,7 +47,15 @@ export function openApiDocument(config: Pick<Config, 'topkDefault' | 'bodyLimitB
         post: {
           summary: `CloudEvent ${SUBMITTED} (binary or structured mode); replies with ${CLASSIFIED} or ${REJECTED}`,
           responses: {
-            200: { description: 'Reply event (binary mode): classified, or rejected with the problem for a bad or missing image' },
+            200: {
+              description: `Reply event (binary mode): ${CLASSIFIED} with the classification, or ${REJECTED} with the problem for a bad or missing image`,
+              headers: { 'ce-type': { schema: { type: 'string', enum: [CLASSIFIED, REJECTED] } } },
+              content: {
+                'application/json': {
+                  schema: { oneOf: [{ $ref: '#/components/schemas/Classification' }, { $ref: '#/components/schemas/Problem' }] },
+                },
+              },
+            },
             400: problemResponse('Malformed CloudEvent (a required attribute missing, an attribute not printable ASCII or over 1 KiB, over 32 extensions) or another event type'),
             413: problemResponse('Body over the size limit (structured mode: its base64 plus 64 KiB)'),
             503: problemResponse('Overloaded, not ready or a worker lost (see Retry-After)'),

@@ -9,7 +9,7 @@ import { createDeduper, handleEvent } from '../src/events/handler.ts';
 import { UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
 import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
 import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
-import { PROBLEM_SCHEMA } from '../../../contracts/problems.ts';
+import { PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
 
@@ -120,11 +120,11 @@ events('an event without an image is acknowledged with a rejected event', async 
   const structured = await deliver({ 'content-type': 'application/cloudevents+json' }, JSON.stringify({ specversion: '1.0', id: 'evt-noimg', source: '/tests/uploader', type: SUBMITTED }));
   assert.is(structured.status, 200);
   assert.is(structured.event!.type, REJECTED);
-  assert.is(structured.event!.data.type, 'https://klassify.dev/problems/missing-image');
+  assert.is(structured.event!.data.type, problemType('missing-image'));
   const binary = await deliver({ 'ce-specversion': '1.0', 'ce-id': 'evt-empty', 'ce-source': '/x', 'ce-type': SUBMITTED, 'content-type': 'image/png' }, new Uint8Array(0));
   assert.is(binary.status, 200);
   assert.is(binary.event!.type, REJECTED);
-  assert.is(binary.event!.data.type, 'https://klassify.dev/problems/missing-image');
+  assert.is(binary.event!.data.type, problemType('missing-image'));
 });
 events.run();
 
