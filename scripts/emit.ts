@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CloudEvent, emitterFor, Mode, type Message } from 'cloudevents';
-import { SUBMITTED } from '../functions/classify/src/events/validate.ts';
+import { encodeSubject, SUBMITTED } from '../contracts/events.ts';
 
 const USAGE = 'usage: npm run emit -- <image> [--broker URL | --direct] [--structured] [--subject S]';
 
@@ -71,7 +71,7 @@ const ext = path.extname(file).slice(1).toLowerCase();
 const event = new CloudEvent({
   type: SUBMITTED,
   source: '/klassify/emit',
-  subject: percentEncode(values.subject ?? path.basename(file)),
+  subject: encodeSubject(values.subject ?? path.basename(file)),
   datacontenttype: MEDIA_TYPES[ext] ?? 'application/octet-stream',
   data,
 });
@@ -105,14 +105,6 @@ if (status === 202 && !values.direct) {
   console.error(`accepted by ${what}: the result appears in the UI's live feed${values.broker ? '' : ` (http://localhost:${process.env.UI_PORT || 3000})`}`);
 }
 process.exit(status >= 200 && status < 300 ? 0 : 1);
-
-/**
- * The function accepts printable ASCII attributes only, as the CloudEvents HTTP binding has
- * senders percent-encode the rest (and space, `"` and `%`): `café.jpg` → `caf%C3%A9.jpg`.
- */
-function percentEncode(value: string): string {
-  return value.replace(/[^\x21\x23\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c));
-}
 
 function parse(body: unknown) {
   if (typeof body !== 'string' || !body) return body ?? null;

@@ -5,6 +5,7 @@
 // extensions Knative adds, so the feed shows "failed" locally exactly as on the cluster.
 import http, { type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PROBLEM_MEDIA_TYPE, problemType } from '../contracts/problems.ts';
 
 export interface RelayOptions {
   /** The function's base URL; events go to its `/`. */
@@ -98,29 +99,29 @@ export function createRelay(options: RelayOptions): Relay {
   }
 
   const server = http.createServer((req, res) => {
-    const refuse = (status: number, title: string, detail: string) => {
-      res.writeHead(status, { 'content-type': 'application/problem+json', connection: 'close' });
-      res.end(JSON.stringify({ title, status, detail }));
+    const refuse = (status: number, code: string, title: string, detail: string) => {
+      res.writeHead(status, { 'content-type': PROBLEM_MEDIA_TYPE, connection: 'close' });
+      res.end(JSON.stringify({ type: problemType(code), title, status, detail }));
     };
     if (req.method !== 'POST' || new URL(req.url ?? '/', 'http://relay').pathname !== '/') {
       req.resume();
-      return refuse(404, 'Not found', 'The local relay takes CloudEvents at POST /.');
+      return refuse(404, 'not-found', 'Not found', 'The local relay takes CloudEvents at POST /.');
     }
-    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return refuse(413, 'Event too large', `At most ${maxBodyBytes} bytes.`);
-    if (pending.size >= maxInFlight) return refuse(429, 'Relay busy', `At most ${maxInFlight} events in flight; retry shortly.`);
+    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return refuse(413, 'payload-too-large', 'Event too large', `At most ${maxBodyBytes} bytes.`);
+    if (pending.size >= maxInFlight) return refuse(429, 'overloaded', 'Relay busy', `At most ${maxInFlight} events in flight; retry shortly.`);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBodyBytes) {
-        refuse(413, 'Event too large', `At most ${maxBodyBytes} bytes.`);
+        refuse(413, 'payload-too-large', 'Event too large', `At most ${maxBodyBytes} bytes.`);
         req.destroy();
       } else chunks.push(chunk);
     });
     req.on('end', () => {
       const headers = eventHeaders(req.headers);
       const structured = /^application\/cloudevents\+json/i.test(headers['content-type'] ?? '');
-      if (!headers['ce-type'] && !structured) return refuse(400, 'Not a CloudEvent', 'Send a CloudEvent in binary or structured mode (npm run emit does).');
+      if (!headers['ce-type'] && !structured) return refuse(400, 'malformed-cloudevent', 'Not a CloudEvent', 'Send a CloudEvent in binary or structured mode (npm run emit does).');
       res.writeHead(202, { 'content-length': 0 }).end();
       const job = deliver({ headers, body: Buffer.concat(chunks) }).catch((error) => log(`relay error: ${(error as Error).message}`));
       pending.add(job);

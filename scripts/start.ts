@@ -65,7 +65,7 @@ async function buildIfChanged(name: string, sources: string[], output: string, b
   console.log(`built ${name} in ${Math.round(performance.now() - t0)} ms`);
 }
 
-await buildIfChanged('classify', ['functions/classify/src', 'package-lock.json'], path.join(root, 'dist/classify/main.js'), async () => {
+await buildIfChanged('classify', ['functions/classify/src', 'contracts', 'package-lock.json'], path.join(root, 'dist/classify/main.js'), async () => {
   const { build } = await import('esbuild');
   await build({
     entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts'].map((file) => path.join(root, file)),
@@ -81,7 +81,7 @@ await buildIfChanged('classify', ['functions/classify/src', 'package-lock.json']
   });
 });
 if (hasUi) {
-  await buildIfChanged('ui', ['ui/src', 'ui/server', 'ui/contract', 'ui/build.ts'], path.join(root, 'dist/ui/server.js'), () =>
+  await buildIfChanged('ui', ['ui/src', 'ui/server', 'contracts', 'ui/build.ts'], path.join(root, 'dist/ui/server.js'), () =>
     new Promise((resolve, reject) => {
       // ui/build.ts finds its sources beside itself, so it runs from source (tsx), not bundled.
       const child = spawn(process.execPath, ['--import', 'tsx', 'ui/build.ts'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });

@@ -17,7 +17,7 @@ import { Namespace } from 'kubernetes-models/v1';
 import { Service } from '@kubernetes-models/knative/serving.knative.dev/v1';
 import { Broker, Trigger } from '@kubernetes-models/knative/eventing.knative.dev/v1';
 import { loadConfig as loadClassifyConfig } from '../../functions/classify/src/config.ts';
-import { CLASSIFIED, REJECTED, SUBMITTED } from '../../functions/classify/src/events/validate.ts';
+import { CLASSIFIED, REJECTED, SUBMITTED } from '../../contracts/events.ts';
 import { loadConfig as loadUiConfig } from '../../ui/server/config.ts';
 import { RELAYED_TYPES } from '../../ui/server/events.ts';
 

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CloudEvent, HTTP } from 'cloudevents';
+import { CLASSIFIED, DELIVERY_FAILED, SUBMITTED } from '../../contracts/events.ts';
 import { createRelay, type Relay } from '../relay.ts';
 import { createUiServer, type UiServer } from '../../ui/server/app.ts';
 import { raw, silentLogger, testConfig } from '../../ui/test/support.ts';
@@ -33,7 +34,7 @@ async function nextData(stream: SseStream) {
 }
 
 function submit(relayUrl: string, id: string) {
-  const message = HTTP.binary(new CloudEvent({ id, type: 'dev.klassify.image.submitted', source: '/test', subject: `${id}.jpg`, datacontenttype: 'image/jpeg', data: Buffer.alloc(2000, 1) }));
+  const message = HTTP.binary(new CloudEvent({ id, type: SUBMITTED, source: '/test', subject: `${id}.jpg`, datacontenttype: 'image/jpeg', data: Buffer.alloc(2000, 1) }));
   return raw(relayUrl, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as Buffer });
 }
 
@@ -66,14 +67,14 @@ relay.after(async (ctx) => {
 
 relay('202 at once; the reply event goes on to the feed', async (ctx) => {
   ctx.answer = (res) => {
-    const reply = HTTP.binary(new CloudEvent({ id: 'r1', type: 'dev.klassify.image.classified', source: '/fn', subject: 'ok.jpg', datacontenttype: 'application/json', data: { predictions: [] } }));
+    const reply = HTTP.binary(new CloudEvent({ id: 'r1', type: CLASSIFIED, source: '/fn', subject: 'ok.jpg', datacontenttype: 'application/json', data: { predictions: [] } }));
     res.writeHead(200, reply.headers as Record<string, string>).end(reply.body as string);
   };
   const accepted = await submit(ctx.relayUrl, 'ok');
   assert.is(accepted.status, 202);
   await ctx.relay.idle();
   const data = await nextData(ctx.stream);
-  assert.is(data.type, 'dev.klassify.image.classified');
+  assert.is(data.type, CLASSIFIED);
   assert.is(data.id, 'r1');
   assert.is(ctx.calls, 1);
 });
@@ -86,12 +87,12 @@ relay('a function that stays at 503 is retried, then dead-lettered into a "faile
   await ctx.relay.idle();
   assert.is(ctx.calls, 3, 'three attempts, as configured');
   const data = await nextData(ctx.stream);
-  assert.is(data.type, 'dev.klassify.delivery.failed');
+  assert.is(data.type, DELIVERY_FAILED);
   assert.is(data.id, 'busy');
   assert.is(data.subject, 'busy.jpg');
   assert.is(data.data.reason, 'Queue full');
   assert.is(data.data.code, 503);
-  assert.is(data.data.eventType, 'dev.klassify.image.submitted');
+  assert.is(data.data.eventType, SUBMITTED);
 });
 
 relay('a 400 is final: no retries, straight to a dead letter', async (ctx) => {

@@ -4,6 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { CLASSIFIED } from '../../contracts/events.ts';
 import { fixtures } from '../../test/support.ts';
 import { freePort, raw, ROOT } from '../../ui/test/support.ts';
 import { openSse, type SseStream } from '../../ui/test/sse.ts';
@@ -71,7 +72,7 @@ start('emit goes through the relay into the feed; SIGHUP stops every process', a
     const frame = await ctx.stream.next(60_000);
     data = frame.data ? JSON.parse(frame.data) : undefined;
   } while (!data);
-  assert.is(data.type, 'dev.klassify.image.classified');
+  assert.is(data.type, CLASSIFIED);
   assert.is(data.subject, 'chelsea.png');
 
   child.kill('SIGHUP');

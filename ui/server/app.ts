@@ -14,6 +14,7 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
+import { API_PREFIX, CONFIG_PATH, EVENTS_STREAM_PATH } from '../../contracts/page.ts';
 import { pageConfig, type UiConfig } from './config.ts';
 import { receiveDeadLetter } from './dead-letters.ts';
 import { EventHub, ingest } from './events.ts';
@@ -84,11 +85,11 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       }
       return sendJson(res, 200, { status: 'ok' }, 'no-store');
     }
-    if (pathname === '/config.json') {
+    if (pathname === CONFIG_PATH) {
       if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);
       return sendJson(res, 200, configJson, 'no-cache');
     }
-    if (pathname === '/events/stream') {
+    if (pathname === EVENTS_STREAM_PATH) {
       if (method !== 'GET') throw methodNotAllowed(method, ['GET']);
       return hub.subscribe(req, res, clientAddress(req, config.events.trustedProxyHops));
     }
@@ -109,7 +110,7 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       res.writeHead(202, { 'Content-Length': 0 }).end();
       return;
     }
-    if (pathname === '/api' || pathname.startsWith('/api/')) {
+    if (pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`)) {
       return proxy.handle(req, res, pathname, search);
     }
     if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);

@@ -1,4 +1,4 @@
-// The page and the server share only ui/contract: the server never imports browser code
+// The page and the server share only contracts/: the server never imports browser code
 // (not even a type), and the page never imports the server or Node's modules. Each side's
 // tsconfig.json keeps the other side's globals out; this keeps the imports out.
 import { suite } from 'uvu';
@@ -23,7 +23,7 @@ async function imports(file: string): Promise<string[]> {
   return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
 }
 
-const boundaries = suite('ui: server and page share only ui/contract');
+const boundaries = suite('ui: server and page share only contracts/');
 boundaries('ui/server imports nothing from ui/src', async () => {
   for (const file of await sources(path.join(UI, 'server'))) {
     for (const spec of await imports(file)) {

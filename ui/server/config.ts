@@ -1,8 +1,11 @@
 /**
  * The UI server's settings, read once from the environment at start-up into
  * a frozen object. Invalid values fail fast with every problem listed, so a
- * bad Knative manifest shows up as one clear crash-loop message.
+ * bad Knative manifest shows up as one clear crash-loop message. The page's
+ * settings take their defaults and ranges from contracts/page.ts, which the page reads too.
  */
+
+import { PAGE_DEFAULTS, PAGE_LIMITS, type PageConfig } from '../../contracts/page.ts';
 
 export interface UiConfig {
   port: number;
@@ -15,13 +18,8 @@ export interface UiConfig {
   publicClassifyUrl: string;
   maxBodyBytes: number;
   proxyTimeoutMs: number;
-  page: {
-    topK: number;
-    uploadConcurrency: number;
-    slowAfterMs: number;
-    maxAttempts: number;
-    features: { events: boolean; camera: boolean; prewarm: boolean };
-  };
+  /** The page's settings that come from the environment. */
+  page: Pick<PageConfig, 'topK' | 'uploadConcurrency' | 'slowAfterMs' | 'maxAttempts' | 'features'>;
   events: {
     bufferSize: number;
     maxClients: number;
@@ -67,16 +65,16 @@ export const ENV_DEFAULTS = Object.freeze({
   PORT: '3000',
   HOST: '',
   CLASSIFY_URL: 'http://127.0.0.1:8080',
-  UI_PUBLIC_CLASSIFY_URL: '/api/classify',
-  UI_MAX_BODY_BYTES: String(10 * 1024 * 1024),
+  UI_PUBLIC_CLASSIFY_URL: PAGE_DEFAULTS.classifyUrl,
+  UI_MAX_BODY_BYTES: String(PAGE_DEFAULTS.maxUploadBytes),
   UI_PROXY_TIMEOUT_MS: '120000',
-  UI_TOPK: '5',
-  UI_UPLOAD_CONCURRENCY: '4',
-  UI_SLOW_AFTER_MS: '1500',
-  UI_MAX_ATTEMPTS: '4',
-  UI_FEATURE_EVENTS: 'true',
-  UI_FEATURE_CAMERA: 'true',
-  UI_FEATURE_PREWARM: 'true',
+  UI_TOPK: String(PAGE_DEFAULTS.topK),
+  UI_UPLOAD_CONCURRENCY: String(PAGE_DEFAULTS.uploadConcurrency),
+  UI_SLOW_AFTER_MS: String(PAGE_DEFAULTS.slowAfterMs),
+  UI_MAX_ATTEMPTS: String(PAGE_DEFAULTS.maxAttempts),
+  UI_FEATURE_EVENTS: String(PAGE_DEFAULTS.features.events),
+  UI_FEATURE_CAMERA: String(PAGE_DEFAULTS.features.camera),
+  UI_FEATURE_PREWARM: String(PAGE_DEFAULTS.features.prewarm),
   UI_EVENT_BUFFER: '50',
   UI_MAX_SSE_CLIENTS: '200',
   UI_MAX_SSE_PER_CLIENT: '6',
@@ -104,6 +102,8 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
     }
     return value;
   };
+  const pageInt = (name: keyof typeof ENV_DEFAULTS, setting: keyof typeof PAGE_LIMITS) =>
+    int(name, PAGE_LIMITS[setting].min, PAGE_LIMITS[setting].max);
   const bool = (name: keyof typeof ENV_DEFAULTS) => {
     const text = read(name).toLowerCase();
     if (['true', '1', 'yes', 'on'].includes(text)) return true;
@@ -133,13 +133,13 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
     publicDir: env.UI_PUBLIC_DIR?.trim() || defaults.publicDir,
     classifyUpstream,
     publicClassifyUrl,
-    maxBodyBytes: int('UI_MAX_BODY_BYTES', 1024, 1024 ** 3),
+    maxBodyBytes: pageInt('UI_MAX_BODY_BYTES', 'maxUploadBytes'),
     proxyTimeoutMs: int('UI_PROXY_TIMEOUT_MS', 100, 3_600_000),
     page: {
-      topK: int('UI_TOPK', 1, 20),
-      uploadConcurrency: int('UI_UPLOAD_CONCURRENCY', 1, 16),
-      slowAfterMs: int('UI_SLOW_AFTER_MS', 0, 60_000),
-      maxAttempts: int('UI_MAX_ATTEMPTS', 1, 10),
+      topK: pageInt('UI_TOPK', 'topK'),
+      uploadConcurrency: pageInt('UI_UPLOAD_CONCURRENCY', 'uploadConcurrency'),
+      slowAfterMs: pageInt('UI_SLOW_AFTER_MS', 'slowAfterMs'),
+      maxAttempts: pageInt('UI_MAX_ATTEMPTS', 'maxAttempts'),
       features: {
         events: bool('UI_FEATURE_EVENTS'),
         camera: bool('UI_FEATURE_CAMERA'),
@@ -185,11 +185,12 @@ function readToken(text: string, problems: string[]): string {
 }
 
 /** The public part of the configuration, served as /config.json. */
-export function pageConfig(config: UiConfig) {
+export function pageConfig(config: UiConfig): PageConfig {
   return {
     classifyUrl: config.publicClassifyUrl,
-    readinessUrl: config.publicClassifyUrl === ENV_DEFAULTS.UI_PUBLIC_CLASSIFY_URL ? '/api/health/readiness' : '',
-    eventsUrl: '/events/stream',
+    // The readiness probe goes through this server's proxy, so only beside the default URL.
+    readinessUrl: config.publicClassifyUrl === PAGE_DEFAULTS.classifyUrl ? PAGE_DEFAULTS.readinessUrl : '',
+    eventsUrl: PAGE_DEFAULTS.eventsUrl,
     maxUploadBytes: config.maxBodyBytes,
     ...config.page,
     /** Whether anything can write to the feed: without a source, "Live" would mean nothing. */

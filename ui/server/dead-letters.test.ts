@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
+import { DELIVERY_FAILED, SUBMITTED } from '../../contracts/events.ts';
 import { createUiServer, type UiServer } from './app.ts';
 import { raw, silentLogger, testConfig } from '../test/support.ts';
 import { openSse, type SseStream } from '../test/sse.ts';
@@ -20,7 +21,7 @@ function deadLetterHeaders(extra: Record<string, string> = {}) {
     'ce-specversion': '1.0',
     'ce-id': 'upload-42',
     'ce-source': '/klassify/emit',
-    'ce-type': 'dev.klassify.image.submitted',
+    'ce-type': SUBMITTED,
     'ce-subject': 'big-photo.jpg',
     'ce-knativeerrorcode': '503',
     'ce-knativeerrordest': 'http://classify.klassify.svc.cluster.local/',
@@ -58,12 +59,12 @@ dead('a 13 MB submitted event is read and dropped; the feed gets a small failed 
   assert.is(res.status, 202);
   const { frame, data } = await firstData(stream);
   assert.ok(String(frame.data).length < 1024, `small entry: ${String(frame.data).length} bytes`);
-  assert.is(data.type, 'dev.klassify.delivery.failed');
+  assert.is(data.type, DELIVERY_FAILED);
   assert.is(data.id, 'upload-42');
   assert.is(data.subject, 'big-photo.jpg');
   assert.ok(!Number.isNaN(Date.parse(data.time)));
   assert.equal(data.data, {
-    eventType: 'dev.klassify.image.submitted',
+    eventType: SUBMITTED,
     reason: 'Queue full: try again',
     code: 503,
     destination: 'http://classify.klassify.svc.cluster.local/',

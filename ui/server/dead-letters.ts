@@ -14,7 +14,7 @@
  */
 
 import type { IncomingMessage } from 'node:http';
-import { DELIVERY_FAILED, type DeliveryFailure } from '../contract/events.ts';
+import { DELIVERY_FAILED, type DeliveryFailure } from '../../contracts/events.ts';
 import type { EventHub } from './events.ts';
 import { HttpError } from './problem.ts';
 

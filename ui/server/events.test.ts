@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { CloudEvent, HTTP } from 'cloudevents';
+import { CLASSIFIED, REJECTED } from '../../contracts/events.ts';
 import { createUiServer, type UiServer } from './app.ts';
 import { raw, silentLogger, testConfig } from '../test/support.ts';
 import { openSse, type SseStream } from '../test/sse.ts';
@@ -13,7 +14,6 @@ interface Ctx {
   sockets: net.Socket[];
 }
 
-const CLASSIFIED = 'dev.klassify.image.classified';
 const TOKEN = 'test-token-0123456789abcdef';
 
 /** Delivers `event` the way a Knative Trigger does: binary mode over HTTP POST. */
@@ -141,7 +141,7 @@ relay('a structured-mode event is accepted too; other types are acknowledged, no
   assert.is(ignored.status, 202);
   const structured = HTTP.structured(new CloudEvent({
     id: 'rej-1',
-    type: 'dev.klassify.image.rejected',
+    type: REJECTED,
     source: '/s',
     data: { title: 'Unsupported image format', status: 415 },
   }));

@@ -18,13 +18,11 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
-import { CLASSIFIED, REJECTED, type RelayedEvent } from '../contract/events.ts';
+import { CLASSIFIED, REJECTED, type RelayedEvent } from '../../contracts/events.ts';
 import { HttpError, payloadTooLarge } from './problem.ts';
 
-/** The CloudEvent types the UI shows; see functions/classify (events). */
+/** The CloudEvent types the UI shows: the classify function's replies (contracts/events.ts). */
 export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]);
-
-export type { RelayedEvent };
 
 export interface HubOptions {
   bufferSize: number;

@@ -1,17 +1,16 @@
 /**
- * RFC 9457 problem details, the one error format of the UI server (the
- * classify function uses the same). Handlers throw `HttpError`; `sendProblem`
+ * RFC 9457 problem details (contracts/problems.ts), the one error format of the UI
+ * server and the classify function. Handlers throw `HttpError`; `sendProblem`
  * renders it in one place. Anything else becomes a bare 500.
  */
 
 import type { ServerResponse } from 'node:http';
-
-export const PROBLEM_BASE = 'https://klassify.dev/problems/';
+import { PROBLEM_MEDIA_TYPE, problemType, type Problem } from '../../contracts/problems.ts';
 
 export interface ProblemInit {
   title: string;
   detail?: string;
-  /** Slug appended to PROBLEM_BASE, e.g. "not-found". */
+  /** Code appended to PROBLEM_BASE, e.g. "not-found". */
   type?: string;
   headers?: Record<string, string>;
 }
@@ -29,7 +28,7 @@ export class HttpError extends Error {
     this.status = status;
     this.title = init.title;
     this.detail = init.detail;
-    this.type = `${PROBLEM_BASE}${init.type ?? slug(init.title)}`;
+    this.type = problemType(init.type ?? slug(init.title));
     this.headers = init.headers ?? {};
   }
 }
@@ -63,8 +62,8 @@ export function payloadTooLarge(limit: number): HttpError {
 export function sendProblem(res: ServerResponse, error: unknown, instance?: string): void {
   const known = error instanceof HttpError ? error : null;
   const status = known?.status ?? 500;
-  const body = {
-    type: known?.type ?? `${PROBLEM_BASE}internal`,
+  const body: Problem = {
+    type: known?.type ?? problemType('internal'),
     title: known?.title ?? 'Internal Server Error',
     status,
     ...(known?.detail ? { detail: known.detail } : {}),
@@ -77,7 +76,7 @@ export function sendProblem(res: ServerResponse, error: unknown, instance?: stri
   const payload = JSON.stringify(body);
   res.statusCode = status;
   for (const [name, value] of Object.entries(known?.headers ?? {})) res.setHeader(name, value);
-  res.setHeader('Content-Type', 'application/problem+json');
+  res.setHeader('Content-Type', PROBLEM_MEDIA_TYPE);
   res.setHeader('Content-Length', Buffer.byteLength(payload));
   res.setHeader('Cache-Control', 'no-store');
   res.end(res.req?.method === 'HEAD' ? undefined : payload);

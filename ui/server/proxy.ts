@@ -11,6 +11,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
+import { API_PREFIX } from '../../contracts/page.ts';
 import { HttpError, methodNotAllowed, notFound, payloadTooLarge } from './problem.ts';
 
 export interface ProxyOptions {
@@ -72,7 +73,7 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
   const basePath = upstream.pathname.replace(/\/+$/, '');
 
   async function handle(req: IncomingMessage, res: ServerResponse, path: string, search: string) {
-    const route = path.slice('/api'.length) || '/';
+    const route = path.slice(API_PREFIX.length) || '/';
     const methods = ROUTES[route];
     if (!methods) throw notFound(path);
     if (!methods.includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '', methods);

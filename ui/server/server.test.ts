@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { problemType } from '../../contracts/problems.ts';
 import { createUiServer, type UiServer } from './app.ts';
 import { builtUi, raw, silentLogger, testConfig } from '../test/support.ts';
 
@@ -80,7 +81,7 @@ page('unknown paths and methods are problem+json', async ({ base }) => {
   assert.is(missing.status, 404);
   assert.is(missing.headers['content-type'], 'application/problem+json');
   assert.equal(JSON.parse(missing.text), {
-    type: 'https://klassify.dev/problems/not-found',
+    type: problemType('not-found'),
     title: 'Not found',
     status: 404,
     detail: 'Nothing is served at /nope.js.',

@@ -9,6 +9,7 @@
 
 import Alpine from '@alpinejs/csp';
 import './styles.css';
+import { CONFIG_PATH } from '../../contracts/page.ts';
 import { classifyImage, type ClassifyResult, type Progress, type Transport } from './lib/classify.ts';
 import { classifyEndpoint, DEFAULT_CONFIG, normalizeConfig, type PageConfig } from './lib/config.ts';
 import { rankPredictions } from './lib/confidence.ts';
@@ -589,7 +590,7 @@ function renamePasted(file: File, index: number): File {
 
 async function loadConfig(): Promise<PageConfig> {
   try {
-    const response = await fetch('/config.json', { cache: 'no-store' });
+    const response = await fetch(CONFIG_PATH, { cache: 'no-store' });
     if (!response.ok) return DEFAULT_CONFIG;
     return normalizeConfig(await response.json());
   } catch {

@@ -248,8 +248,10 @@ e2e('keyboard opens the picker; paste and drag-and-drop add images', async ({ pa
   assert.match(await card(page, 'dropped-cat.png').locator('.is-top').innerText(), CAT);
 });
 
-e2e('`npm run emit` reaches the live feed through the local relay', async ({ page, images, relayPort }) => {
-  const emit = spawn(process.execPath, ['--import', 'tsx', 'scripts/emit.ts', path.join(images, 'chelsea.png'), '--subject', 'emitted-cat.png'], {
+e2e('`npm run emit` reaches the live feed through the local relay, its subject decoded as text', async ({ page, images, relayPort }) => {
+  // emit percent-encodes the subject (the function takes printable ASCII only); the feed decodes it.
+  const subject = 'emitted-café <b>cat</b>.png';
+  const emit = spawn(process.execPath, ['--import', 'tsx', 'scripts/emit.ts', path.join(images, 'chelsea.png'), '--subject', subject], {
     cwd: ROOT,
     env: { ...process.env, RELAY_PORT: String(relayPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -268,9 +270,10 @@ e2e('`npm run emit` reaches the live feed through the local relay', async ({ pag
     });
   });
   assert.is(code, 0, output);
-  const item = page.locator('.feed-item[data-kind="classified"]', { hasText: 'emitted-cat.png' });
+  const item = page.locator('.feed-item[data-kind="classified"]', { hasText: subject });
   await item.waitFor({ timeout: 30_000 });
   assert.match(await item.innerText(), CAT);
+  assert.is(await item.locator('b').count(), 0, 'the subject is text, never markup');
 });
 
 e2e('screenshot of the result page; no console errors in any flow', async ({ page, consoleErrors }) => {

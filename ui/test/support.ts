@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { CloudEvent, HTTP } from 'cloudevents';
 import os from 'node:os';
 import path from 'node:path';
+import { SUBMITTED } from '../../contracts/events.ts';
 import { buildUi, type BuildResult } from '../build.ts';
 import { loadConfig, type UiConfig } from '../server/config.ts';
 import type { Logger } from '../server/app.ts';
@@ -139,7 +140,7 @@ export async function startClassifyFunction(env: Record<string, string> = {}, re
 export async function relayThroughFunction(fnUrl: string, uiBase: string, token: string, image: string, id: string): Promise<string> {
   const submitted = HTTP.binary(new CloudEvent({
     id,
-    type: 'dev.klassify.image.submitted',
+    type: SUBMITTED,
     source: '/klassify/tests',
     subject: path.basename(image),
     datacontenttype: image.endsWith('.jpg') ? 'image/jpeg' : 'image/png',

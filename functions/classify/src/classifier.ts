@@ -1,23 +1,16 @@
 // The protocol-free core: image bytes in, predictions out. HTTP and CloudEvents are thin
 // adapters around this. It owns the model files, the worker pool and admission control.
+import type { Classification } from '../../../contracts/classification.ts';
 import type { Config, ResizePolicy } from './config.ts';
 import { DecodeGate } from './decode-gate.ts';
 import type { DecodeLimits } from './decode-budget.ts';
 import { ClientClosed, Overloaded } from './errors.ts';
-import { topK, type Prediction } from './labels.ts';
+import { topK } from './labels.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
 import { MODEL_NAME } from './model/prepare.ts';
 import type { InferencePool } from './pool.ts';
 import { decode, inspect, withDeadline, type Preprocessed } from './preprocess.ts';
-
-export interface Classification {
-  model: string;
-  predictions: Prediction[];
-  image: { format: string; width: number; height: number };
-  timingMs: { decode: number; queue: number; inference: number; total: number };
-  servedBy: { pod: string; revision: string | null; engine: string; provider: string; batchSize: number };
-}
 
 export interface ClassifyOptions {
   topk: number;

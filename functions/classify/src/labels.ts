@@ -1,5 +1,6 @@
 // ImageNet class names in model output order (imagenet-classes.ts, the table the TF.js
 // MobileNet was published with). Tests pin its checksum and a few indices.
+import type { Prediction } from '../../../contracts/classification.ts';
 import { IMAGENET_CLASSES } from './imagenet-classes.ts';
 
 export const CLASS_COUNT = 1000;
@@ -11,12 +12,6 @@ export const CLASS_NAMES: readonly string[] = Object.freeze(
 
 /** The first synonym ("tabby"), which is what people want to read. */
 export const LABELS: readonly string[] = Object.freeze(CLASS_NAMES.map((n) => n.split(',')[0].trim()));
-
-export interface Prediction {
-  label: string;
-  classIndex: number;
-  probability: number;
-}
 
 /** The k most probable classes, most probable first. */
 export function topK(probabilities: Float32Array, k: number): Prediction[] {

@@ -1,10 +1,14 @@
-// The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json.
+// The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json. The payload and
+// problem schemas and the event types come from contracts/, which the UI imports too.
+import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
+import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
+import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../contracts/problems.ts';
 import type { Config } from './config.ts';
 import { MAX_TOPK, RESIZE_POLICIES } from './config.ts';
 import { SUPPORTED_FORMATS } from './preprocess.ts';
 
 const problem = { $ref: '#/components/schemas/Problem' };
-const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problem } } });
+const problemResponse = (description: string) => ({ description, content: { [PROBLEM_MEDIA_TYPE]: { schema: problem } } });
 
 export function openApiDocument(
   config: Pick<Config, 'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds'>,
@@ -45,9 +49,17 @@ export function openApiDocument(
       },
       '/': {
         post: {
-          summary: 'CloudEvent dev.klassify.image.submitted (binary or structured mode); replies with dev.klassify.image.classified or .rejected',
+          summary: `CloudEvent ${SUBMITTED} (binary or structured mode); replies with ${CLASSIFIED} or ${REJECTED}`,
           responses: {
-            200: { description: 'Reply event (binary mode): classified, or rejected with the problem for a bad or missing image' },
+            200: {
+              description: `Reply event (binary mode): ${CLASSIFIED} with the classification, or ${REJECTED} with the problem for a bad or missing image`,
+              headers: { 'ce-type': { schema: { type: 'string', enum: [CLASSIFIED, REJECTED] } } },
+              content: {
+                'application/json': {
+                  schema: { oneOf: [{ $ref: '#/components/schemas/Classification' }, { $ref: '#/components/schemas/Problem' }] },
+                },
+              },
+            },
             400: problemResponse('Malformed CloudEvent (a required attribute missing, an attribute not printable ASCII or over 1 KiB, over 32 extensions) or another event type'),
             413: problemResponse('Body over the size limit (structured mode: its base64 plus 64 KiB)'),
             503: problemResponse('Overloaded, not ready or a worker lost (see Retry-After)'),
@@ -62,39 +74,8 @@ export function openApiDocument(
     },
     components: {
       schemas: {
-        Problem: {
-          type: 'object',
-          required: ['type', 'title', 'status'],
-          properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, instance: { type: 'string' } },
-        },
-        Classification: {
-          type: 'object',
-          properties: {
-            model: { type: 'string' },
-            predictions: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: { label: { type: 'string' }, classIndex: { type: 'integer' }, probability: { type: 'number' } },
-              },
-            },
-            image: { type: 'object', properties: { format: { type: 'string' }, width: { type: 'integer' }, height: { type: 'integer' } } },
-            timingMs: {
-              type: 'object',
-              properties: { decode: { type: 'number' }, queue: { type: 'number' }, inference: { type: 'number' }, total: { type: 'number' } },
-            },
-            servedBy: {
-              type: 'object',
-              properties: {
-                pod: { type: 'string' },
-                revision: { type: ['string', 'null'] },
-                engine: { type: 'string' },
-                provider: { type: 'string' },
-                batchSize: { type: 'integer' },
-              },
-            },
-          },
-        },
+        Problem: PROBLEM_SCHEMA,
+        Classification: CLASSIFICATION_SCHEMA,
       },
     },
   };

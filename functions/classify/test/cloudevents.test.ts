@@ -1,16 +1,26 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventDeduper, ENTRY_OVERHEAD_BYTES } from '../src/events/dedupe.ts';
 import { createDeduper, handleEvent } from '../src/events/handler.ts';
 import { UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
-import { CLASSIFIED, REJECTED, SUBMITTED } from '../src/events/validate.ts';
+import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
+import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
+import { PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
 
 let svc: RunningService;
+
+const ajv = new Ajv2020({ allErrors: true });
+const isClassification = ajv.compile(CLASSIFICATION_SCHEMA);
+const isProblem = ajv.compile(PROBLEM_SCHEMA);
+function assertValid(validate: ValidateFunction, value: unknown) {
+  assert.ok(validate(value), ajv.errorsText(validate.errors));
+}
 
 function submitted(id: string, data: Uint8Array, extra: Record<string, unknown> = {}) {
   return new CloudEvent({ specversion: '1.0', id, source: '/tests/uploader', type: SUBMITTED, subject: `photos/${id}.png`, datacontenttype: 'image/png', data, ...extra });
@@ -46,6 +56,7 @@ events('binary mode: an image event is answered with a classified event', async 
   assert.ok(CAT_LABELS.includes(reply.data.predictions[0].label));
   assert.is(reply.data.model, 'mobilenet_v1_0.75_224');
   assert.type(reply.data.timingMs.inference, 'number');
+  assertValid(isClassification, reply.data);
 });
 events('structured mode with data_base64 works the same', async () => {
   const body = JSON.stringify({
@@ -77,6 +88,7 @@ events('a bad image is acknowledged with a rejected event carrying the problem',
   assert.is(res.status, 200, 'a 2xx, so the broker does not retry');
   assert.is(res.event!.type, REJECTED);
   assert.is(res.event!.data.status, 415);
+  assertValid(isProblem, res.event!.data);
   assert.match(res.event!.data.detail, /SVG is not supported/);
   assert.is(res.event!.correlationid, 'evt-bad');
 });
@@ -108,11 +120,11 @@ events('an event without an image is acknowledged with a rejected event', async 
   const structured = await deliver({ 'content-type': 'application/cloudevents+json' }, JSON.stringify({ specversion: '1.0', id: 'evt-noimg', source: '/tests/uploader', type: SUBMITTED }));
   assert.is(structured.status, 200);
   assert.is(structured.event!.type, REJECTED);
-  assert.is(structured.event!.data.type, 'https://klassify.dev/problems/missing-image');
+  assert.is(structured.event!.data.type, problemType('missing-image'));
   const binary = await deliver({ 'ce-specversion': '1.0', 'ce-id': 'evt-empty', 'ce-source': '/x', 'ce-type': SUBMITTED, 'content-type': 'image/png' }, new Uint8Array(0));
   assert.is(binary.status, 200);
   assert.is(binary.event!.type, REJECTED);
-  assert.is(binary.event!.data.type, 'https://klassify.dev/problems/missing-image');
+  assert.is(binary.event!.data.type, problemType('missing-image'));
 });
 events.run();
 

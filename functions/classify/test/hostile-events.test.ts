@@ -6,13 +6,13 @@ import { connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { structuredLimit } from '../src/http/events.ts';
-import { CLASSIFIED, REJECTED, SUBMITTED } from '../src/events/validate.ts';
+import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
+import { problemType } from '../../../contracts/problems.ts';
 import { startService, type RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 const DEDUPE_BYTES = 256 * 1024;
-const PROBLEMS = 'https://klassify.dev/problems/';
 const STRUCTURED = { 'content-type': 'application/cloudevents+json' };
 
 let svc: RunningService;
@@ -132,7 +132,7 @@ async function assertServing(): Promise<void> {
 function assertProblem(res: Answer, status: number, code: string, what: string): void {
   assert.is(res.status, status, `${what}: ${res.text}`);
   assert.is(res.headers['content-type'], 'application/problem+json', what);
-  assert.is(JSON.parse(res.text).type, PROBLEMS + code, what);
+  assert.is(JSON.parse(res.text).type, problemType(code), what);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ retry('a model still loading is a 503 with Retry-After', async () => {
   const res = await fetch(loading.url + '/', { method: 'POST', headers: binaryHeaders('early'), body: await fixture('chelsea.png') });
   assert.is(res.status, 503);
   assert.is(res.headers.get('retry-after'), '1');
-  assert.is((await res.json()).type, PROBLEMS + 'not-ready');
+  assert.is((await res.json()).type, problemType('not-ready'));
 });
 
 retry('the service keeps serving', assertServing);

@@ -1,10 +1,21 @@
 import { request } from 'node:http';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
+import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
 
 let svc: RunningService;
+
+// The contract's schemas, as /openapi.json serves them: real answers must match them.
+const ajv = new Ajv2020({ allErrors: true });
+const isClassification = ajv.compile(CLASSIFICATION_SCHEMA);
+const isProblem = ajv.compile(PROBLEM_SCHEMA);
+function assertValid(validate: ValidateFunction, value: unknown) {
+  assert.ok(validate(value), ajv.errorsText(validate.errors));
+}
 
 async function post(path: string, body: BodyInit | undefined, headers: Record<string, string> = {}) {
   const res = await fetch(svc.url + path, { method: 'POST', body, headers });
@@ -17,7 +28,8 @@ async function expectProblem(res: Awaited<ReturnType<typeof post>>, status: numb
   assert.is(res.status, status, res.text);
   assert.is(res.type, 'application/problem+json');
   assert.is(res.json.status, status);
-  assert.ok(res.json.type.startsWith('https://klassify.dev/problems/'));
+  assert.ok(res.json.type.startsWith(PROBLEM_BASE));
+  assertValid(isProblem, res.json);
   assert.match(res.json.detail, detail);
   assert.not.match(res.text, /at .*\.ts:\d+/, 'no stack trace');
 }
@@ -38,6 +50,7 @@ api('classifies a raw PNG body', async () => {
   assert.ok(res.json.predictions[0].probability > 0.5);
   for (const k of ['decode', 'queue', 'inference', 'total']) assert.type(res.json.timingMs[k], 'number');
   assert.equal(Object.keys(res.json.servedBy).sort(), ['batchSize', 'engine', 'pod', 'provider', 'revision']);
+  assertValid(isClassification, res.json);
 });
 api('trusts the bytes, not the Content-Type (a PNG sent as image/jpeg and octet-stream)', async () => {
   for (const type of ['image/jpeg', 'application/octet-stream']) {
@@ -161,6 +174,8 @@ routes('GET /openapi.json documents the API', async () => {
   assert.is(doc.openapi, '3.1.0');
   assert.ok(doc.paths['/classify'].post.responses['415']);
   assert.is(doc.paths['/classify'].post.parameters[0].schema.maximum, 1000);
+  assert.equal(doc.components.schemas.Classification, CLASSIFICATION_SCHEMA);
+  assert.equal(doc.components.schemas.Problem, PROBLEM_SCHEMA);
 });
 routes('GET /metrics exposes requests, stages, in-flight and model load time', async () => {
   await fetch(svc.url + '/classify', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
@@ -200,7 +215,7 @@ load('a full queue answers 503 with Retry-After, then recovers', async () => {
     const shed = results.filter((r) => r.status === 503);
     assert.ok(shed.length > 0, `some are shed: ${statuses}`);
     assert.ok(Number(shed[0].headers.get('retry-after')) >= 1);
-    assert.is((await shed[0].json()).type, 'https://klassify.dev/problems/overloaded');
+    assert.is((await shed[0].json()).type, problemType('overloaded'));
     const after = await fetch(small.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } });
     assert.is(after.status, 200);
   } finally {

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { problemType } from '../../../contracts/problems.ts';
 import { loadConfig } from '../src/config.ts';
 import { ConfigError, NotReady, Overloaded } from '../src/errors.ts';
 import { toProblem } from '../src/http/problems.ts';
 import { CLASS_NAMES, LABELS, topK } from '../src/labels.ts';
+import { openApiDocument } from '../src/openapi.ts';
 
 const config = suite('config');
 config('defaults are documented values', () => {
@@ -73,7 +76,7 @@ errors('client errors map to problem+json with their headers', () => {
   const { problem, headers } = toProblem(new Overloaded(3));
   assert.is(problem.status, 503);
   assert.is(headers['retry-after'], '3');
-  assert.is(toProblem(new NotReady('loading')).problem.type, 'https://klassify.dev/problems/not-ready');
+  assert.is(toProblem(new NotReady('loading')).problem.type, problemType('not-ready'));
 });
 errors('anything else is a bare 500 that leaks nothing', () => {
   const { problem } = toProblem(new Error('ENOENT /secret/path'));
@@ -81,3 +84,14 @@ errors('anything else is a bare 500 that leaks nothing', () => {
   assert.not.match(JSON.stringify(problem), /secret/);
 });
 errors.run();
+
+const openapi = suite('OpenAPI document');
+openapi('its schemas are valid JSON Schema and every $ref resolves', () => {
+  const doc = openApiDocument(loadConfig({}));
+  const ajv = new Ajv2020({ strict: true });
+  for (const [name, schema] of Object.entries(doc.components.schemas)) assert.ok(ajv.compile(schema), name);
+  const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)].map((m) => m[1]);
+  assert.ok(refs.length > 5);
+  for (const ref of refs) assert.ok(ref in doc.components.schemas, ref);
+});
+openapi.run();

@@ -7,6 +7,7 @@
  * upload progress; a fake in the tests), so this module is pure logic.
  */
 
+import type { Classification, Prediction } from '../../../contracts/classification.ts';
 import {
   badResponseMessage,
   networkErrorMessage,
@@ -15,29 +16,15 @@ import {
   type ErrorMessage,
 } from './problem.ts';
 
-export interface Prediction {
-  label: string;
-  classIndex: number;
-  probability: number;
-}
+export type { Prediction };
 
-export interface Timings {
-  decode?: number;
-  queue?: number;
-  inference?: number;
-  total?: number;
-}
-
-export interface ServedBy {
-  pod?: string;
-  revision?: string | null;
-  engine?: string;
-  provider?: string;
-}
-
-export interface ClassifyResult {
-  model: string;
-  predictions: Prediction[];
+/**
+ * What a card shows of a Classification. The answer may come from an older or newer
+ * function, so only the predictions are required; anything else may be missing.
+ */
+export type Timings = Partial<Classification['timingMs']>;
+export type ServedBy = Partial<Pick<Classification['servedBy'], 'pod' | 'revision' | 'engine' | 'provider'>>;
+export interface ClassifyResult extends Pick<Classification, 'model' | 'predictions'> {
   timingMs: Timings;
   servedBy: ServedBy;
 }

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CLASSIFIED, parseRelayedEvent, REJECTED, toFeedItem } from './feed.ts';
+import { CLASSIFIED, DELIVERY_FAILED, encodeSubject, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
+import { parseRelayedEvent, toFeedItem } from './feed.ts';
 
 const at = new Date(2026, 0, 1, 12, 0, 0);
 
@@ -53,6 +54,17 @@ feed('parseRelayedEvent validates the SSE payload', () => {
     seq: 1, id: 'a', type: 't', source: 's', time: undefined, subject: undefined, data: undefined,
   });
 });
+feed('a percent-encoded subject is shown decoded, as text', () => {
+  const classified = (subject: string) =>
+    toFeedItem({ seq: 4, id: 's', type: CLASSIFIED, source: '', subject, data: { predictions: [] } }, at).detail;
+  assert.is(encodeSubject('café <b>.jpg'), 'caf%C3%A9%20<b>.jpg');
+  assert.is(classified(encodeSubject('café <b>.jpg')), 'café <b>.jpg');
+  // Not valid percent-encoding (a bare %, a broken UTF-8 sequence): shown as sent.
+  assert.is(classified('100%.jpg'), '100%.jpg');
+  assert.is(classified('caf%C3.jpg'), 'caf%C3.jpg');
+  const rejected = toFeedItem({ seq: 5, id: 'r', type: REJECTED, source: '', subject: '%E7%8C%AB.png', data: { title: 'Bad' } }, at);
+  assert.is(rejected.detail, '猫.png');
+});
 feed.run();
 
 const failed = suite('feed: dead letters');
@@ -60,11 +72,11 @@ failed('a delivery failure is a small "failed" row with the reason', () => {
   const item = toFeedItem({
     seq: 9,
     id: 'upload-1',
-    type: 'dev.klassify.delivery.failed',
+    type: DELIVERY_FAILED,
     source: '/klassify/emit',
     subject: 'big.jpg',
     time: '2026-01-01T10:00:00Z',
-    data: { eventType: 'dev.klassify.image.submitted', reason: 'Queue full', code: 503 },
+    data: { eventType: SUBMITTED, reason: 'Queue full', code: 503 },
   });
   assert.is(item.kind, 'failed');
   assert.is(item.headline, 'Queue full');

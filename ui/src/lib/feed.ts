@@ -3,10 +3,8 @@
  * event feed. Events come from the cluster, so every field is checked.
  */
 
-import { CLASSIFIED, DELIVERY_FAILED, REJECTED, type RelayedEvent } from '../../contract/events.ts';
+import { CLASSIFIED, decodeSubject, DELIVERY_FAILED, EVENT_TYPE_PREFIX, REJECTED, type RelayedEvent } from '../../../contracts/events.ts';
 import { formatClock, formatMs, formatPercent, splitLabel } from './format.ts';
-
-export { CLASSIFIED, DELIVERY_FAILED, REJECTED, type RelayedEvent };
 
 export interface FeedItem {
   key: string;
@@ -47,6 +45,8 @@ export function toFeedItem(event: RelayedEvent, receivedAt: Date = new Date()): 
   const pod = typeof served.pod === 'string' ? served.pod : '';
   // CloudEvents (source, id) is unique, so redeliveries and replays share a key.
   const base = { key: `${event.source} ${event.id}`, clock, pod, source: event.source };
+  // Senders percent-encode what is not printable ASCII (café.jpg → caf%C3%A9.jpg); show the name.
+  const subject = event.subject === undefined ? undefined : decodeSubject(event.subject);
 
   if (event.type === CLASSIFIED) {
     const predictions = Array.isArray(data.predictions) ? data.predictions : [];
@@ -59,19 +59,23 @@ export function toFeedItem(event: RelayedEvent, receivedAt: Date = new Date()): 
       ...base,
       kind: 'classified',
       headline: probability ? `${label} · ${probability}` : label,
-      detail: [event.subject, total].filter(Boolean).join(' · '),
+      detail: [subject, total].filter(Boolean).join(' · '),
     };
   }
   if (event.type === REJECTED) {
     const title = typeof data.title === 'string' ? data.title : 'Rejected';
     const detail = typeof data.detail === 'string' ? data.detail : '';
-    return { ...base, kind: 'rejected', headline: title, detail: [event.subject, detail].filter(Boolean).join(' · ') };
+    return { ...base, kind: 'rejected', headline: title, detail: [subject, detail].filter(Boolean).join(' · ') };
   }
   if (event.type === DELIVERY_FAILED) {
     // A dead letter: the broker gave up delivering an event (e.g. an upload the function never answered).
     const reason = typeof data.reason === 'string' ? data.reason : 'Delivery failed';
-    const eventType = typeof data.eventType === 'string' ? data.eventType.replace(/^dev\.klassify\./, '') : '';
-    return { ...base, kind: 'failed', headline: reason, detail: [event.subject, eventType].filter(Boolean).join(' · ') };
+    const eventType = typeof data.eventType === 'string' ? withoutPrefix(data.eventType) : '';
+    return { ...base, kind: 'failed', headline: reason, detail: [subject, eventType].filter(Boolean).join(' · ') };
   }
-  return { ...base, kind: 'other', headline: event.type, detail: event.subject ?? '' };
+  return { ...base, kind: 'other', headline: event.type, detail: subject ?? '' };
+}
+
+function withoutPrefix(type: string): string {
+  return type.startsWith(EVENT_TYPE_PREFIX) ? type.slice(EVENT_TYPE_PREFIX.length) : type;
 }

@@ -7,15 +7,11 @@
  * so every field is optional and each status has a fallback title.
  */
 
-export interface Problem {
-  type?: string;
-  title?: string;
-  status?: number;
-  detail?: string;
-  instance?: string;
-  /** Extension member of the classify function's 415: the formats it decodes. */
-  supported?: string[];
-}
+import type { Problem as ContractProblem } from '../../../contracts/problems.ts';
+import { formatName, listFormats, notAnImageText, SUPPORTED_FORMATS_TEXT } from './image-format.ts';
+
+/** The members the page reads (the 415's `supported` lists the formats the function decodes). */
+export type Problem = Partial<Pick<ContractProblem, 'type' | 'title' | 'status' | 'detail' | 'instance' | 'supported'>>;
 
 export interface ErrorMessage {
   /** Short headline, e.g. "Unsupported image format". */
@@ -29,8 +25,6 @@ export interface ErrorMessage {
   /** Whether trying again may help (busy, cold, network). */
   retryable: boolean;
 }
-
-import { formatName, listFormats, notAnImageText, SUPPORTED_FORMATS_TEXT } from './image-format.ts';
 
 const MAX_TEXT = 300;
 

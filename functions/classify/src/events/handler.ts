@@ -2,13 +2,14 @@
 // error for the transport to map) out. The reply goes back into the Broker (the reply pattern).
 import { subtle } from 'node:crypto';
 import { CloudEvent } from 'cloudevents';
+import { CLASSIFIED, REJECTED } from '../../../../contracts/events.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { ClientError, InvalidInput, type ErrorCode } from '../errors.ts';
 import { problemOf } from '../http/problems.ts';
 import { EventDeduper } from './dedupe.ts';
-import { CLASSIFIED, REJECTED, validateAttributes, type IncomingEvent } from './validate.ts';
+import { validateAttributes, type IncomingEvent } from './validate.ts';
 
 export type Reply = CloudEvent<unknown>;
 

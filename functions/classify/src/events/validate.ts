@@ -1,13 +1,8 @@
 // What a submitted event must look like before any work is done for it. Every attribute is
 // checked here, in both content modes, so that what flows on (into the de-duplication key,
 // into reply headers) is known to be present, small and header-safe.
+import { SUBMITTED } from '../../../../contracts/events.ts';
 import { ClientError, InvalidInput } from '../errors.ts';
-
-/** Handled here; the Trigger in knative/310-trigger-submitted.yaml filters on it. */
-export const SUBMITTED = 'dev.klassify.image.submitted';
-/** Replies. Neither matches the classify Trigger's filter, so a reply cannot loop back. */
-export const CLASSIFIED = 'dev.klassify.image.classified';
-export const REJECTED = 'dev.klassify.image.rejected';
 
 export const EVENT_LIMITS = {
   /** Longest attribute value, in bytes: ids, sources and subjects are short identifiers. */

@@ -1,17 +1,8 @@
 // The one table that knows HTTP: each core error code becomes a status, a problem type
 // (RFC 9457) and the headers a client needs to act on it. Anything that is not a
 // ClientError becomes a bare 500 that leaks nothing.
+import { problemType, type Problem } from '../../../../contracts/problems.ts';
 import { ClientError, MethodNotAllowed, type ErrorCode } from '../errors.ts';
-
-export const PROBLEM_BASE = 'https://klassify.dev/problems/';
-
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  [extension: string]: unknown;
-}
 
 export const STATUS: Record<ErrorCode, number> = {
   'invalid-input': 400,
@@ -52,7 +43,7 @@ const INTERNAL: Problem = {
 };
 
 export function problemOf(err: ClientError): Problem {
-  return { type: PROBLEM_BASE + err.code, title: err.title, status: STATUS[err.code], detail: err.message, ...err.details };
+  return { type: problemType(err.code), title: err.title, status: STATUS[err.code], detail: err.message, ...err.details };
 }
 
 export function headersOf(err: ClientError): Record<string, string> {

@@ -1,6 +1,7 @@
 // Writing responses. Errors go through toProblem(), the one place that decides what a
 // client may see.
 import type { ServerResponse } from 'node:http';
+import { PROBLEM_MEDIA_TYPE } from '../../../../contracts/problems.ts';
 import { toProblem } from './problems.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -17,7 +18,7 @@ export function sendProblem(res: ServerResponse, err: unknown, instance?: string
   }
   const payload = JSON.stringify(instance ? { ...problem, instance } : problem);
   res.writeHead(problem.status, {
-    'content-type': 'application/problem+json',
+    'content-type': PROBLEM_MEDIA_TYPE,
     'content-length': Buffer.byteLength(payload),
     ...headers,
   });
