@@ -20,6 +20,8 @@ export interface Classification {
 export interface ClassifyOptions {
   topk: number;
   resize: ResizePolicy;
+  /** Aborted when the caller has gone: work not yet started for it is skipped. */
+  signal?: AbortSignal;
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;

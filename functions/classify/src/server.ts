@@ -33,7 +33,9 @@ export async function startService(
     state,
     handleEvent: (req, res, classifier) => handleCloudEvent(req, res, { classifier, config, deduper }),
   });
-  const server = createServer({ requestTimeout: 60_000, headersTimeout: 15_000, keepAliveTimeout: 65_000 }, app);
+  // Node's own request timeout is a backstop behind the body policy in http/body.ts, which
+  // answers 408 first and releases admission.
+  const server = createServer({ requestTimeout: config.bodyTimeoutMs + 15_000, headersTimeout: 15_000, keepAliveTimeout: 65_000 }, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -1,0 +1,233 @@
+// Hostile HTTP clients against the real server on loopback: truncated and malformed
+// multipart, aborted and trickling bodies on every body path. Each case asserts the status,
+// that the process still serves, that admission is released (in-flight back to 0), and
+// generous bounds on time and RSS.
+import net from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RunningService } from '../src/server.ts';
+import { fixture, startTestService } from '../../../test/support.ts';
+
+let svc: RunningService;
+const sockets = new Set<net.Socket>();
+
+interface RawReply {
+  status: number | null;
+  head: string;
+  body: string;
+  ms: number;
+}
+
+/**
+ * Sends a request on a raw socket: `head` (request line and headers), then each body part,
+ * waiting `gapMs` between parts. `end`: 'half-close' ends our side, 'destroy' resets the
+ * connection after the last part, 'keep' leaves it open. Resolves with what came back once
+ * the server closes, or after `maxMs` (the socket is then destroyed).
+ */
+function rawRequest(
+  head: string,
+  parts: Array<string | Buffer>,
+  opts: { gapMs?: number; end?: 'half-close' | 'destroy' | 'keep'; maxMs?: number } = {},
+): Promise<RawReply> {
+  const { gapMs = 0, end = 'keep', maxMs = 20_000 } = opts;
+  const { port } = new URL(svc.url);
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    sockets.add(socket);
+    let received = '';
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(deadline);
+      socket.destroy();
+      sockets.delete(socket);
+      const [headText, ...rest] = received.split('\r\n\r\n');
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(headText)?.[1];
+      resolve({ status: status ? Number(status) : null, head: headText, body: rest.join('\r\n\r\n'), ms: performance.now() - started });
+    };
+    const deadline = setTimeout(finish, maxMs);
+    socket.on('data', (d) => {
+      received += d.toString('latin1');
+      // A complete reply (Content-Length known) ends the wait even on a kept-alive socket.
+      const [h, ...b] = received.split('\r\n\r\n');
+      const length = /content-length: (\d+)/i.exec(h ?? '')?.[1];
+      if (length !== undefined && b.join('\r\n\r\n').length >= Number(length)) finish();
+    });
+    socket.on('error', () => {});
+    socket.on('close', finish);
+    let i = 0;
+    const next = () => {
+      if (done) return;
+      if (i < parts.length) {
+        socket.write(parts[i++]);
+        timer = setTimeout(next, gapMs);
+      } else if (end === 'half-close') socket.end();
+      else if (end === 'destroy') setTimeout(finish, 20); // let the bytes leave, then reset
+    };
+    socket.once('connect', () => {
+      socket.write(head);
+      next();
+    });
+  });
+}
+
+function requestHead(path: string, headers: Record<string, string | number>): string {
+  const lines = [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  return lines.join('\r\n') + '\r\n\r\n';
+}
+
+async function metricsText(): Promise<string> {
+  return (await fetch(svc.url + '/metrics')).text();
+}
+
+async function inFlight(): Promise<number> {
+  return Number(/^klassify_in_flight_requests (\d+)/m.exec(await metricsText())?.[1]);
+}
+
+/** The process still serves, and every admission has been released (within a deadline). */
+async function assertHealthy(label: string): Promise<void> {
+  assert.is((await fetch(svc.url + '/health/liveness')).status, 200, `${label}: liveness`);
+  assert.is((await fetch(svc.url + '/health/readiness')).status, 200, `${label}: readiness`);
+  const deadline = performance.now() + 5_000;
+  let n = await inFlight();
+  while (n !== 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    n = await inFlight();
+  }
+  assert.is(n, 0, `${label}: in-flight returns to 0`);
+}
+
+async function classifiesNormally(label: string): Promise<void> {
+  const res = await fetch(svc.url + '/classify?topk=1', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
+  assert.is(res.status, 200, `${label}: a normal request is served`);
+  assert.is((await res.json()).predictions[0].label, 'espresso');
+}
+
+const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
+const partHeader = (field: string, filename = 'a.jpg') =>
+  `--b\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`;
+const MULTIPART = { 'content-type': 'multipart/form-data; boundary=b' };
+
+function closeSockets() {
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+}
+
+// ---------------------------------------------------------------------------------------
+
+const malformed = suite('malformed multipart is a 400, never a crash');
+malformed.before(async () => {
+  svc = await startTestService({ KLASSIFY_QUEUE_SIZE: '4' });
+});
+malformed.after.each(closeSockets);
+malformed.after(() => svc?.shutdown());
+
+/** Bodies a broken or hostile client may send as multipart/form-data; boundary "b". */
+function malformedForms(): Array<[string, string | Buffer]> {
+  return [
+    ['ends inside the image file', partHeader('image') + 'xx'],
+    ['ends inside another file field', partHeader('other') + 'xx'],
+    ['ends inside a file, after a field', '--b\r\nContent-Disposition: form-data; name="topk"\r\n\r\n3\r\n' + partHeader('file') + 'xx'],
+    ['ends inside part headers', '--b\r\nContent-Disposition: form-da'],
+    ['ends right after a boundary', '--b\r\n'],
+    ['has no boundary at all', 'just some bytes'],
+    ['has a part without headers', '--b\r\n\r\nxx\r\n--b--\r\n'],
+    ['has oversized part headers', '--b\r\nX-Pad: ' + 'a'.repeat(100_000) + '\r\n\r\nxx'],
+    ['has binary garbage', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) & 0xff))],
+  ];
+}
+
+malformed('every truncated or malformed form gets a 400 problem and the process keeps serving', async () => {
+  const rss0 = rssMb();
+  for (const [label, body] of malformedForms()) {
+    const length = Buffer.byteLength(body);
+    const reply = await rawRequest(requestHead('/classify', { ...MULTIPART, 'content-length': length }), [body]);
+    assert.is(reply.status, 400, `${label}: ${reply.head}`);
+    assert.match(reply.body, /malformed-multipart|missing-image-field/, label);
+    assert.ok(reply.ms < 10_000, `${label}: answered in ${reply.ms} ms`);
+    await assertHealthy(label);
+  }
+  assert.ok(rssMb() - rss0 < 200, `RSS grew by ${rssMb() - rss0} MB`);
+  await classifiesNormally('after malformed forms');
+});
+malformed('a truncated form sent chunked, ending with the last chunk, is a 400', async () => {
+  const body = partHeader('image') + 'xx';
+  const chunked = `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  const reply = await rawRequest(requestHead('/classify', { ...MULTIPART, 'transfer-encoding': 'chunked' }), [chunked]);
+  assert.is(reply.status, 400, reply.head);
+  assert.match(reply.body, /malformed-multipart/);
+  await assertHealthy('chunked truncated form');
+});
+malformed('a multipart Content-Type without a boundary is a 400', async () => {
+  const reply = await rawRequest(requestHead('/classify', { 'content-type': 'multipart/form-data', 'content-length': 2 }), ['xx']);
+  assert.is(reply.status, 400, reply.head);
+  assert.match(reply.body, /malformed-multipart/);
+  await assertHealthy('no boundary');
+});
+malformed.run();
+
+// ---------------------------------------------------------------------------------------
+
+const aborts = suite('aborted uploads release admission on every body path');
+aborts.before(async () => {
+  svc = await startTestService({ KLASSIFY_QUEUE_SIZE: '4' });
+});
+aborts.after.each(closeSockets);
+aborts.after(() => svc?.shutdown());
+
+const ABORTS = 12; // three times the admission limit: a leak would show as 503s
+
+const cloudEventHeaders = {
+  'ce-specversion': '1.0',
+  'ce-id': 'abort-1',
+  'ce-source': '/hostile',
+  'ce-type': 'dev.klassify.image.submitted',
+  'content-type': 'image/jpeg',
+};
+
+const bodyPaths: Array<[string, string, Record<string, string | number>, string]> = [
+  ['multipart', '/classify', MULTIPART, partHeader('image') + 'x'.repeat(1000)],
+  ['multipart, other field', '/classify', MULTIPART, partHeader('other') + 'x'.repeat(1000)],
+  ['raw', '/classify', { 'content-type': 'image/jpeg' }, 'x'.repeat(1000)],
+  ['CloudEvent (binary)', '/', cloudEventHeaders, 'x'.repeat(1000)],
+];
+
+for (const [label, path, headers, partial] of bodyPaths) {
+  aborts(`${label}: uploads reset mid-body release admission`, async () => {
+    for (let i = 0; i < ABORTS; i++) {
+      const reply = await rawRequest(requestHead(path, { ...headers, 'content-length': 1_000_000 }), [partial], { end: 'destroy' });
+      assert.is(reply.status, null, `no reply to a reset connection: ${reply.head}`);
+    }
+    await assertHealthy(label);
+    await classifiesNormally(label);
+  });
+  aborts(`${label}: uploads half-closed mid-body release admission`, async () => {
+    for (let i = 0; i < ABORTS; i++) {
+      await rawRequest(requestHead(path, { ...headers, 'content-length': 1_000_000 }), [partial], { end: 'half-close' });
+    }
+    await assertHealthy(label);
+  });
+}
+aborts('client aborts are counted as 499, without a stack trace', async () => {
+  const before = Number(/klassify_requests_total\{route="\/classify",status="499"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+  const logged: unknown[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    for (let i = 0; i < 3; i++) {
+      await rawRequest(requestHead('/classify', { ...MULTIPART, 'content-length': 100_000 }), [partHeader('image') + 'x'], { end: 'destroy' });
+    }
+    await assertHealthy('499');
+  } finally {
+    console.error = original;
+  }
+  const after = Number(/klassify_requests_total\{route="\/classify",status="499"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+  assert.is(after - before, 3);
+  assert.not.match(await metricsText(), /status="500"/);
+  assert.equal(logged, []);
+});
+aborts.run();
