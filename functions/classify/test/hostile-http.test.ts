@@ -231,3 +231,80 @@ aborts('client aborts are counted as 499, without a stack trace', async () => {
   assert.equal(logged, []);
 });
 aborts.run();
+
+// ---------------------------------------------------------------------------------------
+
+const slow = suite('slow bodies are cut with 408 and cannot hold the service');
+// Scaled-down timings: a trickle of 1 byte per 200 ms passes the idle timeout but not the
+// minimum rate once the grace period is spent.
+const TIMING = { idle: 500, grace: 2000, minRate: 1024, total: 4000 };
+slow.before(async () => {
+  svc = await startTestService({
+    KLASSIFY_BODY_IDLE_TIMEOUT_MS: String(TIMING.idle),
+    KLASSIFY_BODY_GRACE_MS: String(TIMING.grace),
+    KLASSIFY_BODY_MIN_RATE: String(TIMING.minRate),
+    KLASSIFY_BODY_TIMEOUT_MS: String(TIMING.total),
+  });
+});
+slow.after.each(closeSockets);
+slow.after(() => svc?.shutdown());
+
+const trickle = (n: number, byte = 'x') => Array.from({ length: n }, () => byte);
+
+slow('a body that stalls is a 408 after the idle timeout', async () => {
+  for (const [label, path, headers, partial] of bodyPaths) {
+    const reply = await rawRequest(requestHead(path, { ...headers, 'content-length': 100_000 }), [partial]);
+    assert.is(reply.status, 408, `${label}: ${reply.head}`);
+    assert.match(reply.body, /request-timeout/);
+    assert.match(reply.body, /No body data arrived for 500 ms/);
+    assert.ok(reply.ms < TIMING.idle * 20, `${label}: cut after ${reply.ms} ms`);
+  }
+  await assertHealthy('stalled bodies');
+});
+slow('a trickling body is a 408 once its grace period is spent', async () => {
+  const reply = await rawRequest(requestHead('/classify', { 'content-type': 'image/jpeg', 'content-length': 100_000 }), trickle(200), { gapMs: 200 });
+  assert.is(reply.status, 408, reply.head);
+  assert.match(reply.body, /slower than 1024 bytes\/s/);
+  assert.ok(reply.ms >= TIMING.grace && reply.ms < TIMING.grace * 10, `cut after ${reply.ms} ms`);
+  await assertHealthy('trickle');
+});
+slow('a body above the minimum rate is still cut at the body deadline', async () => {
+  const chunk = 'x'.repeat(2048);
+  const reply = await rawRequest(requestHead('/classify', { 'content-type': 'image/jpeg', 'content-length': 10_000_000 }), trickle(100, chunk), { gapMs: 250 });
+  assert.is(reply.status, 408, reply.head);
+  assert.match(reply.body, /longer than 4000 ms/);
+  assert.ok(reply.ms < TIMING.total * 5, `cut after ${reply.ms} ms`);
+  await assertHealthy('deadline');
+});
+slow('32 trickling uploads hold admission only until their grace period is spent', async () => {
+  const started = performance.now();
+  const paths = bodyPaths.filter(([label]) => label !== 'CloudEvent (binary)');
+  const tricklers = Array.from({ length: 32 }, (_, i) => {
+    const [, path, headers, partial] = paths[i % paths.length];
+    return rawRequest(requestHead(path, { ...headers, 'content-length': 100_000 }), [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
+  });
+  // Every slot is taken: a normal request is refused for now.
+  const full = performance.now() + 5_000;
+  while ((await inFlight()) < 32 && performance.now() < full) await new Promise((r) => setTimeout(r, 20));
+  assert.is(await inFlight(), 32, 'the tricklers hold every slot');
+  const body = await fixture('coffee.png');
+  const statuses: number[] = [];
+  let servedAfter = Infinity;
+  const deadline = performance.now() + TIMING.grace * 10;
+  while (performance.now() < deadline) {
+    const res = await fetch(svc.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } });
+    await res.arrayBuffer();
+    statuses.push(res.status);
+    if (res.status === 200) {
+      servedAfter = performance.now() - started;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.is(statuses[0], 503, `refused while the slots are held: ${statuses}`);
+  assert.ok(servedAfter < TIMING.grace * 5, `a normal request was served ${servedAfter} ms after the trickle began`);
+  const replies = await Promise.all(tricklers);
+  assert.equal([...new Set(replies.map((r) => r.status))], [408]);
+  await assertHealthy('32 tricklers');
+});
+slow.run();
