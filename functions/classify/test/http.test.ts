@@ -57,7 +57,26 @@ api('accepts multipart/form-data with an image field', async () => {
 api('multipart without the image field is a 400', async () => {
   const form = new FormData();
   form.append('picture', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
-  await expectProblem(await post('/classify', form), 400, /no "image" file field/);
+  await expectProblem(await post('/classify', form), 400, /no "image" \(or "file"\) file field/);
+});
+api('multipart accepts the image as a "file" field, with topk and resize as form fields', async () => {
+  const form = new FormData();
+  form.append('topk', '2');
+  form.append('resize', 'center-crop');
+  form.append('file', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
+  const res = await post('/classify', form);
+  assert.is(res.status, 200, res.text);
+  // The same answer as the same options in the query string (center-crop changes it).
+  const viaQuery = await post('/classify?topk=2&resize=center-crop', await fixture('rocket.jpg'), { 'content-type': 'image/jpeg' });
+  assert.equal(res.json.predictions, viaQuery.json.predictions);
+  const stretched = await post('/classify?topk=2', await fixture('rocket.jpg'), { 'content-type': 'image/jpeg' });
+  assert.not.equal(res.json.predictions, stretched.json.predictions);
+  // The query string wins over a form field; a bad form field is a 400 like a bad query.
+  assert.is((await post('/classify?topk=1', form)).json.predictions.length, 1);
+  const bad = new FormData();
+  bad.append('topk', 'many');
+  bad.append('image', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
+  await expectProblem(await post('/classify', bad), 400, /topk must be an integer/);
 });
 api('an empty body is a 400', async () => {
   await expectProblem(await post('/classify', new Uint8Array(0), { 'content-type': 'image/png' }), 400, /Send the image bytes/);
@@ -123,6 +142,19 @@ api('a chunked body that grows past the limit is a 413 and is not read to the en
   const res = await streamUntilAnswered({ 'content-type': 'image/jpeg' }, Buffer.alloc(256 * 1024, 0xff), cap);
   assert.is(res.status, 413);
   assert.ok(res.sent < cap / 4, `the server answered after ${res.sent} bytes`);
+});
+api('a chunked multipart body is cut at the limit whatever part the bytes are in', async () => {
+  const cap = 200 * 1024 * 1024;
+  for (const field of ['note', 'image']) {
+    const head = Buffer.from(`--b\r\nContent-Disposition: form-data; name="${field}"; filename="x.bin"\r\n\r\n`);
+    const res = await streamUntilAnswered({ 'content-type': 'multipart/form-data; boundary=b' }, Buffer.concat([head, Buffer.alloc(256 * 1024, 0x41)]), cap);
+    assert.is(res.status, 413, `${field}: ${res.body}`);
+    assert.ok(res.sent < cap / 4, `${field}: the server answered after ${res.sent} bytes`);
+  }
+  const fields = Buffer.from('--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n' + 'y'.repeat(256 * 1024));
+  const res = await streamUntilAnswered({ 'content-type': 'multipart/form-data; boundary=b' }, fields, cap);
+  assert.is(res.status, 413, res.body);
+  assert.ok(res.sent < cap / 4, `a text field: the server answered after ${res.sent} bytes`);
 });
 api('a decompression bomb is refused by the pixel limit', async () => {
   const big = await startTestService({ KLASSIFY_MAX_PIXELS: '1000' });

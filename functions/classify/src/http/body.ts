@@ -187,7 +187,7 @@ async function readMultipart(req: IncomingMessage, limit: number): Promise<Uploa
     });
     parser.on('error', (err: Error) => reject(malformed(err)));
     parser.on('close', () => {
-      if (image === undefined) return reject(new InvalidInput('The multipart form has no "image" file field.', 'missing-image-field'));
+      if (image === undefined) return reject(new InvalidInput('The multipart form has no "image" (or "file") file field.', 'missing-image-field'));
       if (image.length === 0) return reject(new EmptyBody());
       resolve({ bytes: image, params });
     });
