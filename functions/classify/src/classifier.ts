@@ -76,7 +76,7 @@ export class Classifier {
     const t0 = performance.now();
     const image = await preprocess(bytes, { resize: opts.resize, maxPixels: this.config.maxPixels });
     const decode = performance.now() - t0;
-    const result = await this.pool.infer(image.rgb);
+    const result = await this.pool.infer(image.rgb, opts.signal);
     const total = performance.now() - t0;
     const { stageSeconds } = this.metrics;
     stageSeconds.labels('decode').observe(decode / 1000);

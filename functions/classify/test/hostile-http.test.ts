@@ -5,8 +5,11 @@
 import net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RunningService } from '../src/server.ts';
-import { fixture, startTestService } from '../../../test/support.ts';
+import sharp from 'sharp';
+import { prepareModel } from '../src/model/prepare.ts';
+import { InferencePool } from '../src/pool.ts';
+import { startService, type RunningService } from '../src/server.ts';
+import { fixture, startTestService, testConfig } from '../../../test/support.ts';
 
 let svc: RunningService;
 const sockets = new Set<net.Socket>();
@@ -308,3 +311,73 @@ slow('32 trickling uploads hold admission only until their grace period is spent
   await assertHealthy('32 tricklers');
 });
 slow.run();
+
+// ---------------------------------------------------------------------------------------
+
+const engines = suite('a crashing, hanging or exiting inference worker');
+// fault-worker.mjs picks its fault from the first byte of the batch, so a solid image of
+// that grey level reaches it through the whole pipeline.
+const solid = (level: number) => sharp({ create: { width: 64, height: 64, channels: 3, background: { r: level, g: level, b: level } } }).png().toBuffer();
+const CRASH = 1;
+const HANG = 2;
+const EXIT_0 = 3;
+engines.before(async () => {
+  const config = testConfig();
+  const files = await prepareModel(config);
+  const inference = InferencePool.start({
+    workers: 1,
+    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 },
+    batchMaxSize: 1,
+    batchMaxDelayMs: 0,
+    jobTimeoutMs: 300,
+    respawnDelayMs: { initial: 20, max: 200 },
+    workerFile: new URL('./fault-worker.mjs', import.meta.url).pathname,
+    log: () => {},
+  }).then((pool) => ({ pool, loadMs: 0 }));
+  svc = await startService(config, () => {}, inference);
+  await svc.ready;
+});
+engines.after.each(() => {
+  delete process.env.KLASSIFY_FAULT_WORKER_START;
+});
+engines.after(() => svc?.shutdown());
+
+async function classifySolid(level: number) {
+  const res = await fetch(svc.url + '/classify', { method: 'POST', body: await solid(level), headers: { 'content-type': 'image/png' } });
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), json: await res.json() };
+}
+
+async function waitForReadiness(status: number): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  let now = 0;
+  while (performance.now() < deadline && (now = (await fetch(svc.url + '/health/readiness')).status) !== status) await new Promise((r) => setTimeout(r, 10));
+  assert.is(now, status, `readiness becomes ${status}`);
+}
+
+for (const [label, level] of [['crashes', CRASH], ['hangs past the inference deadline', HANG], ['exits with code 0', EXIT_0]] as const) {
+  engines(`a worker that ${label} is a 503 worker-unavailable with Retry-After, then is replaced`, async () => {
+    const rss0 = rssMb();
+    const res = await classifySolid(level);
+    assert.is(res.status, 503);
+    assert.is(res.json.type, 'https://klassify.dev/problems/worker-unavailable');
+    assert.is(res.retryAfter, '1');
+    await waitForReadiness(200);
+    assert.is((await classifySolid(200)).status, 200);
+    await assertHealthy(label);
+    assert.ok(rssMb() - rss0 < 200, `RSS grew by ${rssMb() - rss0} MB`);
+  });
+}
+engines('readiness is 503 while no worker is ready, and recovers', async () => {
+  process.env.KLASSIFY_FAULT_WORKER_START = 'fail'; // replacements fail to start
+  assert.is((await classifySolid(CRASH)).status, 503);
+  await waitForReadiness(503);
+  assert.is((await fetch(svc.url + '/health/liveness')).status, 200);
+  const refused = await classifySolid(200);
+  assert.is(refused.status, 503, 'refused at once, not queued');
+  assert.is(refused.json.type, 'https://klassify.dev/problems/worker-unavailable');
+  process.env.KLASSIFY_FAULT_WORKER_START = 'ok';
+  await waitForReadiness(200);
+  assert.is((await classifySolid(200)).status, 200);
+  await assertHealthy('after recovery');
+});
+engines.run();

@@ -75,6 +75,7 @@ export function createApp(deps: AppDeps): RequestListener {
     '/health/readiness': {
       GET: (_req, res) => {
         const classifier = ready();
+        if (!classifier.workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
         sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers });
         return 200;
       },
