@@ -50,6 +50,7 @@ export function openApiDocument(config: Pick<Config, 'topkDefault' | 'bodyLimitB
         },
       },
       '/': {
+        get: { summary: 'Directions: where the API description, health routes and UI are', responses: { 200: { description: 'JSON index' } } },
         post: {
           summary: 'CloudEvent dev.klassify.image.submitted (binary or structured mode); replies with dev.klassify.image.classified or .rejected',
           responses: { 200: { description: 'Reply event (binary mode)' }, 400: problemResponse('Malformed CloudEvent'), 503: problemResponse('Overloaded or not ready') },

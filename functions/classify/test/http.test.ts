@@ -188,6 +188,18 @@ routes('unknown paths are 404 and wrong methods are 405 with Allow', async () =>
   assert.is(wrong.headers.get('allow'), 'POST');
   assert.is((await fetch(svc.url + '/metrics', { method: 'DELETE' })).status, 405);
 });
+routes('GET / points to the API description, the health routes and the UI; POST / stays the CloudEvents route', async () => {
+  const res = await fetch(svc.url + '/');
+  assert.is(res.status, 200);
+  const index = await res.json();
+  assert.is(index.openapi, '/openapi.json');
+  assert.equal(index.health, { liveness: '/health/liveness', readiness: '/health/readiness' });
+  assert.match(index.ui, /web UI/);
+  for (const path of [index.openapi, index.health.liveness, index.health.readiness]) assert.is((await fetch(svc.url + path)).status, 200, path);
+  const event = await fetch(svc.url + '/', { method: 'POST', body: 'x', headers: { 'content-type': 'application/json' } });
+  assert.is(event.status, 400, 'a body that is no CloudEvent is refused by the CloudEvents route');
+  assert.is((await fetch(svc.url + '/', { method: 'DELETE' })).headers.get('allow'), 'GET, POST');
+});
 routes('GET /openapi.json documents the API', async () => {
   const doc = await (await fetch(svc.url + '/openapi.json')).json();
   assert.is(doc.openapi, '3.1.0');
@@ -242,15 +254,23 @@ load('a full queue answers 503 with Retry-After, then recovers', async () => {
 load('shutdown finishes the requests it accepted, then closes', async () => {
   // The tfjs engine (~60 ms an image) keeps four requests in flight long enough to watch.
   const s = await startTestService({ KLASSIFY_ENGINE: 'tfjs' });
-  const body = await fixture('motorcycle_left.png');
-  const inflight = Array.from({ length: 4 }, () => fetch(s.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } }));
-  // Shut down once all four are accepted (admitted by the server), not merely sent.
-  const admitted = async () => Number(/klassify_in_flight_requests (\d+)/.exec(await (await fetch(s.url + '/metrics')).text())?.[1]);
-  while ((await admitted()) < 4) await new Promise((r) => setTimeout(r, 1));
-  const stopping = s.shutdown();
-  const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
-  assert.equal(statuses, [200, 200, 200, 200]);
-  await stopping;
-  assert.is(s.server.listening, false);
+  try {
+    const body = await fixture('motorcycle_left.png');
+    const inflight = Array.from({ length: 4 }, () => fetch(s.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } }));
+    // Shut down once all four are accepted (admitted by the server), not merely sent.
+    const admitted = async () => Number(/klassify_in_flight_requests (\d+)/.exec(await (await fetch(s.url + '/metrics')).text())?.[1]);
+    const deadline = performance.now() + 30_000;
+    while ((await admitted()) < 4) {
+      assert.ok(performance.now() < deadline, 'four requests admitted within 30 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const stopping = s.shutdown();
+    const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
+    assert.equal(statuses, [200, 200, 200, 200]);
+    await stopping;
+    assert.is(s.server.listening, false);
+  } finally {
+    await s.shutdown(); // idempotent: also when an assertion failed
+  }
 });
 load.run();

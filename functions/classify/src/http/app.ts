@@ -21,10 +21,20 @@ export interface AppDeps {
   metrics: Metrics;
   state: ServiceState;
   /** Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). */
-  handleEvent?: (req: IncomingMessage, res: ServerResponse, classifier: Classifier) => Promise<number>;
+  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier) => Promise<number>;
 }
 
 /** `gone` is aborted when the client closes the connection before the reply is written. */
+const INDEX = {
+  service: 'klassify classify function',
+  classify: 'POST /classify with an image (raw bytes, or a multipart "image" file)',
+  events: 'POST / with a CloudEvent dev.klassify.image.submitted',
+  openapi: '/openapi.json',
+  health: { liveness: '/health/liveness', readiness: '/health/readiness' },
+  metrics: '/metrics',
+  ui: 'The web UI is served on its own (npm start: http://localhost:3000; on Knative: the ui Service).',
+};
+
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
 
 export function createApp(deps: AppDeps): RequestListener {
@@ -66,10 +76,9 @@ export function createApp(deps: AppDeps): RequestListener {
   const routes: Record<string, Record<string, Handler>> = {
     '/classify': { POST: classify },
     '/': {
-      POST: (req, res) => {
-        if (!deps.handleEvent) throw new NotFound('/');
-        return withAdmission((classifier) => deps.handleEvent!(req, res, classifier));
-      },
+      // A person or a probe opening the function's URL gets directions, not a 405.
+      GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
+      POST: (req, res) => withAdmission((classifier) => deps.handleEvent(req, res, classifier)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
