@@ -13,6 +13,9 @@ import { fixture, startTestService, testConfig } from '../../../test/support.ts'
 
 let svc: RunningService;
 const sockets = new Set<net.Socket>();
+/** RSS when the current case began: each case may add at most RSS_BOUND_MB. */
+let rssAtStart = 0;
+const RSS_BOUND_MB = 300;
 
 interface RawReply {
   status: number | null;
@@ -102,6 +105,8 @@ async function assertHealthy(label: string): Promise<void> {
     n = await inFlight();
   }
   assert.is(n, 0, `${label}: in-flight returns to 0`);
+  const grown = rssMb() - rssAtStart;
+  assert.ok(grown < RSS_BOUND_MB, `${label}: RSS grew by ${Math.round(grown)} MB`);
 }
 
 async function classifiesNormally(label: string): Promise<void> {
@@ -115,6 +120,10 @@ const partHeader = (field: string, filename = 'a.jpg') =>
   `--b\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`;
 const MULTIPART = { 'content-type': 'multipart/form-data; boundary=b' };
 
+function startCase() {
+  rssAtStart = rssMb();
+}
+
 function closeSockets() {
   for (const s of sockets) s.destroy();
   sockets.clear();
@@ -127,6 +136,7 @@ malformed.before(async () => {
   svc = await startTestService({ KLASSIFY_QUEUE_SIZE: '4' });
 });
 malformed.after.each(closeSockets);
+malformed.before.each(startCase);
 malformed.after(() => svc?.shutdown());
 
 /** Bodies a broken or hostile client may send as multipart/form-data; boundary "b". */
@@ -180,6 +190,7 @@ aborts.before(async () => {
   svc = await startTestService({ KLASSIFY_QUEUE_SIZE: '4' });
 });
 aborts.after.each(closeSockets);
+aborts.before.each(startCase);
 aborts.after(() => svc?.shutdown());
 
 const ABORTS = 12; // three times the admission limit: a leak would show as 503s
@@ -250,6 +261,7 @@ slow.before(async () => {
   });
 });
 slow.after.each(closeSockets);
+slow.before.each(startCase);
 slow.after(() => svc?.shutdown());
 
 const trickle = (n: number, byte = 'x') => Array.from({ length: n }, () => byte);
@@ -340,6 +352,7 @@ engines.before(async () => {
 engines.after.each(() => {
   delete process.env.KLASSIFY_FAULT_WORKER_START;
 });
+engines.before.each(startCase);
 engines.after(() => svc?.shutdown());
 
 async function classifySolid(level: number) {

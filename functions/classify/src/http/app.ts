@@ -124,7 +124,12 @@ export function createApp(deps: AppDeps): RequestListener {
         return sendProblem(res, err, url.pathname);
       })
       // Counted as 499 (nginx's "client closed request") even if an answer was written.
-      .then((status) => metrics.requests.labels(routeLabel, gone.signal.aborted ? '499' : String(status)).inc());
+      .then((status) => metrics.requests.labels(routeLabel, gone.signal.aborted ? '499' : String(status)).inc())
+      // Last line of defence: nothing about one request may become an unhandled rejection.
+      .catch((err) => {
+        console.error(`${req.method} ${url.pathname}: failed to answer:`, err);
+        res.destroy();
+      });
   };
 }
 
