@@ -39,6 +39,7 @@ export class Classifier {
   static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>): Promise<Classifier> {
     const { pool, loadMs } = await inference;
     pool.onBatch = (n) => metrics.batchSize.observe(n);
+    pool.onWorkerLost = (reason) => metrics.workerLosses.labels(reason).inc();
     metrics.modelLoadSeconds.set(loadMs / 1000);
     metrics.info.labels(config.engine, pool.provider, MODEL_NAME).set(1);
     return new Classifier(config, metrics, pool);

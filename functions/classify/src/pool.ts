@@ -41,6 +41,8 @@ export interface InferenceResult {
   batchSize: number;
 }
 
+export type WorkerLoss = 'crashed' | 'exited' | 'timed-out';
+
 interface Job {
   rgb: Uint8Array;
   enqueued: number;
@@ -88,6 +90,8 @@ export class InferencePool {
   provider = 'unknown';
   /** Observes each dispatched batch size (metrics). */
   onBatch: (size: number) => void = () => {};
+  /** Observes each worker lost while serving or starting (metrics). */
+  onWorkerLost: (reason: WorkerLoss) => void = () => {};
 
   /** Batch shapes, computed once: every dispatch pads to one of them. */
   private readonly shapes: number[];
@@ -222,11 +226,11 @@ export class InferencePool {
       });
       worker.on('error', (err) => {
         reject(err);
-        this.lost(slot, `crashed (${err.message})`);
+        this.lost(slot, `crashed (${err.message})`, 'crashed');
       });
       worker.on('exit', (code) => {
         reject(new Error(`inference worker exited with code ${code} before it was ready`));
-        this.lost(slot, `exited with code ${code}`);
+        this.lost(slot, `exited with code ${code}`, 'exited');
       });
     });
   }
@@ -247,7 +251,7 @@ export class InferencePool {
     const jobs = this.queue.splice(0, batchMaxSize);
     slot.busy = jobs;
     slot.started = performance.now();
-    slot.deadline = setTimeout(() => this.lost(slot, `ran one batch for longer than ${this.jobTimeoutMs} ms`), this.jobTimeoutMs);
+    slot.deadline = setTimeout(() => this.lost(slot, `ran one batch for longer than ${this.jobTimeoutMs} ms`, 'timed-out'), this.jobTimeoutMs);
     // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
     // a slow first run (seconds on a GPU) in the middle of live traffic.
     const shape = this.shapes.find((n) => n >= jobs.length)!;
@@ -281,12 +285,13 @@ export class InferencePool {
   }
 
   /** A worker that died or hung fails its batch and is replaced after a backoff. */
-  private lost(slot: Slot, reason: string): void {
+  private lost(slot: Slot, reason: string, kind: WorkerLoss): void {
     if (!this.slots.includes(slot)) return; // 'error' is followed by 'exit': handle it once
     const jobs = slot.busy ?? [];
     this.remove(slot);
     jobs.forEach((j) => j.reject(new WorkerUnavailable(`The inference worker ${reason}; retry the request.`)));
     if (!this.closed) {
+      this.onWorkerLost(kind);
       const delay = Math.min(this.backoff.max, this.backoff.initial * 2 ** this.failures);
       this.failures++;
       this.log(`inference worker ${reason}; starting a replacement in ${delay} ms (attempt ${this.failures})`);
