@@ -2,7 +2,8 @@
 // message protocol (src/worker.ts) and misbehaves on purpose:
 // - at start, per KLASSIFY_FAULT_WORKER_START: "ok", "fail" (throws) or "exit" (exits 0);
 // - per job, by the first byte of the batch: 1 throws, 2 hangs (a busy loop), 3 exits with
-//   code 0, 4 exits with code 3, 5 answers after 200 ms; anything else answers at once;
+//   code 0, 4 exits with code 3, 5 answers after 200 ms, 6 after 1 s; anything else answers
+//   at once;
 // - on 'close', per KLASSIFY_FAULT_WORKER_CLOSE: "ok" exits, "ignore" stays up.
 import { parentPort } from 'node:worker_threads';
 
@@ -33,6 +34,8 @@ parentPort.on('message', (job) => {
       process.exit(3);
     case 5:
       return void setTimeout(() => answer(job.batch), 200);
+    case 6:
+      return void setTimeout(() => answer(job.batch), 1000);
     default:
       answer(job.batch);
   }

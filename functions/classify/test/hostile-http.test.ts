@@ -341,7 +341,7 @@ engines.before(async () => {
     engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 },
     batchMaxSize: 1,
     batchMaxDelayMs: 0,
-    jobTimeoutMs: 300,
+    jobTimeoutMs: 1500,
     respawnDelayMs: { initial: 20, max: 200 },
     workerFile: new URL('./fault-worker.mjs', import.meta.url).pathname,
     log: () => {},
@@ -382,6 +382,23 @@ for (const [label, level] of [['crashes', CRASH], ['hangs past the inference dea
     assert.ok(rssMb() - rss0 < 200, `RSS grew by ${rssMb() - rss0} MB`);
   });
 }
+engines('a request whose client has gone while it waited for a worker is never run', async () => {
+  const batches = async () => Number(/^klassify_batch_size_count (\d+)/m.exec(await metricsText())?.[1]);
+  const before = await batches();
+  const busy = classifySolid(6); // holds the only worker for 1 s
+  const deadline = performance.now() + 10_000;
+  while ((await batches()) === before && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.is(await batches(), before + 1, 'the slow job is running');
+  const png = await solid(200);
+  const gone = await rawRequest(requestHead('/classify', { 'content-type': 'image/png', 'content-length': png.length }), [png], { end: 'destroy' });
+  assert.is(gone.status, null);
+  assert.is((await busy).status, 200);
+  // FIFO: had the abandoned job stayed queued, it would run before this one.
+  assert.is((await classifySolid(200)).status, 200);
+  assert.is(await batches(), before + 2, 'the abandoned job never reached a worker');
+  assert.match(await metricsText(), /klassify_requests_total\{route="\/classify",status="499"\} 1/);
+  await assertHealthy('abandoned job');
+});
 engines('readiness is 503 while no worker is ready, and recovers', async () => {
   process.env.KLASSIFY_FAULT_WORKER_START = 'fail'; // replacements fail to start
   assert.is((await classifySolid(CRASH)).status, 503);
