@@ -24,7 +24,7 @@ export interface AppDeps {
   handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier) => Promise<number>;
 }
 
-/** `gone` is aborted when the client closes the connection before the reply is written. */
+/** What GET / answers: directions for a person or a probe that opens the function's URL. */
 const INDEX = {
   service: 'klassify classify function',
   classify: 'POST /classify with an image (raw bytes, or a multipart "image" file)',
@@ -35,6 +35,7 @@ const INDEX = {
   ui: 'The web UI is served on its own (npm start: http://localhost:3000; on Knative: the ui Service).',
 };
 
+/** `gone` is aborted when the client closes the connection before the reply is written. */
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
 
 export function createApp(deps: AppDeps): RequestListener {
@@ -76,7 +77,6 @@ export function createApp(deps: AppDeps): RequestListener {
   const routes: Record<string, Record<string, Handler>> = {
     '/classify': { POST: classify },
     '/': {
-      // A person or a probe opening the function's URL gets directions, not a 405.
       GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
       POST: (req, res) => withAdmission((classifier) => deps.handleEvent(req, res, classifier)),
     },
