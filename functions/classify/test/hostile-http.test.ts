@@ -86,8 +86,11 @@ function requestHead(path: string, headers: Record<string, string | number>): st
   return lines.join('\r\n') + '\r\n\r\n';
 }
 
+/** Every request in this suite has a deadline: a wedged server fails the case, never hangs it. */
+const bounded = (init: RequestInit = {}): RequestInit => ({ ...init, signal: AbortSignal.timeout(30_000) });
+
 async function metricsText(): Promise<string> {
-  return (await fetch(svc.url + '/metrics')).text();
+  return (await fetch(svc.url + '/metrics', bounded())).text();
 }
 
 async function inFlight(): Promise<number> {
@@ -96,8 +99,8 @@ async function inFlight(): Promise<number> {
 
 /** The process still serves, and every admission has been released (within a deadline). */
 async function assertHealthy(label: string): Promise<void> {
-  assert.is((await fetch(svc.url + '/health/liveness')).status, 200, `${label}: liveness`);
-  assert.is((await fetch(svc.url + '/health/readiness')).status, 200, `${label}: readiness`);
+  assert.is((await fetch(svc.url + '/health/liveness', bounded())).status, 200, `${label}: liveness`);
+  assert.is((await fetch(svc.url + '/health/readiness', bounded())).status, 200, `${label}: readiness`);
   const deadline = performance.now() + 5_000;
   let n = await inFlight();
   while (n !== 0 && performance.now() < deadline) {
@@ -110,7 +113,7 @@ async function assertHealthy(label: string): Promise<void> {
 }
 
 async function classifiesNormally(label: string): Promise<void> {
-  const res = await fetch(svc.url + '/classify?topk=1', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
+  const res = await fetch(svc.url + '/classify?topk=1', bounded({ method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } }));
   assert.is(res.status, 200, `${label}: a normal request is served`);
   assert.is((await res.json()).predictions[0].label, 'espresso');
 }
@@ -307,7 +310,7 @@ slow('32 trickling uploads hold admission only until their grace period is spent
   let servedAfter = Infinity;
   const deadline = performance.now() + TIMING.grace * 10;
   while (performance.now() < deadline) {
-    const res = await fetch(svc.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } });
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
     await res.arrayBuffer();
     statuses.push(res.status);
     if (res.status === 200) {
@@ -356,14 +359,14 @@ engines.before.each(startCase);
 engines.after(() => svc?.shutdown());
 
 async function classifySolid(level: number) {
-  const res = await fetch(svc.url + '/classify', { method: 'POST', body: await solid(level), headers: { 'content-type': 'image/png' } });
+  const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body: await solid(level), headers: { 'content-type': 'image/png' } }));
   return { status: res.status, retryAfter: res.headers.get('retry-after'), json: await res.json() };
 }
 
 async function waitForReadiness(status: number): Promise<void> {
   const deadline = performance.now() + 10_000;
   let now = 0;
-  while (performance.now() < deadline && (now = (await fetch(svc.url + '/health/readiness')).status) !== status) await new Promise((r) => setTimeout(r, 10));
+  while (performance.now() < deadline && (now = (await fetch(svc.url + '/health/readiness', bounded())).status) !== status) await new Promise((r) => setTimeout(r, 10));
   assert.is(now, status, `readiness becomes ${status}`);
 }
 
@@ -403,7 +406,7 @@ engines('readiness is 503 while no worker is ready, and recovers', async () => {
   process.env.KLASSIFY_FAULT_WORKER_START = 'fail'; // replacements fail to start
   assert.is((await classifySolid(CRASH)).status, 503);
   await waitForReadiness(503);
-  assert.is((await fetch(svc.url + '/health/liveness')).status, 200);
+  assert.is((await fetch(svc.url + '/health/liveness', bounded())).status, 200);
   const refused = await classifySolid(200);
   assert.is(refused.status, 503, 'refused at once, not queued');
   assert.is(refused.json.type, 'https://klassify.dev/problems/worker-unavailable');

@@ -188,10 +188,18 @@ async function eventually(what: string, done: () => boolean, ms = 10_000): Promi
   }
 }
 
+/** Fails the case instead of hanging it when a promise never settles. */
+function bounded<T>(p: Promise<T>, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {
-    await p;
+    await bounded(p);
   } catch (err) {
+    if ((err as Error).message.startsWith('not settled within')) throw err;
     return err as Error;
   }
   throw new Error('expected a rejection');
@@ -206,7 +214,7 @@ failures.before.each(() => {
 failures.after.each(async () => {
   delete process.env.KLASSIFY_FAULT_WORKER_START;
   delete process.env.KLASSIFY_FAULT_WORKER_CLOSE;
-  await faulty?.close();
+  await faulty?.close(); // bounded by its own timeouts: closeTimeoutMs and the job deadline
   faulty = undefined;
 });
 
@@ -223,7 +231,7 @@ for (const [label, fault, reason] of [
     assert.match(err.message, reason);
     assert.match(logs.join('\n'), /starting a replacement in 20 ms \(attempt 1\)/);
     await eventually('a replacement', () => p.readyWorkers === 1);
-    assert.is((await p.infer(image(9))).probabilities.length, 1000);
+    assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
   });
 }
 failures('a job past its deadline has its worker terminated and replaced', async () => {
@@ -234,7 +242,7 @@ failures('a job past its deadline has its worker terminated and replaced', async
   assert.match(err.message, /longer than 300 ms/);
   assert.ok(performance.now() - started < 300 * 20, 'failed within a generous multiple of the deadline');
   await eventually('a replacement', () => p.readyWorkers === 1);
-  assert.is((await p.infer(image(9))).probabilities.length, 1000);
+  assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
 });
 failures('a worker that keeps failing to start is retried with exponential backoff', async () => {
   const p = await faultPool();
@@ -249,7 +257,7 @@ failures('a worker that keeps failing to start is retried with exponential backo
   assert.is((await rejection(p.infer(image(9)))).name, 'WorkerUnavailable');
   process.env.KLASSIFY_FAULT_WORKER_START = 'ok';
   await eventually('recovery', () => p.readyWorkers === 1);
-  assert.is((await p.infer(image(9))).probabilities.length, 1000);
+  assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
 });
 failures('jobs queued behind a dying worker fail when no worker is left', async () => {
   const p = await faultPool();
@@ -263,7 +271,7 @@ failures('close() ends when nothing can finish: a hung batch and jobs queued beh
   const hung = p.infer(image(HANG));
   const queued = p.infer(image(9));
   const started = performance.now();
-  await p.close();
+  await bounded(p.close());
   assert.ok(performance.now() - started < 300 * 20, `close took ${performance.now() - started} ms`);
   assert.is((await rejection(hung)).name, 'WorkerUnavailable');
   assert.is((await rejection(queued)).name, 'WorkerUnavailable');
@@ -273,13 +281,13 @@ failures('close() ends when nothing can finish: a hung batch and jobs queued beh
 failures('close() lets running and queued jobs finish first', async () => {
   const p = await faultPool();
   const jobs = [p.infer(image(SLOW)), p.infer(image(SLOW))];
-  await p.close();
-  for (const j of jobs) assert.is((await j).probabilities.length, 1000);
+  await bounded(p.close());
+  for (const j of jobs) assert.is((await bounded(j)).probabilities.length, 1000);
 });
 failures('close() terminates a worker that does not exit when asked', async () => {
   process.env.KLASSIFY_FAULT_WORKER_CLOSE = 'ignore';
   const p = await faultPool({ closeTimeoutMs: 200 });
-  await p.close();
+  await bounded(p.close());
   assert.is(p.threads, 0);
   assert.match(logs.join('\n'), /did not exit within 200 ms of close; terminating it/);
 });
@@ -292,7 +300,7 @@ failures('a queued job whose caller has gone is dropped, never run', async () =>
   const queued = p.infer(image(9), gone.signal);
   gone.abort(new Error('client gone'));
   assert.is((await rejection(queued)).message, 'client gone');
-  await running;
+  await bounded(running);
   assert.equal(batches, [1], 'only the first job ran');
   assert.is((await rejection(p.infer(image(9), gone.signal))).message, 'client gone', 'an aborted caller is refused at once');
 });
