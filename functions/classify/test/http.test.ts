@@ -149,6 +149,7 @@ api('a chunked multipart body is cut at the limit whatever part the bytes are in
     const head = Buffer.from(`--b\r\nContent-Disposition: form-data; name="${field}"; filename="x.bin"\r\n\r\n`);
     const res = await streamUntilAnswered({ 'content-type': 'multipart/form-data; boundary=b' }, Buffer.concat([head, Buffer.alloc(256 * 1024, 0x41)]), cap);
     assert.is(res.status, 413, `${field}: ${res.body}`);
+    assert.match(JSON.parse(res.body).detail, /exceeds the limit of 2097152 bytes/, 'the limit named is the body limit');
     assert.ok(res.sent < cap / 4, `${field}: the server answered after ${res.sent} bytes`);
   }
   const fields = Buffer.from('--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n' + 'y'.repeat(256 * 1024));

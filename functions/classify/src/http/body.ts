@@ -58,19 +58,27 @@ export function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 }
 
-/** Refuses a declared Content-Length over the limit before a byte is read. */
-export function checkDeclaredLength(req: IncomingMessage, limit: number): void {
+/**
+ * Refuses a declared Content-Length over `allowed` before a byte is read. `limit` is the
+ * limit the client is told about (a form is allowed a little more than its file).
+ */
+export function checkDeclaredLength(req: IncomingMessage, allowed: number, limit = allowed): void {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new PayloadTooLarge(limit);
+  if (Number.isFinite(declared) && declared > allowed) throw new PayloadTooLarge(limit);
 }
 
 /**
  * Reads the request body, handing each chunk to `onChunk`, and resolves with its size once
- * it has ended. Rejects with PayloadTooLarge past `limit` bytes, RequestTimeout when the
+ * it has ended. Rejects with PayloadTooLarge past `allowed` bytes, RequestTimeout when the
  * client is too slow, ClientClosed when it goes away, or `cancel`'s reason. On failure the
  * request is paused: the error reply closes the connection instead of draining the rest.
  */
-function consume(req: IncomingMessage, limit: number, onChunk: (chunk: Buffer) => void, cancel?: AbortSignal): Promise<number> {
+function consume(
+  req: IncomingMessage,
+  { allowed, limit }: { allowed: number; limit: number },
+  onChunk: (chunk: Buffer) => void,
+  cancel?: AbortSignal,
+): Promise<number> {
   const { timing, signal } = guards.get(req) ?? {};
   return new Promise((resolve, reject) => {
     let size = 0;
@@ -93,7 +101,7 @@ function consume(req: IncomingMessage, limit: number, onChunk: (chunk: Buffer) =
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       last = performance.now();
-      if (size > limit) return settle(new PayloadTooLarge(limit));
+      if (size > allowed) return settle(new PayloadTooLarge(limit));
       try {
         onChunk(chunk);
       } catch (err) {
@@ -136,7 +144,7 @@ function consume(req: IncomingMessage, limit: number, onChunk: (chunk: Buffer) =
 export async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
   checkDeclaredLength(req, limit);
   const chunks: Buffer[] = [];
-  const size = await consume(req, limit, (chunk) => chunks.push(chunk));
+  const size = await consume(req, { allowed: limit, limit }, (chunk) => chunks.push(chunk));
   if (size === 0) throw new EmptyBody();
   return Buffer.concat(chunks, size);
 }
@@ -159,7 +167,7 @@ const malformed = (err: Error) => new InvalidInput(`Malformed multipart request:
 async function readMultipart(req: IncomingMessage, limit: number): Promise<Upload> {
   // The whole form is bounded, not only the file: bytes in other parts count too.
   const total = limit + MULTIPART_OVERHEAD_BYTES;
-  checkDeclaredLength(req, total);
+  checkDeclaredLength(req, total, limit);
   let parser: busboy.Busboy;
   try {
     parser = busboy({
@@ -198,7 +206,7 @@ async function readMultipart(req: IncomingMessage, limit: number): Promise<Uploa
   try {
     await consume(
       req,
-      total,
+      { allowed: total, limit },
       (chunk) => {
         if (parser.write(chunk)) return;
         req.pause();
