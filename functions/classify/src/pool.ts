@@ -84,6 +84,8 @@ export class InferencePool {
   /** Workers lost in a row without one becoming ready: drives the backoff. */
   private failures = 0;
   private closed = false;
+  /** Set once start() has succeeded: before that, a lost worker fails start-up instead. */
+  private serving = false;
   private closing: Promise<void> | undefined;
   /** 'change' on every state change; allReady() and close() wait on it. */
   private events = new EventEmitter();
@@ -123,6 +125,7 @@ export class InferencePool {
       await pool.close();
       throw err;
     }
+    pool.serving = true;
     for (let i = 1; i < opts.workers; i++) pool.spawn().catch(() => {}); // lost() logs and retries
     return pool;
   }
@@ -290,7 +293,7 @@ export class InferencePool {
     const jobs = slot.busy ?? [];
     this.remove(slot);
     jobs.forEach((j) => j.reject(new WorkerUnavailable(`The inference worker ${reason}; retry the request.`)));
-    if (!this.closed) {
+    if (this.serving && !this.closed) {
       this.onWorkerLost(kind);
       const delay = Math.min(this.backoff.max, this.backoff.initial * 2 ** this.failures);
       this.failures++;

@@ -259,6 +259,12 @@ failures('a worker that keeps failing to start is retried with exponential backo
   await eventually('recovery', () => p.readyWorkers === 1);
   assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
 });
+failures('a first worker that fails to start fails start-up with its error, and nothing is retried', async () => {
+  process.env.KLASSIFY_FAULT_WORKER_START = 'fail';
+  const err = await rejection(faultPool());
+  assert.match(err.message, /failing at start on purpose/);
+  assert.equal(logs, [], 'a replacement is logged as it is scheduled: none was');
+});
 failures('jobs queued behind a dying worker fail when no worker is left', async () => {
   const p = await faultPool();
   const first = p.infer(image(CRASH));
