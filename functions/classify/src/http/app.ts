@@ -20,8 +20,11 @@ export interface AppDeps {
   config: Readonly<Config>;
   metrics: Metrics;
   state: ServiceState;
-  /** Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). */
-  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier) => Promise<number>;
+  /**
+   * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `gone` fires
+   * when the sender has closed the connection: pass it on as ClassifyOptions.signal.
+   */
+  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, gone: AbortSignal) => Promise<number>;
 }
 
 /** What GET / answers: directions for a person or a probe that opens the function's URL. */
@@ -78,7 +81,7 @@ export function createApp(deps: AppDeps): RequestListener {
     '/classify': { POST: classify },
     '/': {
       GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
-      POST: (req, res) => withAdmission((classifier) => deps.handleEvent(req, res, classifier)),
+      POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, gone)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
