@@ -44,6 +44,7 @@ export class Classifier {
   static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>): Promise<Classifier> {
     const { pool, loadMs } = await inference;
     pool.onBatch = (n) => metrics.batchSize.observe(n);
+    pool.onWorkerLost = (reason) => metrics.workerLosses.labels(reason).inc();
     metrics.modelLoadSeconds.set(loadMs / 1000);
     metrics.info.labels(config.engine, pool.provider, MODEL_NAME).set(1);
     return new Classifier(config, metrics, pool);
@@ -87,7 +88,7 @@ export class Classifier {
     const image = await this.decode(bytes, opts);
     const decode = performance.now() - t0;
     throwIfGone(opts.signal);
-    const result = await this.pool.infer(image.rgb);
+    const result = await this.pool.infer(image.rgb, opts.signal);
     const total = performance.now() - t0;
     const { stageSeconds } = this.metrics;
     stageSeconds.labels('decode').observe(decode / 1000);

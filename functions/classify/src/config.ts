@@ -35,6 +35,16 @@ export interface Config {
   /** How long a partial batch may wait for more requests, in ms (0 = merge only what waits). */
   batchMaxDelayMs: number;
   bodyLimitBytes: number;
+  /** Longest pause between two reads of a request body, in ms (408 past it). */
+  bodyIdleTimeoutMs: number;
+  /** A body may take this long, plus 1 s per bodyMinRate bytes received (408 past it). */
+  bodyGraceMs: number;
+  /** Bytes per second a body must average once its grace period is spent. */
+  bodyMinRate: number;
+  /** Longest time a whole body may take to arrive, in ms (408 past it). */
+  bodyTimeoutMs: number;
+  /** Longest time one inference batch may run before its worker is replaced, in ms. */
+  inferTimeoutMs: number;
   /** Decode limits, checked from the header before decoding (decode-budget.ts). */
   maxPixels: number;
   maxDecodedBytes: number;
@@ -89,6 +99,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 1, 1, 256),
     batchMaxDelayMs: read.number('KLASSIFY_BATCH_DELAY_MS', gpu ? 2 : 0, 0, 100),
     bodyLimitBytes: read.int('KLASSIFY_BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 ** 3),
+    // A trickle of a few bytes per second is refused after the grace period; a phone on a
+    // poor link (tens of KiB/s) is far above the minimum rate (docs/reliability.md).
+    bodyIdleTimeoutMs: read.int('KLASSIFY_BODY_IDLE_TIMEOUT_MS', 10_000, 100, 600_000),
+    bodyGraceMs: read.int('KLASSIFY_BODY_GRACE_MS', 10_000, 0, 600_000),
+    bodyMinRate: read.int('KLASSIFY_BODY_MIN_RATE', 4096, 1, 1024 ** 3),
+    bodyTimeoutMs: read.int('KLASSIFY_BODY_TIMEOUT_MS', 120_000, 100, 3_600_000),
+    inferTimeoutMs: read.int('KLASSIFY_INFER_TIMEOUT_MS', 30_000, 100, 3_600_000),
     maxPixels: read.int('KLASSIFY_MAX_PIXELS', DEFAULT_DECODE_LIMITS.maxPixels, 1, 1_000_000_000),
     maxDecodedBytes: read.int('KLASSIFY_MAX_DECODED_BYTES', DEFAULT_DECODE_LIMITS.maxDecodedBytes, MiB, 64 * 1024 * MiB),
     maxDimension: read.int('KLASSIFY_MAX_DIMENSION', DEFAULT_DECODE_LIMITS.maxDimension, 1, 1_000_000),

@@ -18,6 +18,8 @@ export async function startInference(config: Readonly<Config>, log: (msg: string
     engine: { ...files, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
     batchMaxSize: config.batchMaxSize,
     batchMaxDelayMs: config.batchMaxDelayMs,
+    jobTimeoutMs: config.inferTimeoutMs,
+    log,
   });
   const loadMs = performance.now() - started;
   log(`model ${MODEL_NAME} ready on ${config.engine}/${pool.provider} with ${config.workers} worker(s) in ${Math.round(loadMs)} ms`);

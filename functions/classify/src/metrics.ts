@@ -28,6 +28,12 @@ export function createMetrics() {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers,
     }),
+    workerLosses: new client.Counter({
+      name: 'klassify_worker_losses_total',
+      help: 'Inference workers lost and replaced, by reason: crashed, exited, timed-out (a batch past its deadline).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     inFlight: new client.Gauge({ name: 'klassify_in_flight_requests', help: 'Classification requests being served.', registers }),
     dedupeEntries: new client.Gauge({ name: 'klassify_dedupe_entries', help: 'CloudEvent replies held for de-duplication.', registers }),
     dedupeBytes: new client.Gauge({ name: 'klassify_dedupe_bytes', help: 'Estimated bytes of the held CloudEvent replies and their keys.', registers }),

@@ -31,13 +31,23 @@ export function openApiDocument(
               'image/*': { schema: { type: 'string', format: 'binary' } },
               'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
               'multipart/form-data': {
-                schema: { type: 'object', required: ['image'], properties: { image: { type: 'string', format: 'binary' } } },
+                schema: {
+                  type: 'object',
+                  description: 'The image as the file field "image" (or "file"); topk and resize may be form fields too (the query string wins).',
+                  properties: {
+                    image: { type: 'string', format: 'binary' },
+                    file: { type: 'string', format: 'binary' },
+                    topk: { type: 'integer', minimum: 1, maximum: MAX_TOPK },
+                    resize: { type: 'string', enum: [...RESIZE_POLICIES] },
+                  },
+                },
               },
             },
           },
           responses: {
             200: { description: 'Predictions', content: { 'application/json': { schema: { $ref: '#/components/schemas/Classification' } } } },
             400: problemResponse('Empty body, malformed multipart, missing image field or invalid parameter'),
+            408: problemResponse('The body arrived too slowly, stalled, or took longer than the body deadline'),
             413: problemResponse('Body over the size limit'),
             415: problemResponse('Not an image, or a format that is not supported (SVG, BMP, HEIC, …)'),
             422: problemResponse(
@@ -48,6 +58,7 @@ export function openApiDocument(
         },
       },
       '/': {
+        get: { summary: 'Directions: where the API description, health routes and UI are', responses: { 200: { description: 'JSON index' } } },
         post: {
           summary: `CloudEvent ${SUBMITTED} (binary or structured mode); replies with ${CLASSIFIED} or ${REJECTED}`,
           responses: {

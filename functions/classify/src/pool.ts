@@ -5,11 +5,17 @@
 // moment it arrives, so batching adds no latency; under load, requests that queued while
 // the workers were busy are merged. batchMaxDelayMs > 0 additionally holds a partial batch
 // for up to that long to let it fill (worth it on a GPU, not on a CPU: docs/performance.md).
+//
+// Failure paths: a worker that dies in any way (error, exit with any code, or a batch past
+// its deadline) fails its batch with WorkerUnavailable and is replaced after an
+// exponential backoff. With no worker ready, jobs fail at once instead of waiting for one.
+import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLASS_COUNT } from './labels.ts';
 import { IMAGE_VALUES, type EngineOptions } from './engines/engine.ts';
+import { WorkerUnavailable } from './errors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
 
 export interface PoolOptions {
@@ -17,6 +23,15 @@ export interface PoolOptions {
   engine: Omit<EngineOptions, 'log'>;
   batchMaxSize: number;
   batchMaxDelayMs: number;
+  /** A batch running longer than this has its worker terminated and replaced (ms). */
+  jobTimeoutMs?: number;
+  /** How long close() lets a worker dispose its engine and exit before terminating it (ms). */
+  closeTimeoutMs?: number;
+  /** Delay before replacing a dead worker: doubles per failure in a row, up to the max (ms). */
+  respawnDelayMs?: { initial: number; max: number };
+  /** The worker script; defaults to worker.ts. Tests pass one that fails on purpose. */
+  workerFile?: string;
+  log?: (msg: string) => void;
 }
 
 export interface InferenceResult {
@@ -25,6 +40,8 @@ export interface InferenceResult {
   inferenceMs: number;
   batchSize: number;
 }
+
+export type WorkerLoss = 'crashed' | 'exited' | 'timed-out';
 
 interface Job {
   rgb: Uint8Array;
@@ -35,8 +52,11 @@ interface Job {
 
 interface Slot {
   worker: Worker;
+  state: 'starting' | 'ready' | 'closing';
   busy: Job[] | null;
   started: number;
+  deadline?: NodeJS.Timeout;
+  exited: Promise<void>;
 }
 
 // In the esbuild bundle, worker.js sits beside main.js; from the .ts sources, a small
@@ -57,22 +77,37 @@ export function batchShapes(max: number): number[] {
 
 export class InferencePool {
   private queue: Job[] = [];
+  /** Every worker started: loading, serving, or being stopped. */
   private slots: Slot[] = [];
-  /** Every worker started, ready or still loading: close() stops them all. */
-  private workers: Worker[] = [];
-  private nextId = 0;
   private timer: NodeJS.Timeout | null = null;
+  private respawns = new Set<NodeJS.Timeout>();
+  /** Workers lost in a row without one becoming ready: drives the backoff. */
+  private failures = 0;
   private closed = false;
+  /** Set once start() has succeeded: before that, a lost worker fails start-up instead. */
+  private serving = false;
+  private closing: Promise<void> | undefined;
+  /** 'change' on every state change; allReady() and close() wait on it. */
+  private events = new EventEmitter();
   provider = 'unknown';
-  loadMs = 0;
   /** Observes each dispatched batch size (metrics). */
   onBatch: (size: number) => void = () => {};
+  /** Observes each worker lost while serving or starting (metrics). */
+  onWorkerLost: (reason: WorkerLoss) => void = () => {};
 
   /** Batch shapes, computed once: every dispatch pads to one of them. */
   private readonly shapes: number[];
+  private readonly jobTimeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  private readonly backoff: { initial: number; max: number };
+  private readonly log: (msg: string) => void;
 
   private constructor(private opts: PoolOptions) {
     this.shapes = batchShapes(opts.batchMaxSize);
+    this.jobTimeoutMs = opts.jobTimeoutMs ?? 30_000;
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 5_000;
+    this.backoff = opts.respawnDelayMs ?? { initial: 100, max: 30_000 };
+    this.log = opts.log ?? ((msg) => console.error(msg));
   }
 
   /**
@@ -80,89 +115,136 @@ export class InferencePool {
    * start then and join as they finish. Loading the runtime is CPU bound: started together,
    * the workers and the main thread's own start-up compete for the cores and the first
    * request waits for all of them, for capacity a scaled-from-zero pod does not need in
-   * its first few hundred milliseconds.
+   * its first few hundred milliseconds. A first worker that fails fails start-up.
    */
   static async start(opts: PoolOptions): Promise<InferencePool> {
     const pool = new InferencePool(opts);
-    const started = performance.now();
     try {
       await pool.spawn();
     } catch (err) {
       await pool.close();
       throw err;
     }
-    pool.loadMs = performance.now() - started;
-    for (let i = 1; i < opts.workers; i++) {
-      pool.spawn().catch((err) => console.error(`an inference worker failed to start: ${err.message}`));
-    }
+    pool.serving = true;
+    for (let i = 1; i < opts.workers; i++) pool.spawn().catch(() => {}); // lost() logs and retries
     return pool;
   }
 
   /** Resolves when every worker has joined (benchmarks and tests that need them all). */
-  async allReady(): Promise<void> {
-    while (!this.closed && this.slots.length < this.opts.workers) await new Promise((r) => setTimeout(r, 5));
+  allReady(): Promise<void> {
+    return this.until(() => this.closed || this.readyWorkers >= this.opts.workers);
   }
 
-  /** Workers loaded and serving; the rest are still starting. */
+  /** Workers loaded and serving; the rest are still starting or being replaced. */
   get readyWorkers(): number {
+    return this.slots.filter((s) => s.state === 'ready').length;
+  }
+
+  /** Worker threads alive: loading, serving or being stopped. */
+  get threads(): number {
     return this.slots.length;
   }
 
-  get waiting(): number {
-    return this.queue.length;
-  }
-
-  infer(rgb: Uint8Array): Promise<InferenceResult> {
-    if (this.closed) return Promise.reject(new Error('inference pool is closed'));
+  /** Runs one image; `signal` drops the job if it fires while the job is still queued. */
+  infer(rgb: Uint8Array, signal?: AbortSignal): Promise<InferenceResult> {
+    if (this.closed) return Promise.reject(new WorkerUnavailable('The inference pool is shutting down.'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (!this.readyWorkers) return Promise.reject(new WorkerUnavailable('No inference worker is running; one is being restarted.'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ rgb, enqueued: performance.now(), resolve, reject });
+      const drop = () => {
+        const i = this.queue.indexOf(job);
+        if (i < 0) return; // already running: its result is simply not used
+        this.queue.splice(i, 1);
+        reject(signal!.reason);
+        this.changed();
+      };
+      const done = () => signal?.removeEventListener('abort', drop);
+      const job: Job = {
+        rgb,
+        enqueued: performance.now(),
+        resolve: (r) => (done(), resolve(r)),
+        reject: (e) => (done(), reject(e)),
+      };
+      signal?.addEventListener('abort', drop, { once: true });
+      this.queue.push(job);
       this.dispatch();
     });
   }
 
-  /** Lets queued and running jobs finish, then stops the workers. */
-  async close(): Promise<void> {
+  /**
+   * Lets queued and running jobs finish (a batch past its deadline fails, and queued jobs
+   * fail once no worker is left to run them), then asks each worker to dispose its engine
+   * and exit, terminating any that has not within closeTimeoutMs.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
-    while (this.queue.length || this.slots.some((s) => s.busy)) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers = [];
-    this.slots = [];
+    for (const t of this.respawns) clearTimeout(t);
+    this.respawns.clear();
+    // Workers still loading would only delay the end: nothing is waiting for them.
+    for (const slot of this.slots.filter((s) => s.state === 'starting')) this.remove(slot);
+    this.dispatch();
+    this.failStranded();
+    await this.until(() => !this.queue.length && !this.slots.some((s) => s.busy));
+    await Promise.all(this.slots.map((slot) => this.stop(slot)));
+  }
+
+  private async stop(slot: Slot): Promise<void> {
+    slot.state = 'closing';
+    slot.worker.postMessage('close' satisfies ToWorker);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.closeTimeoutMs)));
+    if (await Promise.race([slot.exited.then(() => false), timedOut])) {
+      this.log(`an inference worker did not exit within ${this.closeTimeoutMs} ms of close; terminating it`);
+      await slot.worker.terminate();
+    }
+    clearTimeout(timer);
+    this.remove(slot);
   }
 
   private spawn(): Promise<void> {
-    const { engine } = this.opts;
-    const init: WorkerInit = { engine, warmup: this.shapes };
-    const worker = new Worker(WORKER_FILE, { workerData: init });
-    this.workers.push(worker);
-    const slot: Slot = { worker, busy: null, started: 0 };
+    const init: WorkerInit = { engine: this.opts.engine, warmup: this.shapes };
+    const worker = new Worker(this.opts.workerFile ?? WORKER_FILE, { workerData: init });
+    const slot: Slot = {
+      worker,
+      state: 'starting',
+      busy: null,
+      started: 0,
+      exited: new Promise((resolve) => worker.once('exit', () => resolve())),
+    };
+    this.slots.push(slot);
     return new Promise((resolve, reject) => {
       worker.on('message', (msg: FromWorker) => {
-        if (msg.type === 'ready') {
-          if (this.closed) return resolve();
-          this.provider = msg.provider;
-          this.slots.push(slot);
-          resolve();
-          this.dispatch();
-        } else this.finish(slot, msg);
+        if (msg.type !== 'ready') return this.finish(slot, msg);
+        if (slot.state !== 'starting') return;
+        slot.state = 'ready';
+        this.provider = msg.provider;
+        this.failures = 0;
+        resolve();
+        this.changed();
+        this.dispatch();
       });
-      worker.once('error', (err) => {
+      worker.on('error', (err) => {
         reject(err);
-        this.fail(slot, new Error(`inference worker crashed: ${err.message}`));
+        this.lost(slot, `crashed (${err.message})`, 'crashed');
       });
-      worker.once('exit', (code) => {
-        if (this.closed) resolve(); // stopped by close() while it was still loading
-        else if (code !== 0) reject(new Error(`inference worker exited with code ${code}`));
+      worker.on('exit', (code) => {
+        reject(new Error(`inference worker exited with code ${code} before it was ready`));
+        this.lost(slot, `exited with code ${code}`, 'exited');
       });
     });
   }
 
   private dispatch(): void {
     if (!this.queue.length) return;
-    const slot = this.slots.find((s) => !s.busy);
+    const slot = this.slots.find((s) => s.state === 'ready' && !s.busy);
     if (!slot) return;
     const { batchMaxSize, batchMaxDelayMs } = this.opts;
     const waited = performance.now() - this.queue[0].enqueued;
-    if (this.queue.length < batchMaxSize && waited < batchMaxDelayMs) {
+    if (!this.closed && this.queue.length < batchMaxSize && waited < batchMaxDelayMs) {
       this.timer ??= setTimeout(() => {
         this.timer = null;
         this.dispatch();
@@ -172,20 +254,23 @@ export class InferencePool {
     const jobs = this.queue.splice(0, batchMaxSize);
     slot.busy = jobs;
     slot.started = performance.now();
+    slot.deadline = setTimeout(() => this.lost(slot, `ran one batch for longer than ${this.jobTimeoutMs} ms`, 'timed-out'), this.jobTimeoutMs);
     // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
     // a slow first run (seconds on a GPU) in the middle of live traffic.
     const shape = this.shapes.find((n) => n >= jobs.length)!;
     const rgb = new Uint8Array(shape * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
     this.onBatch(jobs.length);
-    const msg: ToWorker = { id: this.nextId++, batch: shape, rgb };
+    const msg: ToWorker = { batch: shape, rgb };
     slot.worker.postMessage(msg, [rgb.buffer]);
     if (this.queue.length) this.dispatch();
   }
 
   private finish(slot: Slot, msg: Exclude<FromWorker, { type: 'ready' }>): void {
+    if (!this.slots.includes(slot)) return; // a late answer from a worker already given up on
     const jobs = slot.busy ?? [];
     slot.busy = null;
+    clearTimeout(slot.deadline);
     if (msg.type === 'failed') {
       jobs.forEach((j) => j.reject(new Error(`inference failed: ${msg.message}`)));
     } else {
@@ -198,15 +283,60 @@ export class InferencePool {
         }),
       );
     }
+    this.changed();
     this.dispatch();
   }
 
-  /** A crashed worker fails its batch and is replaced, so one bad run cannot stall the pool. */
-  private fail(slot: Slot, err: Error): void {
+  /** A worker that died or hung fails its batch and is replaced after a backoff. */
+  private lost(slot: Slot, reason: string, kind: WorkerLoss): void {
+    if (!this.slots.includes(slot)) return; // 'error' is followed by 'exit': handle it once
     const jobs = slot.busy ?? [];
-    this.slots = this.slots.filter((s) => s !== slot);
-    this.workers = this.workers.filter((w) => w !== slot.worker);
-    jobs.forEach((j) => j.reject(err));
-    if (!this.closed) this.spawn().catch(() => {});
+    this.remove(slot);
+    jobs.forEach((j) => j.reject(new WorkerUnavailable(`The inference worker ${reason}; retry the request.`)));
+    if (this.serving && !this.closed) {
+      this.onWorkerLost(kind);
+      const delay = Math.min(this.backoff.max, this.backoff.initial * 2 ** this.failures);
+      this.failures++;
+      this.log(`inference worker ${reason}; starting a replacement in ${delay} ms (attempt ${this.failures})`);
+      const timer = setTimeout(() => {
+        this.respawns.delete(timer);
+        this.spawn().catch(() => {}); // a failed start is lost() again, with a longer delay
+      }, delay);
+      this.respawns.add(timer);
+    }
+    this.failStranded();
+    this.changed();
+  }
+
+  /** Takes a slot out of the pool and stops its thread (a no-op if it has already exited). */
+  private remove(slot: Slot): void {
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    clearTimeout(slot.deadline);
+    slot.busy = null;
+    void slot.worker.terminate();
+  }
+
+  /** Queued jobs fail at once when no worker is ready to run them. */
+  private failStranded(): void {
+    if (this.readyWorkers || !this.queue.length) return;
+    const jobs = this.queue.splice(0);
+    jobs.forEach((j) => j.reject(new WorkerUnavailable('No inference worker is running; retry shortly.')));
+  }
+
+  private changed(): void {
+    this.events.emit('change');
+  }
+
+  private until(done: () => boolean): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!done()) return;
+        this.events.off('change', check);
+        resolve();
+      };
+      this.events.on('change', check);
+    });
   }
 }

@@ -32,9 +32,14 @@ export async function startService(
     config,
     metrics,
     state,
+    // The abort signal is not passed on here: the sender is a broker, and when it gives up
+    // on a slow delivery it retries the same event. Finishing the work fills the
+    // de-duplication store, so the retry is answered at once instead of classified again.
     handleEvent: (req, res, classifier) => handleCloudEvent(req, res, { classifier, config, deduper }),
   });
-  const server = createServer({ requestTimeout: 60_000, headersTimeout: 15_000, keepAliveTimeout: 65_000 }, app);
+  // Node's own request timeout is a backstop behind the body policy in http/body.ts, which
+  // answers 408 first and releases admission.
+  const server = createServer({ requestTimeout: config.bodyTimeoutMs + 15_000, headersTimeout: 15_000, keepAliveTimeout: 65_000 }, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -9,32 +9,32 @@ export interface WorkerInit {
   warmup: number[];
 }
 
-export type ToWorker = { id: number; batch: number; rgb: Uint8Array };
+/** One batch at a time, so no ids are needed; 'close' disposes the engine and ends the thread. */
+export type ToWorker = { batch: number; rgb: Uint8Array } | 'close';
 export type FromWorker =
-  | { type: 'ready'; provider: string; loadMs: number }
-  | { type: 'result'; id: number; output: Float32Array; inferenceMs: number }
-  | { type: 'failed'; id: number; message: string };
+  | { type: 'ready'; provider: string }
+  | { type: 'result'; output: Float32Array; inferenceMs: number }
+  | { type: 'failed'; message: string };
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
-const started = performance.now();
 const engine = await createEngine({ ...init.engine, log: (msg) => console.error(msg) });
 for (const size of init.warmup) await engine.run(new Uint8Array(size * IMAGE_VALUES), size);
-post({ type: 'ready', provider: engine.provider, loadMs: performance.now() - started });
+post({ type: 'ready', provider: engine.provider });
 
-port.on('message', async (job: ToWorker | 'close') => {
+port.on('message', async (job: ToWorker) => {
   if (job === 'close') {
     await engine.dispose();
-    port.close();
+    port.close(); // nothing else keeps the thread alive: it exits with code 0
     return;
   }
   try {
     const t0 = performance.now();
     // The bytes go straight in: the engine scales them to the model's range.
     const output = await engine.run(job.rgb, job.batch);
-    post({ type: 'result', id: job.id, output, inferenceMs: performance.now() - t0 }, [output.buffer as ArrayBuffer]);
+    post({ type: 'result', output, inferenceMs: performance.now() - t0 }, [output.buffer as ArrayBuffer]);
   } catch (err) {
-    post({ type: 'failed', id: job.id, message: (err as Error).message });
+    post({ type: 'failed', message: (err as Error).message });
   }
 });
 

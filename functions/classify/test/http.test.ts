@@ -70,7 +70,26 @@ api('accepts multipart/form-data with an image field', async () => {
 api('multipart without the image field is a 400', async () => {
   const form = new FormData();
   form.append('picture', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
-  await expectProblem(await post('/classify', form), 400, /no "image" file field/);
+  await expectProblem(await post('/classify', form), 400, /no "image" \(or "file"\) file field/);
+});
+api('multipart accepts the image as a "file" field, with topk and resize as form fields', async () => {
+  const form = new FormData();
+  form.append('topk', '2');
+  form.append('resize', 'center-crop');
+  form.append('file', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
+  const res = await post('/classify', form);
+  assert.is(res.status, 200, res.text);
+  // The same answer as the same options in the query string (center-crop changes it).
+  const viaQuery = await post('/classify?topk=2&resize=center-crop', await fixture('rocket.jpg'), { 'content-type': 'image/jpeg' });
+  assert.equal(res.json.predictions, viaQuery.json.predictions);
+  const stretched = await post('/classify?topk=2', await fixture('rocket.jpg'), { 'content-type': 'image/jpeg' });
+  assert.not.equal(res.json.predictions, stretched.json.predictions);
+  // The query string wins over a form field; a bad form field is a 400 like a bad query.
+  assert.is((await post('/classify?topk=1', form)).json.predictions.length, 1);
+  const bad = new FormData();
+  bad.append('topk', 'many');
+  bad.append('image', new Blob([await fixture('rocket.jpg')]), 'rocket.jpg');
+  await expectProblem(await post('/classify', bad), 400, /topk must be an integer/);
 });
 api('an empty body is a 400', async () => {
   await expectProblem(await post('/classify', new Uint8Array(0), { 'content-type': 'image/png' }), 400, /Send the image bytes/);
@@ -137,6 +156,20 @@ api('a chunked body that grows past the limit is a 413 and is not read to the en
   assert.is(res.status, 413);
   assert.ok(res.sent < cap / 4, `the server answered after ${res.sent} bytes`);
 });
+api('a chunked multipart body is cut at the limit whatever part the bytes are in', async () => {
+  const cap = 200 * 1024 * 1024;
+  for (const field of ['note', 'image']) {
+    const head = Buffer.from(`--b\r\nContent-Disposition: form-data; name="${field}"; filename="x.bin"\r\n\r\n`);
+    const res = await streamUntilAnswered({ 'content-type': 'multipart/form-data; boundary=b' }, Buffer.concat([head, Buffer.alloc(256 * 1024, 0x41)]), cap);
+    assert.is(res.status, 413, `${field}: ${res.body}`);
+    assert.match(JSON.parse(res.body).detail, /exceeds the limit of 2097152 bytes/, 'the limit named is the body limit');
+    assert.ok(res.sent < cap / 4, `${field}: the server answered after ${res.sent} bytes`);
+  }
+  const fields = Buffer.from('--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n' + 'y'.repeat(256 * 1024));
+  const res = await streamUntilAnswered({ 'content-type': 'multipart/form-data; boundary=b' }, fields, cap);
+  assert.is(res.status, 413, res.body);
+  assert.ok(res.sent < cap / 4, `a text field: the server answered after ${res.sent} bytes`);
+});
 api('a decompression bomb is refused by the pixel limit', async () => {
   const big = await startTestService({ KLASSIFY_MAX_PIXELS: '1000' });
   try {
@@ -168,6 +201,18 @@ routes('unknown paths are 404 and wrong methods are 405 with Allow', async () =>
   assert.is(wrong.status, 405);
   assert.is(wrong.headers.get('allow'), 'POST');
   assert.is((await fetch(svc.url + '/metrics', { method: 'DELETE' })).status, 405);
+});
+routes('GET / points to the API description, the health routes and the UI; POST / stays the CloudEvents route', async () => {
+  const res = await fetch(svc.url + '/');
+  assert.is(res.status, 200);
+  const index = await res.json();
+  assert.is(index.openapi, '/openapi.json');
+  assert.equal(index.health, { liveness: '/health/liveness', readiness: '/health/readiness' });
+  assert.match(index.ui, /web UI/);
+  for (const path of [index.openapi, index.health.liveness, index.health.readiness]) assert.is((await fetch(svc.url + path)).status, 200, path);
+  const event = await fetch(svc.url + '/', { method: 'POST', body: 'x', headers: { 'content-type': 'application/json' } });
+  assert.is(event.status, 400, 'a body that is no CloudEvent is refused by the CloudEvents route');
+  assert.is((await fetch(svc.url + '/', { method: 'DELETE' })).headers.get('allow'), 'GET, POST');
 });
 routes('GET /openapi.json documents the API', async () => {
   const doc = await (await fetch(svc.url + '/openapi.json')).json();
@@ -225,15 +270,23 @@ load('a full queue answers 503 with Retry-After, then recovers', async () => {
 load('shutdown finishes the requests it accepted, then closes', async () => {
   // The tfjs engine (~60 ms an image) keeps four requests in flight long enough to watch.
   const s = await startTestService({ KLASSIFY_ENGINE: 'tfjs' });
-  const body = await fixture('motorcycle_left.png');
-  const inflight = Array.from({ length: 4 }, () => fetch(s.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } }));
-  // Shut down once all four are accepted (admitted by the server), not merely sent.
-  const admitted = async () => Number(/klassify_in_flight_requests (\d+)/.exec(await (await fetch(s.url + '/metrics')).text())?.[1]);
-  while ((await admitted()) < 4) await new Promise((r) => setTimeout(r, 1));
-  const stopping = s.shutdown();
-  const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
-  assert.equal(statuses, [200, 200, 200, 200]);
-  await stopping;
-  assert.is(s.server.listening, false);
+  try {
+    const body = await fixture('motorcycle_left.png');
+    const inflight = Array.from({ length: 4 }, () => fetch(s.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } }));
+    // Shut down once all four are accepted (admitted by the server), not merely sent.
+    const admitted = async () => Number(/klassify_in_flight_requests (\d+)/.exec(await (await fetch(s.url + '/metrics')).text())?.[1]);
+    const deadline = performance.now() + 30_000;
+    while ((await admitted()) < 4) {
+      assert.ok(performance.now() < deadline, 'four requests admitted within 30 s');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const stopping = s.shutdown();
+    const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
+    assert.equal(statuses, [200, 200, 200, 200]);
+    await stopping;
+    assert.is(s.server.listening, false);
+  } finally {
+    await s.shutdown(); // idempotent: also when an assertion failed
+  }
 });
 load.run();

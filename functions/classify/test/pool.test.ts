@@ -42,12 +42,24 @@ batching('requests that wait while the worker is busy are merged, up to the max'
   for (const r of results) assert.ok(Math.abs(r.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-3);
   await p.close();
 });
-batching('a max delay lets a partial batch fill', async () => {
-  const { p, batches } = await pool(4, 30);
-  const first = p.infer(image(1));
-  await new Promise((r) => setTimeout(r, 5));
-  await Promise.all([first, p.infer(image(2)), p.infer(image(3))]);
-  assert.equal(batches, [3]);
+batching('a max delay holds a partial batch until it fills', async () => {
+  // A window far longer than the test: only a full batch can be dispatched.
+  const { p, batches } = await pool(4, 60_000);
+  const waiting = [p.infer(image(1)), p.infer(image(2))];
+  await new Promise((r) => setImmediate(r));
+  waiting.push(p.infer(image(3)));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(batches, [], 'nothing dispatched while the batch is partial');
+  waiting.push(p.infer(image(4)));
+  await Promise.all(waiting);
+  assert.equal(batches, [4]);
+  await p.close();
+});
+batching('a partial batch goes once its max delay has passed', async () => {
+  const { p, batches } = await pool(4, 50);
+  const r = await p.infer(image(1));
+  assert.equal(batches, [1]);
+  assert.ok(r.queueMs >= 45, `dispatched after ${r.queueMs} ms`);
   await p.close();
 });
 batching('batches are padded to warmed-up shapes: powers of two and the max', async () => {
@@ -91,8 +103,13 @@ providers('webgpu without an adapter fails start-up clearly, or falls back to cp
   await engine.dispose();
 });
 providers('the pool reports the provider its workers actually use', async () => {
+  const files = await prepareModel(testConfig());
+  const { createEngine } = await import('../src/engines/engine.ts');
+  const engine = await createEngine({ ...files, engine: 'onnx', provider: 'webgpu', providerFallback: true, intraOpThreads: 1, log: () => {} });
+  const expected = engine.provider;
+  await engine.dispose();
   const p = await startPool({ provider: 'webgpu', batchMaxSize: 2 });
-  assert.ok(['webgpu', 'cpu'].includes(p.provider));
+  assert.is(p.provider, expected);
   const r = await p.infer(new Uint8Array(IMAGE_VALUES));
   assert.is(r.probabilities.length, 1000);
   await p.close();
@@ -110,7 +127,187 @@ startup('the pool is usable once one worker is warm; the others join after', asy
 });
 startup('close() during start-up stops the workers that are still loading', async () => {
   const p = await startPool({ workers: 2 });
+  assert.is(p.threads, 2, 'one ready, one loading');
   await p.close();
+  assert.is(p.threads, 0);
   assert.is(p.readyWorkers, 0);
 });
+startup('close() asks each worker to dispose its engine and exit', async () => {
+  const logs: string[] = [];
+  const files = await prepareModel(testConfig());
+  const p = await InferencePool.start({
+    workers: 1,
+    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 },
+    batchMaxSize: 1,
+    batchMaxDelayMs: 0,
+    closeTimeoutMs: 60_000,
+    log: (m) => logs.push(m),
+  });
+  await p.infer(image(1));
+  await p.close(); // would wait the full minute if the worker did not exit on its own
+  assert.is(p.threads, 0);
+  assert.equal(logs, []);
+});
 startup.run();
+
+// ---------------------------------------------------------------------------------------
+// Failure paths, with a worker that crashes, hangs or exits on purpose (fault-worker.mjs).
+
+const FAULT_WORKER = new URL('./fault-worker.mjs', import.meta.url).pathname;
+const CRASH = 1;
+const HANG = 2;
+const EXIT_0 = 3;
+const EXIT_3 = 4;
+const SLOW = 5;
+
+let faulty: InferencePool | undefined;
+let logs: string[] = [];
+
+async function faultPool(opts: { workers?: number; jobTimeoutMs?: number; closeTimeoutMs?: number } = {}) {
+  const files = await prepareModel(testConfig());
+  faulty = await InferencePool.start({
+    workers: opts.workers ?? 1,
+    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 },
+    batchMaxSize: 1,
+    batchMaxDelayMs: 0,
+    jobTimeoutMs: opts.jobTimeoutMs ?? 30_000,
+    closeTimeoutMs: opts.closeTimeoutMs ?? 5_000,
+    respawnDelayMs: { initial: 20, max: 160 },
+    workerFile: FAULT_WORKER,
+    log: (m) => logs.push(m),
+  });
+  return faulty;
+}
+
+/** Waits for a condition, failing after a deadline. */
+async function eventually(what: string, done: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Fails the case instead of hanging it when a promise never settles. */
+function bounded<T>(p: Promise<T>, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await bounded(p);
+  } catch (err) {
+    if ((err as Error).message.startsWith('not settled within')) throw err;
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+const failures = suite('pool failure paths');
+failures.before.each(() => {
+  logs = [];
+  delete process.env.KLASSIFY_FAULT_WORKER_START;
+  delete process.env.KLASSIFY_FAULT_WORKER_CLOSE;
+});
+failures.after.each(async () => {
+  delete process.env.KLASSIFY_FAULT_WORKER_START;
+  delete process.env.KLASSIFY_FAULT_WORKER_CLOSE;
+  await faulty?.close(); // bounded by its own timeouts: closeTimeoutMs and the job deadline
+  faulty = undefined;
+});
+
+for (const [label, fault, reason] of [
+  ['crashes', CRASH, /crashed \(fault worker: crashing on purpose\)/],
+  ['exits with code 0', EXIT_0, /exited with code 0/],
+  ['exits with code 3', EXIT_3, /exited with code 3/],
+] as const) {
+  failures(`a worker that ${label} fails its job with WorkerUnavailable and is replaced`, async () => {
+    const p = await faultPool();
+    const err = await rejection(p.infer(image(fault)));
+    assert.is(err.name, 'WorkerUnavailable');
+    assert.is((err as { code?: string }).code, 'worker-unavailable');
+    assert.match(err.message, reason);
+    assert.match(logs.join('\n'), /starting a replacement in 20 ms \(attempt 1\)/);
+    await eventually('a replacement', () => p.readyWorkers === 1);
+    assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
+  });
+}
+failures('a job past its deadline has its worker terminated and replaced', async () => {
+  const p = await faultPool({ jobTimeoutMs: 300 });
+  const started = performance.now();
+  const err = await rejection(p.infer(image(HANG)));
+  assert.is(err.name, 'WorkerUnavailable');
+  assert.match(err.message, /longer than 300 ms/);
+  assert.ok(performance.now() - started < 300 * 20, 'failed within a generous multiple of the deadline');
+  await eventually('a replacement', () => p.readyWorkers === 1);
+  assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
+});
+failures('a worker that keeps failing to start is retried with exponential backoff', async () => {
+  const p = await faultPool();
+  process.env.KLASSIFY_FAULT_WORKER_START = 'fail';
+  await rejection(p.infer(image(CRASH)));
+  await eventually('five attempts', () => logs.length >= 5);
+  const delays = logs.slice(0, 5).map((l) => Number(/in (\d+) ms/.exec(l)?.[1]));
+  assert.equal(delays, [20, 40, 80, 160, 160]);
+  assert.match(logs[1], /failing at start on purpose/);
+  // No worker is ready: jobs fail at once instead of waiting.
+  assert.is(p.readyWorkers, 0);
+  assert.is((await rejection(p.infer(image(9)))).name, 'WorkerUnavailable');
+  process.env.KLASSIFY_FAULT_WORKER_START = 'ok';
+  await eventually('recovery', () => p.readyWorkers === 1);
+  assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
+});
+failures('a first worker that fails to start fails start-up with its error, and nothing is retried', async () => {
+  process.env.KLASSIFY_FAULT_WORKER_START = 'fail';
+  const err = await rejection(faultPool());
+  assert.match(err.message, /failing at start on purpose/);
+  assert.equal(logs, [], 'a replacement is logged as it is scheduled: none was');
+});
+failures('jobs queued behind a dying worker fail when no worker is left', async () => {
+  const p = await faultPool();
+  const first = p.infer(image(CRASH));
+  const queued = [p.infer(image(9)), p.infer(image(9))];
+  assert.is((await rejection(first)).name, 'WorkerUnavailable');
+  for (const q of queued) assert.is((await rejection(q)).name, 'WorkerUnavailable');
+});
+failures('close() ends when nothing can finish: a hung batch and jobs queued behind it', async () => {
+  const p = await faultPool({ jobTimeoutMs: 300 });
+  const hung = p.infer(image(HANG));
+  const queued = p.infer(image(9));
+  const started = performance.now();
+  await bounded(p.close());
+  assert.ok(performance.now() - started < 300 * 20, `close took ${performance.now() - started} ms`);
+  assert.is((await rejection(hung)).name, 'WorkerUnavailable');
+  assert.is((await rejection(queued)).name, 'WorkerUnavailable');
+  assert.is(p.threads, 0);
+  assert.not.match(logs.join('\n'), /replacement/, 'nothing is restarted while closing');
+});
+failures('close() lets running and queued jobs finish first', async () => {
+  const p = await faultPool();
+  const jobs = [p.infer(image(SLOW)), p.infer(image(SLOW))];
+  await bounded(p.close());
+  for (const j of jobs) assert.is((await bounded(j)).probabilities.length, 1000);
+});
+failures('close() terminates a worker that does not exit when asked', async () => {
+  process.env.KLASSIFY_FAULT_WORKER_CLOSE = 'ignore';
+  const p = await faultPool({ closeTimeoutMs: 200 });
+  await bounded(p.close());
+  assert.is(p.threads, 0);
+  assert.match(logs.join('\n'), /did not exit within 200 ms of close; terminating it/);
+});
+failures('a queued job whose caller has gone is dropped, never run', async () => {
+  const p = await faultPool();
+  const batches: number[] = [];
+  p.onBatch = (n) => batches.push(n);
+  const gone = new AbortController();
+  const running = p.infer(image(SLOW));
+  const queued = p.infer(image(9), gone.signal);
+  gone.abort(new Error('client gone'));
+  assert.is((await rejection(queued)).message, 'client gone');
+  await bounded(running);
+  assert.equal(batches, [1], 'only the first job ran');
+  assert.is((await rejection(p.infer(image(9), gone.signal))).message, 'client gone', 'an aborted caller is refused at once');
+});
+failures.run();

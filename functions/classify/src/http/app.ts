@@ -3,11 +3,11 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
-import { ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
+import { ClientClosed, ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { openApiDocument } from '../openapi.ts';
-import { readImage } from './body.ts';
-import { classifyOptions } from './params.ts';
+import { guardBody, readUpload, type BodyTiming } from './body.ts';
+import { classifyOptions, mergeParams } from './params.ts';
 import { closesConnection } from './problems.ts';
 import { sendJson, sendProblem } from './respond.ts';
 
@@ -20,14 +20,35 @@ export interface AppDeps {
   config: Readonly<Config>;
   metrics: Metrics;
   state: ServiceState;
-  /** Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). */
-  handleEvent?: (req: IncomingMessage, res: ServerResponse, classifier: Classifier) => Promise<number>;
+  /**
+   * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `gone` fires
+   * when the sender has closed the connection: pass it on as ClassifyOptions.signal.
+   */
+  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, gone: AbortSignal) => Promise<number>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<number> | number;
+/** What GET / answers: directions for a person or a probe that opens the function's URL. */
+const INDEX = {
+  service: 'klassify classify function',
+  classify: 'POST /classify with an image (raw bytes, or a multipart "image" file)',
+  events: 'POST / with a CloudEvent dev.klassify.image.submitted',
+  openapi: '/openapi.json',
+  health: { liveness: '/health/liveness', readiness: '/health/readiness' },
+  metrics: '/metrics',
+  ui: 'The web UI is served on its own (npm start: http://localhost:3000; on Knative: the ui Service).',
+};
+
+/** `gone` is aborted when the client closes the connection before the reply is written. */
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
 
 export function createApp(deps: AppDeps): RequestListener {
   const { config, metrics, state } = deps;
+  const timing: BodyTiming = {
+    idleTimeoutMs: config.bodyIdleTimeoutMs,
+    graceMs: config.bodyGraceMs,
+    minRateBytesPerSec: config.bodyMinRate,
+    timeoutMs: config.bodyTimeoutMs,
+  };
 
   const ready = (): Classifier => {
     if (state.shuttingDown) throw new NotReady('The server is shutting down.');
@@ -46,26 +67,27 @@ export function createApp(deps: AppDeps): RequestListener {
     }
   };
 
-  const classify: Handler = (req, res, url) =>
+  const classify: Handler = (req, res, url, gone) =>
     withAdmission(async (classifier) => {
-      const opts = classifyOptions(url.searchParams, config);
-      const bytes = await readImage(req, config.bodyLimitBytes);
-      sendJson(res, 200, await classifier.classify(bytes, opts));
+      classifyOptions(url.searchParams, config); // a bad query is refused before the body is read
+      const upload = await readUpload(req, config.bodyLimitBytes);
+      const opts = classifyOptions(mergeParams(url.searchParams, upload.params), config);
+      gone.throwIfAborted(); // nobody is waiting: start no work
+      sendJson(res, 200, await classifier.classify(upload.bytes, { ...opts, signal: gone }));
       return 200;
     });
 
   const routes: Record<string, Record<string, Handler>> = {
     '/classify': { POST: classify },
     '/': {
-      POST: (req, res) => {
-        if (!deps.handleEvent) throw new NotFound('/');
-        return withAdmission((classifier) => deps.handleEvent!(req, res, classifier));
-      },
+      GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
+      POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, gone)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
       GET: (_req, res) => {
         const classifier = ready();
+        if (!classifier.workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
         sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers });
         return 200;
       },
@@ -82,6 +104,9 @@ export function createApp(deps: AppDeps): RequestListener {
   };
 
   return (req, res) => {
+    const gone = new AbortController();
+    res.once('close', () => res.writableFinished || gone.abort(new ClientClosed()));
+    guardBody(req, { timing, signal: gone.signal });
     // The Host header is client-controlled; only the path matters for routing.
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = routes[url.pathname];
@@ -91,15 +116,23 @@ export function createApp(deps: AppDeps): RequestListener {
       const method = req.method === 'HEAD' && route.GET ? 'GET' : (req.method ?? '');
       const handler = route[method];
       if (!handler) throw new MethodNotAllowed(req.method ?? '', Object.keys(route));
-      return handler(req, res, url);
+      return handler(req, res, url, gone.signal);
     };
     run()
       .catch((err) => {
+        // A client that has gone reads nothing: whatever failed after that is not logged.
+        if (gone.signal.aborted) return 499;
         if (!(err instanceof ClientError)) console.error(`${req.method} ${url.pathname} failed:`, err);
         if (closesConnection(err)) dropConnectionAfterReply(req, res);
         return sendProblem(res, err, url.pathname);
       })
-      .then((status) => metrics.requests.labels(routeLabel, String(status)).inc());
+      // Counted as 499 (nginx's "client closed request") even if an answer was written.
+      .then((status) => metrics.requests.labels(routeLabel, gone.signal.aborted ? '499' : String(status)).inc())
+      // Last line of defence: nothing about one request may become an unhandled rejection.
+      .catch((err) => {
+        console.error(`${req.method} ${url.pathname}: failed to answer:`, err);
+        res.destroy();
+      });
   };
 }
 

@@ -19,3 +19,10 @@ export function classifyOptions(query: URLSearchParams, config: Pick<Config, 'to
   }
   return { topk, resize: (rawResize as ResizePolicy | null) ?? config.resize };
 }
+
+/** Query parameters, with form fields filling in what the query string does not set. */
+export function mergeParams(query: URLSearchParams, form: URLSearchParams): URLSearchParams {
+  const merged = new URLSearchParams(query);
+  for (const [name, value] of form) if (!merged.has(name)) merged.set(name, value);
+  return merged;
+}
