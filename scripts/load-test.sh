@@ -12,6 +12,7 @@
 #   --url URL            target (default http://127.0.0.1:8080/classify; with --knative the
 #                        ksvc URL + /classify, reachable through `minikube tunnel`)
 #   --host NAME          Host header to send (for a port-forwarded Kourier gateway)
+#   --hey-cpus LIST      run hey under `taskset -c LIST` (keep it off the server's cores)
 #   --levels "N N ..."   concurrency steps (default "1 2 4 8 16 32")
 #   --duration D         per step, hey's -z syntax (default 15s)
 #   --pause S            seconds between steps (default 2)
@@ -34,6 +35,7 @@ source "$ROOT/scripts/lib/knative.sh"
 
 URL=""
 HOST_HEADER=""
+HEY_CPUS=""
 LEVELS="1 2 4 8 16 32"
 DURATION="15s"
 PAUSE=2
@@ -55,6 +57,7 @@ parse_args() {
     case $1 in
       --url) URL=$2; shift 2 ;;
       --host) HOST_HEADER=$2; shift 2 ;;
+      --hey-cpus) HEY_CPUS=$2; shift 2 ;;
       --levels) LEVELS=$2; shift 2 ;;
       --duration) DURATION=$2; shift 2 ;;
       --pause) PAUSE=$2; shift 2 ;;
@@ -170,13 +173,14 @@ stop_sampler() {
 }
 
 run_steps() {
-  local level hey_args=(-z "$DURATION" -m POST -T image/jpeg -D "$IMAGE")
+  local level hey=(hey) hey_args=(-z "$DURATION" -m POST -T image/jpeg -D "$IMAGE")
   if [[ -n $HOST_HEADER ]]; then hey_args+=(-host "$HOST_HEADER"); fi
+  if [[ -n $HEY_CPUS ]]; then hey=(taskset -c "$HEY_CPUS" hey); fi
   for level in $LEVELS; do
     log "concurrency $level for $DURATION (load $(cut -d' ' -f1 /proc/loadavg))"
     local started ended
     started=$(date +%s.%N | cut -c1-14)
-    hey "${hey_args[@]}" -c "$level" "$URL" >"$OUT/steps/c$level.txt"
+    "${hey[@]}" "${hey_args[@]}" -c "$level" "$URL" >"$OUT/steps/c$level.txt"
     ended=$(date +%s.%N | cut -c1-14)
     printf '%s\t%s\t%s\n' "$level" "$started" "$ended" >>"$OUT/steps.tsv"
     sleep "$PAUSE"

@@ -347,9 +347,9 @@ export function checkClassifyService(ms: Manifest[]): string[] {
     add('set scale-down-delay or scale-to-zero-pod-retention-period (cold starts are expensive)');
   }
   if (annotations[`${AUTOSCALING}metric`] !== 'concurrency') add('metric must be concurrency');
-  const cpu = quantity(spec.containers?.[0]?.resources?.requests?.cpu) ?? 0;
+  const cpu = quantity(spec.containers?.[0]?.resources?.limits?.cpu) ?? 0;
   const threads = config.workers * config.intraOpThreads;
-  if (cpu < threads) add(`requests.cpu ${cpu} < ${threads} inference threads (KLASSIFY_WORKERS x KLASSIFY_INTRA_OP_THREADS)`);
+  if (cpu < threads) add(`limits.cpu ${cpu} < ${threads} inference threads (KLASSIFY_WORKERS x KLASSIFY_INTRA_OP_THREADS)`);
   return problems;
 }
 

@@ -137,7 +137,7 @@ ranges('an unquoted annotation value is caught', () => {
 });
 
 ranges('min-scale above max-scale is caught', () => {
-  assertCaught(problemsAfter(CLASSIFY, (o) => { classifyAnnotations(o)['autoscaling.knative.dev/min-scale'] = '20'; }), /min-scale: 20 > max-scale 10/);
+  assertCaught(problemsAfter(CLASSIFY, (o) => { classifyAnnotations(o)['autoscaling.knative.dev/min-scale'] = '20'; }), /min-scale: 20 > max-scale 5/);
 });
 
 ranges('timeout, resources and delivery out of range are caught', () => {
@@ -159,12 +159,12 @@ ranges.run();
 const classify = suite('knative manifests: classify Service vs the function config');
 
 classify('containerConcurrency below the worker pool is caught', () => {
-  const problems = problemsAfter(CLASSIFY, (o) => { o.spec.template.spec.containerConcurrency = 1; });
-  assertCaught(problems, /containerConcurrency 1 < KLASSIFY_WORKERS 2/);
+  const problems = problemsAfter(CLASSIFY, (o) => { setEnv(o, 'KLASSIFY_WORKERS', '3'); });
+  assertCaught(problems, /containerConcurrency 2 < KLASSIFY_WORKERS 3/);
 });
 
 classify('a queue smaller than containerConcurrency is caught', () => {
-  assertCaught(problemsAfter(CLASSIFY, (o) => setEnv(o, 'KLASSIFY_QUEUE_SIZE', '4')), /containerConcurrency 8 > KLASSIFY_QUEUE_SIZE 4/);
+  assertCaught(problemsAfter(CLASSIFY, (o) => setEnv(o, 'KLASSIFY_QUEUE_SIZE', '1')), /containerConcurrency 2 > KLASSIFY_QUEUE_SIZE 1/);
 });
 
 classify('env the function rejects at start-up is caught by its own loader', () => {
@@ -173,11 +173,11 @@ classify('env the function rejects at start-up is caught by its own loader', () 
 });
 
 classify('more inference threads than requested CPUs is caught', () => {
-  assertCaught(problemsAfter(CLASSIFY, (o) => setEnv(o, 'KLASSIFY_INTRA_OP_THREADS', '2')), /requests\.cpu 2 < 4 inference threads/);
+  assertCaught(problemsAfter(CLASSIFY, (o) => setEnv(o, 'KLASSIFY_INTRA_OP_THREADS', '2')), /limits\.cpu 1 < 2 inference threads/);
 });
 
 classify('a soft target above the hard limit is caught', () => {
-  assertCaught(problemsAfter(CLASSIFY, (o) => { classifyAnnotations(o)['autoscaling.knative.dev/target'] = '16'; }), /target 16 > containerConcurrency 8/);
+  assertCaught(problemsAfter(CLASSIFY, (o) => { classifyAnnotations(o)['autoscaling.knative.dev/target'] = '16'; }), /target 16 > containerConcurrency 2/);
 });
 
 classify('no scale to zero, or no retention, is caught', () => {
