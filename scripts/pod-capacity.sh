@@ -15,7 +15,7 @@
 #   --port P         loopback port (default 18090)
 #   --levels, --duration, --pause, --out, --label   as in scripts/load-test.sh
 # Environment: KLASSIFY_MODEL_MIRROR etc. as for `npm start`; the pod's KLASSIFY_* settings
-# are fixed here to the manifest's values (knative/200-classify-service.yaml).
+# are fixed here to the manifest's values (knative/base/200-classify-service.yaml).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,7 +54,7 @@ parse_args() {
   fi
 }
 
-# The pod's settings, as in knative/200-classify-service.yaml.
+# The pod's settings, as in knative/base/200-classify-service.yaml.
 start_server() {
   [[ -f $ROOT/dist/classify/main.js ]] || (cd "$ROOT" && npm run build >/dev/null)
   mkdir -p "$OUT"
