@@ -134,6 +134,17 @@ check_image_config() {
   expect "default command is the classify function (got $cmd)" test "$cmd" = '["node","dist/classify/main.js"]'
 }
 
+# Production dependencies only: no TypeScript declarations, compilers or bundlers, which
+# Node never loads (some production packages list @types/* as their own dependencies).
+check_no_dev_packages() {
+  local mnt found
+  mnt=$("${BUILDAH[@]}" mount "$CONTAINER")
+  found=$(cd "$mnt/app/node_modules" && find . -maxdepth 2 \( -path './@types' -o -path './typescript' -o -path './esbuild' \
+    -o -path './tsx' -o -path './uvu' -o -path './playwright-core' -o -path './@esbuild' \) | sed 's|^\./||' | tr '\n' ' ')
+  "${BUILDAH[@]}" umount "$CONTAINER" >/dev/null
+  expect "no dev-only packages in node_modules${found:+; found: $found}" test -z "$found"
+}
+
 check_non_root() {
   local uid
   uid=$("${BUILDAH[@]}" run --isolation=chroot "$CONTAINER" -- id -u)
@@ -238,6 +249,7 @@ main() {
   CONTAINER=$("${BUILDAH[@]}" from --pull-never "$IMAGE")
   report_size
   check_image_config
+  check_no_dev_packages
   check_non_root
   touch "$MARKER"
   check_function
