@@ -24,6 +24,8 @@ fi
 
 find "$dir" -type f -name '*.map' -delete
 rm -rf "$dir/@types"
+# npm leaves an empty folder behind for each scope of the omitted dev dependencies.
+find "$dir" -mindepth 1 -maxdepth 1 -type d -empty -delete
 find "$dir" -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 find "$dir" -type d -name miniprogram -path '*/@tensorflow/*' -prune -exec rm -rf {} +
 for dist in "$dir"/@tensorflow/*/dist; do

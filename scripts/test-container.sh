@@ -139,8 +139,9 @@ check_image_config() {
 check_no_dev_packages() {
   local mnt found
   mnt=$("${BUILDAH[@]}" mount "$CONTAINER")
-  found=$(cd "$mnt/app/node_modules" && find . -maxdepth 2 \( -path './@types' -o -path './typescript' -o -path './esbuild' \
-    -o -path './tsx' -o -path './uvu' -o -path './playwright-core' -o -path './@esbuild' \) | sed 's|^\./||' | tr '\n' ' ')
+  found=$(cd "$mnt/app/node_modules" && find . -maxdepth 3 -name package.json \( -path './@types/*' -o -path './typescript/*' \
+    -o -path './esbuild/*' -o -path './@esbuild/*' -o -path './tsx/*' -o -path './uvu/*' -o -path './playwright-core/*' \) |
+    sed 's|^\./||; s|/package.json$||' | tr '\n' ' ')
   "${BUILDAH[@]}" umount "$CONTAINER" >/dev/null
   expect "no dev-only packages in node_modules${found:+; found: $found}" test -z "$found"
 }

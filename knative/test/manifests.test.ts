@@ -169,6 +169,7 @@ webhook('autoscaling annotation values Knative refuses are caught', () => {
     ['target-utilization-percentage', '170', /target-utilization-percentage: "170" is not a number from 1 to 100/],
     ['initial-scale', '0', /initial-scale: "0" is not a number from 1/],
     ['max-scale', 'ten', /max-scale: "ten" is not an integer/],
+    ['min-scale', '-1', /min-scale: "-1" is not an integer/],
     ['scale-to-zero-pod-retention-period', '5 minutes', /not a duration/],
     ['panic-threshold-percentage', '100', /panic-threshold-percentage: "100" is not a number from 110/],
     ['panic-window-percentage', '0', /panic-window-percentage: "0" is not a number from 1/],
