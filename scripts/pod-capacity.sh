@@ -14,8 +14,9 @@
 #   --hey-cpus LIST  the cores hey runs on (default: every other core)
 #   --port P         loopback port (default 18090)
 #   --levels, --duration, --pause, --out, --label   as in scripts/load-test.sh
-# Environment: KLASSIFY_MODEL_MIRROR etc. as for `npm start`; the pod's KLASSIFY_* settings
-# are fixed here to the manifest's values (knative/base/200-classify-service.yaml).
+# Environment: KLASSIFY_MODEL_MIRROR etc. as for `npm start`. Workers, threads and
+# MALLOC_ARENA_MAX are the manifest's (knative/base/200-classify-service.yaml); the queue
+# is unbounded, so that the curve shows queueing where the pod would shed load.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
