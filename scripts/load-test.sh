@@ -276,4 +276,5 @@ main() {
   render
 }
 
-main "$@"
+# Sourced by the tests to call single steps; run as a script otherwise.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

@@ -314,3 +314,45 @@ base('refuses to run as a normal user, before any download', () => {
 });
 
 base.run();
+
+// ---------------------------------------------------------------------------------------
+const load = suite('scripts/load-test.sh, its Knative steps');
+
+/** Sources load-test.sh and runs `commands` with the shims on PATH. */
+function loadTestStep(commands: string, env: Record<string, string> = {}): Run {
+  const dir = mkdtempSync(path.join(tmpdir(), 'klassify-step-'));
+  try {
+    const script = path.join(dir, 'step.sh');
+    writeFileSync(script, `set -euo pipefail\nsource ${JSON.stringify(path.join(ROOT, 'scripts/load-test.sh'))}\n${commands}\n`);
+    return runScript(path.relative(ROOT, script), [], env);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+load('pods are counted ready, pending and in all; Pending pods are not hidden', () => {
+  const run = loadTestStep('count_pods', { FAKE_PODS: 'Running true\\nPending \\nPending false\\nRunning false\\n' });
+  assert.is(run.status, 0, run.stderr);
+  assert.is(run.stdout.trim(), '1 2 4');
+});
+
+load('a kubectl error is reported as unknown, not as zero pods', () => {
+  const run = loadTestStep('count_pods', { FAKE_FAIL: 'get pods' });
+  assert.is(run.stdout.trim(), 'nan nan nan');
+});
+
+load('the scale-to-zero wait comes from the Service: window + retention + grace + a minute', () => {
+  assert.is(loadTestStep('zero_timeout', { FAKE_RETENTION: '5m' }).stdout.trim(), String(60 + 300 + 30 + 60));
+  assert.is(loadTestStep('zero_timeout', { FAKE_RETENTION: '1m30s', FAKE_WINDOW: '120s' }).stdout.trim(), String(120 + 90 + 30 + 60));
+  assert.is(loadTestStep('zero_timeout').stdout.trim(), String(60 + 0 + 30 + 60));
+});
+
+load('with --knative the requests go to the tunnel address with the Service host name', () => {
+  const run = loadTestStep('KNATIVE=true; resolve_url; echo "$URL $HOST_HEADER"', { FAKE_GATEWAY: '10.96.12.7' });
+  assert.is(run.stdout.trim(), 'http://10.96.12.7/classify classify.klassify.127.0.0.1.sslip.io');
+  const none = loadTestStep('KNATIVE=true; resolve_url');
+  assert.is(none.status, 1);
+  assert.match(none.stderr, 'minikube tunnel -p klassify');
+});
+
+load.run();

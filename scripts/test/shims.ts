@@ -7,6 +7,9 @@
 //   FAKE_KUBE_VERSION      the server's gitVersion in `kubectl version -o json`
 //   FAKE_EVENTS_TOKEN      the token in the Secret klassify-ui-events (unset: no Secret)
 //   FAKE_GATEWAY           Kourier's LoadBalancer address (unset: no tunnel)
+//   FAKE_PODS              `get pods` output, one "phase ready…" line per pod (\n escapes)
+//   FAKE_RETENTION         the classify Service's scale-to-zero-pod-retention-period
+//   FAKE_WINDOW            the classify Service's autoscaling window
 // `kubectl apply -k DIR` copies DIR's files to $SHIM_DIR/applied-k/.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +38,9 @@ case "$*" in
   *"version -o json"*) printf '{"serverVersion": {"gitVersion": "%s"}}\n' "\${FAKE_KUBE_VERSION:-v0.0.0}" ;;
   *"get secret klassify-ui-events"*) [[ -n \${FAKE_EVENTS_TOKEN:-} ]] && printf '%s' "$(printf '%s' "$FAKE_EVENTS_TOKEN" | base64 -w0)" ;;
   *"get service kourier"*) printf '%s' "\${FAKE_GATEWAY:-}" ;;
+  *"get pods"*) printf '%b' "\${FAKE_PODS:-}" ;;
+  *"scale-to-zero-pod-retention-period"*) printf '%s' "\${FAKE_RETENTION:-}" ;;
+  *"knative\\.dev/window"*) printf '%s' "\${FAKE_WINDOW:-}" ;;
   *"get ksvc ui -o jsonpath={.status.url}"*) printf 'http://ui.klassify.127.0.0.1.sslip.io' ;;
   *"get ksvc classify -o jsonpath={.status.url}"*) printf 'http://classify.klassify.127.0.0.1.sslip.io' ;;
   *latestReadyRevisionName*) printf 'classify-00002' ;;
