@@ -17,6 +17,7 @@
 #   KLASSIFY_BUILD_CA        CA bundle for npm during the build (default $NODE_EXTRA_CA_CERTS,
 #                            else /etc/ssl/certs/ca-certificates.crt)
 #   KLASSIFY_TEST_PORT       first of three loopback ports to use (default 18080)
+#   KLASSIFY_TEST_IMAGE      the image name to build (default localhost/klassify:test)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +26,7 @@ source "$ROOT/scripts/versions.sh"
 # shellcheck source=scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
 
-IMAGE="localhost/klassify:test"
+IMAGE="${KLASSIFY_TEST_IMAGE:-localhost/klassify:test}"
 OFFICIAL_BASE="docker.io/library/node:$NODE_VERSION-bookworm-slim"
 MIRROR_STAGE="$ROOT/.cache/model-mirror"
 PORT_BASE="${KLASSIFY_TEST_PORT:-18080}"
