@@ -111,6 +111,13 @@ install_eventing() {
   wait_deployments knative-eventing
 }
 
+# What the node's pods request, to compare with the install-overhead table in
+# docs/scaling.md.
+report_requests() {
+  log "CPU and memory requested on the node (docs/scaling.md):"
+  kube describe nodes | sed -n '/^Allocated resources:/,/^Events:/p' >&2 || true
+}
+
 main() {
   check_prerequisites
   start_minikube
@@ -118,6 +125,7 @@ main() {
   configure_domain
   install_eventing
   roll_out
+  report_requests
 }
 
 main "$@"
