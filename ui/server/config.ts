@@ -45,8 +45,6 @@ export interface UiConfig {
      * empty: no event source, both answer 404.
      */
     token: string;
-    /** @deprecated Host allowlists are gone (a client sets Host); always empty. */
-    allowedHosts: readonly string[];
   };
   shutdownGraceMs: number;
 }
@@ -162,7 +160,6 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
       maxDeadLetterBytes: 32 * 1024 * 1024,
       deadLetterTimeoutMs: int('UI_DEAD_LETTER_TIMEOUT_MS', 100, 600_000),
       token: readToken(read('UI_EVENTS_TOKEN'), problems),
-      allowedHosts: [],
     },
     shutdownGraceMs: int('UI_SHUTDOWN_GRACE_MS', 0, 60_000),
   };
