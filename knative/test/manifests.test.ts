@@ -274,7 +274,7 @@ ui('the events token comes from the Secret, never from a literal value', () => {
   assertCaught(problemsAfter(UI, (o) => {
     const env = o.spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'UI_EVENTS_TOKEN');
     delete env.valueFrom;
-    env.value = 'abc';
+    env.value = 'a-literal-token-in-the-manifest';
   }), /UI_EVENTS_TOKEN must come from the Secret/);
 });
 
