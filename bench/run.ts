@@ -18,7 +18,7 @@ import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
-import { baseEnv, hasHey, hey, meanBatch, metric, rssMb, sampler, scrape, stageMeans, startServer, timedGet } from './http.ts';
+import { baseEnv, hasHey, hey, meanBatch, metric, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath } from './load-image.ts';
 import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
 
@@ -169,26 +169,44 @@ async function decode() {
 
 // ---------------------------------------------------------------- cold start
 
+/**
+ * `--baseline=<dir>` names another build of the function (a copy of dist/classify from an
+ * earlier commit); the cold-start and saturation sections then run it interleaved with the
+ * current build, so before and after meet the same background load.
+ */
+const BASELINE = process.argv.find((a) => a.startsWith('--baseline='))?.slice(11);
+const builds = (): Array<[string, string | undefined]> =>
+  BASELINE ? [['current', undefined], ['baseline', path.resolve(BASELINE, 'main.js')]] : [['current', undefined]];
+
 async function coldStart() {
   const image = await readFile(await loadImagePath());
   const runs = QUICK ? 3 : 5;
-  const samples: Array<{ readyMs: number; firstResponseMs: number }> = [];
+  const MARKS = ['main module', 'HTTP stack loaded', 'listening', 'first worker warm', 'ready'];
+  const perBuild = builds().map(([name, entry]) => ({ name, entry, samples: [] as Array<Record<string, number>> }));
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const server = await startServer();
-    const readyMs = performance.now() - t0;
-    const res = await fetch(`${server.url}/classify`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } });
-    await res.arrayBuffer();
-    const firstResponseMs = performance.now() - t0;
-    samples.push({ readyMs: round(readyMs), firstResponseMs: round(firstResponseMs) });
-    await server.stop();
+    for (const b of i % 2 ? [...perBuild].reverse() : perBuild) {
+      const t0 = performance.now();
+      const server = await startServer({}, b.entry);
+      const res = await fetch(`${server.url}/classify`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } });
+      await res.arrayBuffer();
+      const firstResponseMs = performance.now() - t0;
+      b.samples.push({ readyMs: round(server.readyMs), firstResponseMs: round(firstResponseMs), ...startupMarks(server.log) });
+      await server.stop();
+    }
   }
-  const ready = median(samples.map((s) => s.readyMs));
-  const first = median(samples.map((s) => s.firstResponseMs));
-  results.coldStart = { samples, medianReadyMs: ready, medianFirstResponseMs: first, load: await loadAverage() };
-  table(`Cold start: spawn \`node dist/classify/main.js\` (median of ${runs})`, ['phase', 'ms'], [
-    ['spawn → readiness 200', round(ready)],
-    ['spawn → first classification answered', round(first)],
+  const load = await loadAverage();
+  const summary = perBuild.map((b) => ({
+    build: b.name,
+    medianReadyMs: median(b.samples.map((s) => s.readyMs)),
+    medianFirstResponseMs: median(b.samples.map((s) => s.firstResponseMs)),
+    marks: Object.fromEntries(MARKS.map((m) => [m, median(b.samples.map((s) => s[m] ?? NaN))])),
+    samples: b.samples,
+  }));
+  results.coldStart = { builds: summary, load };
+  table(`Cold start: spawn \`node dist/classify/main.js\` (median of ${runs}; load avg ${load})`, ['phase', ...summary.map((s) => `${s.build}, ms`)], [
+    ['spawn → readiness 200 (bench clock)', ...summary.map((s) => round(s.medianReadyMs))],
+    ['spawn → first classification answered (after every worker joined)', ...summary.map((s) => round(s.medianFirstResponseMs))],
+    ...MARKS.map((m) => [`server log: ${m} (ms since process start)`, ...summary.map((s) => s.marks[m])]),
   ]);
 }
 
