@@ -5,6 +5,11 @@ import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 await rm('dist/classify', { recursive: true, force: true });
+// Pure-JS dependencies are bundled in: resolving and compiling prom-client, cloudevents
+// (with ajv) and busboy file by file cost the main thread ~50–80 ms of a ~250 ms cold start
+// (docs/performance.md). Native packages, and those only the tfjs engine or the model
+// converter load, stay in node_modules.
+const external = ['sharp', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs'];
 await build({
   entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts'],
   outdir: 'dist/classify',
@@ -12,7 +17,9 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  packages: 'external',
+  external,
+  // Bundled CommonJS calls require() for Node built-ins; an ES module has none of its own.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   // Splitting keeps main.ts's dynamic import('./server.ts') a separate chunk, so the
   // workers start before the HTTP stack's modules load (cold start).
   splitting: true,
