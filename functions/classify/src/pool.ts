@@ -37,6 +37,12 @@ interface Slot {
   worker: Worker;
   busy: Job[] | null;
   started: number;
+  /**
+   * This worker's input slab, shared with it: a batch is written here and the message
+   * carries a view of it, so nothing is allocated, copied or transferred per request. The
+   * worker is sent its next batch only after it answered the last one.
+   */
+  input: Uint8Array;
 }
 
 // In the esbuild bundle, worker.js sits beside main.js; from the .ts sources, a small
@@ -134,7 +140,7 @@ export class InferencePool {
     const init: WorkerInit = { engine, warmup: this.shapes };
     const worker = new Worker(WORKER_FILE, { workerData: init });
     this.workers.push(worker);
-    const slot: Slot = { worker, busy: null, started: 0 };
+    const slot: Slot = { worker, busy: null, started: 0, input: new Uint8Array(new SharedArrayBuffer(this.shapes.at(-1)! * IMAGE_VALUES)) };
     return new Promise((resolve, reject) => {
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
@@ -175,11 +181,12 @@ export class InferencePool {
     // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
     // a slow first run (seconds on a GPU) in the middle of live traffic.
     const shape = this.shapes.find((n) => n >= jobs.length)!;
-    const rgb = new Uint8Array(shape * IMAGE_VALUES);
+    const rgb = slot.input.subarray(0, shape * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
+    rgb.fill(0, jobs.length * IMAGE_VALUES);
     this.onBatch(jobs.length);
     const msg: ToWorker = { id: this.nextId++, batch: shape, rgb };
-    slot.worker.postMessage(msg, [rgb.buffer]);
+    slot.worker.postMessage(msg);
     if (this.queue.length) this.dispatch();
   }
 

@@ -22,6 +22,16 @@ const engine = await createEngine({ ...init.engine, log: (msg) => console.error(
 for (const size of init.warmup) await engine.run(new Float32Array(size * IMAGE_VALUES), size);
 post({ type: 'ready', provider: engine.provider, loadMs: performance.now() - started });
 
+// One input array per batch size, reused: a fresh 600 KB array per request left glibc's
+// per-thread arenas fragmented, ~35 MB more RSS under load (docs/performance.md). The pool
+// sends a worker one batch at a time, so a buffer is never in use twice.
+const inputs = new Map<number, Float32Array>();
+const inputFor = (batch: number) => {
+  let input = inputs.get(batch);
+  if (!input) inputs.set(batch, (input = new Float32Array(batch * IMAGE_VALUES)));
+  return input;
+};
+
 port.on('message', async (job: ToWorker | 'close') => {
   if (job === 'close') {
     await engine.dispose();
@@ -29,7 +39,7 @@ port.on('message', async (job: ToWorker | 'close') => {
     return;
   }
   try {
-    const input = new Float32Array(job.batch * IMAGE_VALUES);
+    const input = inputFor(job.batch);
     normalize(job.rgb, input);
     const t0 = performance.now();
     const output = await engine.run(input, job.batch);
