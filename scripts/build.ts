@@ -5,11 +5,13 @@ import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 await rm('dist/classify', { recursive: true, force: true });
-// Pure-JS dependencies are bundled in: resolving and compiling prom-client, cloudevents
-// (with ajv) and busboy file by file cost the main thread ~50–80 ms of a ~250 ms cold start
-// (docs/performance.md). Native packages, and those only the tfjs engine or the model
-// converter load, stay in node_modules.
-const external = ['sharp', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs'];
+// JavaScript dependencies are bundled in, sharp's JavaScript included: resolving, reading
+// and compiling prom-client, cloudevents (with ajv), busboy and sharp's own dependencies
+// file by file was a third of the main thread's cold start (docs/performance.md). What
+// stays in node_modules: native code (sharp's prebuilt addon and libvips, which its
+// bundled loader finds by package name, and onnxruntime-node), and the packages that only
+// the tfjs engine or the model converter load.
+const external = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs'];
 await build({
   entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts'],
   outdir: 'dist/classify',
