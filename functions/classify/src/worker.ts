@@ -22,14 +22,14 @@ const engine = await createEngine({ ...init.engine, log: (msg) => console.error(
 for (const size of init.warmup) await engine.run(new Float32Array(size * IMAGE_VALUES), size);
 post({ type: 'ready', provider: engine.provider, loadMs: performance.now() - started });
 
-// One input array per batch size, reused: a fresh 600 KB array per request left glibc's
-// per-thread arenas fragmented, ~35 MB more RSS under load (docs/performance.md). The pool
-// sends a worker one batch at a time, so a buffer is never in use twice.
-const inputs = new Map<number, Float32Array>();
+// One input array, reused and grown to the largest batch seen: a fresh 600 KB array per
+// request left glibc's per-thread arenas fragmented, ~35 MB more RSS under load
+// (docs/performance.md). The pool sends a worker one batch at a time, so it is never in
+// use twice.
+let inputBuffer = new Float32Array(0);
 const inputFor = (batch: number) => {
-  let input = inputs.get(batch);
-  if (!input) inputs.set(batch, (input = new Float32Array(batch * IMAGE_VALUES)));
-  return input;
+  if (inputBuffer.length < batch * IMAGE_VALUES) inputBuffer = new Float32Array(batch * IMAGE_VALUES);
+  return inputBuffer.subarray(0, batch * IMAGE_VALUES);
 };
 
 port.on('message', async (job: ToWorker | 'close') => {
