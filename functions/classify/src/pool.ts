@@ -38,11 +38,13 @@ interface Slot {
   busy: Job[] | null;
   started: number;
   /**
-   * This worker's input slab, shared with it: a batch is written here and the message
-   * carries a view of it, so nothing is allocated, copied or transferred per request. The
-   * worker is sent its next batch only after it answered the last one.
+   * This worker's input buffer, sized for the largest batch. It travels: transferred to
+   * the worker with a batch and back with the result, so nothing is allocated per request
+   * (fresh 150 KB arrays per request fragmented the allocator: docs/performance.md). Null
+   * while the worker holds it; a fresh one replaces a buffer lost with a failed batch. Not
+   * a SharedArrayBuffer: onnxruntime-node refuses typed arrays over one as tensor data.
    */
-  input: Uint8Array;
+  input: Uint8Array<ArrayBuffer> | null;
 }
 
 // In the esbuild bundle, worker.js sits beside main.js; from the .ts sources, a small
@@ -140,7 +142,7 @@ export class InferencePool {
     const init: WorkerInit = { engine, warmup: this.shapes };
     const worker = new Worker(WORKER_FILE, { workerData: init });
     this.workers.push(worker);
-    const slot: Slot = { worker, busy: null, started: 0, input: new Uint8Array(new SharedArrayBuffer(this.shapes.at(-1)! * IMAGE_VALUES)) };
+    const slot: Slot = { worker, busy: null, started: 0, input: null };
     return new Promise((resolve, reject) => {
       worker.on('message', (msg: FromWorker) => {
         if (msg.type === 'ready') {
@@ -181,12 +183,14 @@ export class InferencePool {
     // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
     // a slow first run (seconds on a GPU) in the middle of live traffic.
     const shape = this.shapes.find((n) => n >= jobs.length)!;
-    const rgb = slot.input.subarray(0, shape * IMAGE_VALUES);
+    const input = slot.input ?? new Uint8Array(this.shapes.at(-1)! * IMAGE_VALUES);
+    slot.input = null;
+    const rgb = input.subarray(0, shape * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
     rgb.fill(0, jobs.length * IMAGE_VALUES);
     this.onBatch(jobs.length);
     const msg: ToWorker = { id: this.nextId++, batch: shape, rgb };
-    slot.worker.postMessage(msg);
+    slot.worker.postMessage(msg, [input.buffer]);
     if (this.queue.length) this.dispatch();
   }
 
@@ -196,6 +200,7 @@ export class InferencePool {
     if (msg.type === 'failed') {
       jobs.forEach((j) => j.reject(new Error(`inference failed: ${msg.message}`)));
     } else {
+      slot.input = new Uint8Array(msg.rgb.buffer as ArrayBuffer);
       jobs.forEach((j, i) =>
         j.resolve({
           probabilities: msg.output.subarray(i * CLASS_COUNT, (i + 1) * CLASS_COUNT),

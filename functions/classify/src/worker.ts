@@ -12,7 +12,8 @@ export interface WorkerInit {
 export type ToWorker = { id: number; batch: number; rgb: Uint8Array };
 export type FromWorker =
   | { type: 'ready'; provider: string; loadMs: number }
-  | { type: 'result'; id: number; output: Float32Array; inferenceMs: number }
+  /** rgb: the batch's input buffer, handed back for the pool to reuse. */
+  | { type: 'result'; id: number; output: Float32Array; inferenceMs: number; rgb: Uint8Array }
   | { type: 'failed'; id: number; message: string };
 
 const port = parentPort!;
@@ -43,7 +44,7 @@ port.on('message', async (job: ToWorker | 'close') => {
     normalize(job.rgb, input);
     const t0 = performance.now();
     const output = await engine.run(input, job.batch);
-    post({ type: 'result', id: job.id, output, inferenceMs: performance.now() - t0 }, [output.buffer as ArrayBuffer]);
+    post({ type: 'result', id: job.id, output, inferenceMs: performance.now() - t0, rgb: job.rgb }, [output.buffer as ArrayBuffer, job.rgb.buffer as ArrayBuffer]);
   } catch (err) {
     post({ type: 'failed', id: job.id, message: (err as Error).message });
   }
