@@ -313,6 +313,16 @@ const HTTP_ENV: Record<string, string> = Object.fromEntries(
 
 type Stages = Record<'decode' | 'queue' | 'handoff' | 'inference' | 'total', number>;
 
+/** CPU time a process has used so far (all its threads), in ms, from /proc. */
+function processCpuMs(pid: number): number {
+  // Fields 14 and 15 (utime, stime) in clock ticks; the command name in parentheses may
+  // contain spaces, so count from its closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
 /**
  * klassify over HTTP against the straightforward pipeline it wraps, in one process: sharp
  * decode + ONNX Runtime fp32 in 2 worker threads, no HTTP. 512×512 JPEG; both sides stay
@@ -334,7 +344,9 @@ async function throughput() {
   const levels = QUICK ? [1, 8] : [1, 2, 4, 8, 16];
   const SIDES = ['in-process', 'HTTP'] as const;
   type Side = (typeof SIDES)[number];
-  type Sample = { rps: number; p50: number; p99: number; stages: Stages };
+  // cpuMs: CPU time per image of the process doing the work (all threads: decode pool,
+  // workers, main thread), which the neighbours' load barely changes, unlike req/s.
+  type Sample = { rps: number; p50: number; p99: number; cpuMs: number; stages: Stages };
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
   const inProcess = async (c: number): Promise<Sample> => {
     const acc: Record<keyof Stages, number[]> = { decode: [], queue: [], handoff: [], inference: [], total: [] };
@@ -350,17 +362,25 @@ async function throughput() {
       acc.handoff.push(t2 - t1 - r.queueMs - r.inferenceMs);
       acc.total.push(t2 - t0);
     };
+    const cpu0 = process.cpuUsage();
     const { rps, latencies } = await closedLoop(one, c, STEP_S);
+    const cpu = process.cpuUsage(cpu0);
     const stages = Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, mean(v)])) as Stages;
-    return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), stages };
+    return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / latencies.length, stages };
   };
   const overHttp = async (c: number): Promise<Sample> => {
-    const r = await httpLevel(server.url, image, c);
-    const st = r.stages!;
+    const before = await scrape(server.url);
+    const cpu0 = processCpuMs(server.pid);
+    const h = await hey(server.url, image, c, STEP_S);
+    const cpu1 = processCpuMs(server.pid);
+    const after = await scrape(server.url);
+    const ok = h.statusCodes['200'] ?? 0;
+    const r = { rps: ok / h.seconds, p50: h.latencyMs.p50 ?? NaN, p99: h.latencyMs.p99 ?? NaN, stages: stageMeans(before, after) };
+    const st = r.stages;
     // The server times the pool's round trip as queue + inference; what it does not
     // attribute (slab copy, messages, normalisation, metrics) is the handoff.
     const handoff = st.total - st.decode - st.queue - st.inference;
-    return { rps: r.rps, p50: r.p50, p99: r.p99, stages: { decode: st.decode, queue: st.queue, handoff, inference: st.inference, total: st.total } };
+    return { rps: r.rps, p50: r.p50, p99: r.p99, cpuMs: (cpu1 - cpu0) / Math.max(1, ok), stages: { decode: st.decode, queue: st.queue, handoff, inference: st.inference, total: st.total } };
   };
   const groups: Array<{ c: number; load: string } & Record<Side, Sample>> = [];
   try {
@@ -388,6 +408,7 @@ async function throughput() {
     clients: c,
     ...Object.fromEntries(SIDES.map((side) => [side, {
       rps: round(med(c, side, (s) => s.rps)), p50: round(med(c, side, (s) => s.p50)), p99: round(med(c, side, (s) => s.p99)),
+      cpuMs: round(med(c, side, (s) => s.cpuMs), 2),
       stages: Object.fromEntries(Object.keys(groups[0][side].stages).map((k) => [k, round(med(c, side, (s) => s.stages[k as keyof Stages]), 2)])),
       // Mean latency by Little's law, minus the server's own total: HTTP, loopback, client.
       outside: round(med(c, side, (s) => (c / s.rps) * 1000 - s.stages.total), 2),
@@ -400,9 +421,9 @@ async function throughput() {
   table(`Throughput: klassify over HTTP (hey) vs the in-process pipeline (sharp + ORT fp32, 2 workers), ${summary.image} (req/s \\| p50 ms \\| p99 ms; median of ${REPEATS} × ${STEP_S} s)`,
     ['clients', ...SIDES, 'HTTP ÷ in-process'],
     rows.map((r) => [r.clients, ...SIDES.map((side) => `${r[side].rps} \\| ${r[side].p50} \\| ${r[side].p99}`), r.ratio]));
-  table('Per-request stages (mean ms): decode | queue | handoff (copies, messages, normalise) | inference | rest of the mean latency (HTTP, loopback, client)',
-    ['clients', 'side', 'decode', 'queue', 'handoff', 'inference', 'total', 'HTTP + client'],
-    rows.flatMap((r) => SIDES.map((side) => [r.clients, side, r[side].stages.decode, r[side].stages.queue, r[side].stages.handoff, r[side].stages.inference, r[side].stages.total, side === 'HTTP' ? r[side].outside : '–'])));
+  table('Per-request stages (mean ms): decode | queue | handoff (copies, messages, normalise) | inference | rest of the mean latency (HTTP, loopback, client); CPU ms per image of the serving process (hey not included)',
+    ['clients', 'side', 'decode', 'queue', 'handoff', 'inference', 'total', 'HTTP + client', 'CPU ms / image'],
+    rows.flatMap((r) => SIDES.map((side) => [r.clients, side, r[side].stages.decode, r[side].stages.queue, r[side].stages.handoff, r[side].stages.inference, r[side].stages.total, side === 'HTTP' ? r[side].outside : '–', r[side].cpuMs])));
   console.log(`\nBest HTTP ${summary.bestHttpRps} req/s ÷ best in-process ${summary.bestInProcessRps} img/s = ${summary.ratio} (target ≥ 1.2)${Object.keys(HTTP_ENV).length ? `; HTTP side with ${JSON.stringify(HTTP_ENV)}` : ''}`);
   console.log(`load avg per group: ${groups.map((g) => g.load.split(' ')[0]).join(' ')}`);
 }
