@@ -55,7 +55,7 @@ ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2
 WORKDIR /app
 # Layers ordered by how often they change, so a registry-based cluster pulls only
-# the small dist/ layer (~1 MB) for a code change: dependencies (lockfile), the model
+# the small dist/ layer (~3 MB, 0.7 MB compressed) for a code change: dependencies (lockfile), the model
 # (pinned checksums), then the compiled code.
 COPY --from=build /app/node_modules /app/node_modules
 COPY --from=build /app/model /app/model
