@@ -107,7 +107,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 # Layers ordered by how often they change: dependencies (lockfile), the model (pinned
 # checksums), package.json, then the compiled code. For a code change a registry-based
-# cluster pulls only the last one (~1 MB).
+# cluster pulls only the last one (~3 MB, 0.7 MB compressed: the function's pure-JS dependencies are bundled into it).
 COPY --from=deps /app/node_modules /app/node_modules
 COPY --from=model /app/model /app/model
 COPY package.json /app/package.json
