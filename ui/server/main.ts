@@ -6,8 +6,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exitCannotStart } from '../../server-kit/exit.ts';
 import { createUiServer, jsonLogger } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 
 /** dist/ui/server.js serves dist/ui/public; ui/server/main.ts (tsx) serves the same build. */
 function defaultPublicDir(): string {
@@ -18,18 +19,15 @@ function defaultPublicDir(): string {
 
 async function main() {
   let config;
+  let ui;
+  let address;
   try {
     config = loadConfig(process.env, { publicDir: defaultPublicDir() });
+    ui = createUiServer(config, jsonLogger);
+    address = await ui.listen();
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
+    exitCannotStart(jsonLogger, error);
   }
-
-  const ui = createUiServer(config, jsonLogger);
-  const address = await ui.listen();
   jsonLogger.info('ui listening', {
     port: address.port,
     classify: config.classifyUpstream.href,
