@@ -17,7 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import { DELIVERY_FAILED, type DeliveryFailure } from '../../contracts/events.ts';
 import type { EventHub } from './events.ts';
 import { checkDeclaredLength, consumeBody } from '../../server-kit/body.ts';
-import { bodyProblem, HttpError } from './problem.ts';
+import { bodyProblem, bodyTooSlow, HttpError } from './problem.ts';
 
 export interface DeadLetterLimits {
   maxBytes: number;
@@ -128,12 +128,7 @@ async function discardBody(req: IncomingMessage, { maxBytes, timeoutMs }: DeadLe
   } catch (error) {
     throw bodyProblem(error, {
       tooLarge: tooLarge(maxBytes),
-      tooSlow: new HttpError(408, {
-        title: 'Dead letter too slow',
-        detail: `The body did not arrive within ${Math.round(timeoutMs / 1000)} s.`,
-        type: 'request-timeout',
-        headers: { Connection: 'close' },
-      }),
+      tooSlow: bodyTooSlow('Dead letter too slow', timeoutMs),
     });
   }
   return keep > 0 && size <= keep ? Buffer.concat(kept) : null;

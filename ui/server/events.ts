@@ -20,7 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { CLASSIFIED, REJECTED, type RelayedEvent } from '../../contracts/events.ts';
 import { readBody } from '../../server-kit/body.ts';
-import { bodyProblem, HttpError, payloadTooLarge } from './problem.ts';
+import { bodyProblem, bodyTooSlow, HttpError, payloadTooLarge } from './problem.ts';
 
 /** The CloudEvent types the UI shows: the classify function's replies (contracts/events.ts). */
 export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]);
@@ -280,12 +280,7 @@ async function readEvent(req: IncomingMessage, limits: IngestLimits): Promise<st
   } catch (error) {
     throw bodyProblem(error, {
       tooLarge: eventBodyTooLarge(limits.maxBodyBytes),
-      tooSlow: new HttpError(408, {
-        title: 'Event too slow',
-        detail: `The body did not arrive within ${Math.round(limits.timeoutMs / 1000)} s.`,
-        type: 'request-timeout',
-        headers: { Connection: 'close' },
-      }),
+      tooSlow: bodyTooSlow('Event too slow', limits.timeoutMs),
     });
   }
 }

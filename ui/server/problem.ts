@@ -60,6 +60,17 @@ export function payloadTooLarge(limit: number): HttpError {
   });
 }
 
+/** 408 for a body that did not arrive within `timeoutMs`; the connection closes. */
+export function bodyTooSlow(title: string, timeoutMs: number): HttpError {
+  const within = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`;
+  return new HttpError(408, {
+    title,
+    detail: `The body did not arrive within ${within}.`,
+    type: 'request-timeout',
+    headers: { Connection: 'close' },
+  });
+}
+
 /**
  * A body read's failure (server-kit/body.ts) as the endpoint's own problem; anything
  * else as is. Nobody reads the answer to a client that has gone: it only ends the request.
