@@ -2,8 +2,8 @@
  * How a server that cannot start says so. Both servers exit with EXIT_CANNOT_START
  * (EX_CONFIG from sysexits.h) when start-up fails, whatever the cause: an invalid setting,
  * a missing model, a port in use. Any other non-zero status is a crash after start-up.
- * Restarting with the same settings will fail the same way, which is what a
- * CrashLoopBackOff with exit code 78 tells an operator.
+ * A CrashLoopBackOff with exit code 78 tells an operator to read the pod's last
+ * log line rather than look for a bug.
  */
 import { ConfigError } from './config.ts';
 import type { Fields, Logger } from './log.ts';
