@@ -18,16 +18,9 @@ function defaultPublicDir(): string {
 }
 
 async function main() {
-  let config;
-  let ui;
-  let address;
-  try {
-    config = loadConfig(process.env, { publicDir: defaultPublicDir() });
-    ui = createUiServer(config, jsonLogger);
-    address = await ui.listen();
-  } catch (error) {
-    exitCannotStart(jsonLogger, error);
-  }
+  const config = loadConfig(process.env, { publicDir: defaultPublicDir() });
+  const ui = createUiServer(config, jsonLogger);
+  const address = await ui.listen();
   jsonLogger.info('ui listening', {
     port: address.port,
     classify: config.classifyUpstream.href,
@@ -50,4 +43,5 @@ async function main() {
   process.on('SIGHUP', () => void stop('SIGHUP'));
 }
 
-await main();
+// Whatever stops start-up is explained in one line, and the exit code says so (server-kit/exit.ts).
+await main().catch((error) => exitCannotStart(jsonLogger, error));
