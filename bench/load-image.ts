@@ -9,9 +9,13 @@ import sharp from 'sharp';
 import { ROOT, fixture } from '../test/support.ts';
 
 export const LOAD_IMAGE = { source: 'motorcycle_left.png', width: 800, height: 533, quality: 85 } as const;
+/** The throughput comparison's input: a 512×512 JPEG (astronaut fixture, ~60 KB). */
+export const SQUARE_IMAGE = { source: 'astronaut.png', width: 512, height: 512, quality: 85 } as const;
 
-export async function loadImagePath(): Promise<string> {
-  const { source, width, height, quality } = LOAD_IMAGE;
+type ImageSpec = { source: string; width: number; height: number; quality: number };
+
+export async function loadImagePath(spec: ImageSpec = LOAD_IMAGE): Promise<string> {
+  const { source, width, height, quality } = spec;
   const file = path.join(ROOT, '.cache/load-test', `${path.parse(source).name}-${width}x${height}-q${quality}.jpg`);
   if (existsSync(file)) return file;
   const jpeg = await sharp(await fixture(source)).resize(width, height, { fit: 'fill' }).jpeg({ quality }).toBuffer();

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findKnee, parseHey, report, toCsv, type Step } from './load-report.ts';
+import { charts, findKnee, parseHey, readPods, report, toCsv, type Step } from './load-report.ts';
 
 // Trimmed from real `hey -z 2s -c 40` output (hey 0.1.4) against the classify function.
 const OVERLOADED = `
@@ -136,3 +136,23 @@ files('CSV leaves missing percentiles empty', () => {
 });
 
 files.run();
+
+const pods = suite('pods.csv');
+
+pods('pending pods are read and charted; older files without the column still read', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'load-pods-'));
+  try {
+    writeFileSync(path.join(dir, 'pods.csv'), 'epoch,ready,pending,total\n100,1,0,1\n102,1,3,4\n104,nan,nan,nan\n');
+    const samples = readPods(dir);
+    assert.equal(samples[1], { t: 102, ready: 1, pending: 3, total: 4 });
+    assert.ok(Number.isNaN(samples[2].total));
+    assert.match(charts([], samples)['pods.svg'], 'pending pods');
+    writeFileSync(path.join(dir, 'pods.csv'), 'epoch,ready,total\n100,1,1\n');
+    assert.equal(readPods(dir), [{ t: 100, ready: 1, total: 1 }]);
+    assert.not.match(charts([], readPods(dir))['pods.svg'], 'pending pods');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+pods.run();

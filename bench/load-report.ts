@@ -30,6 +30,8 @@ export interface Step extends HeySummary {
 export interface PodSample {
   t: number;
   ready: number;
+  /** Pods not yet scheduled or started (absent from older pods.csv files). */
+  pending?: number;
   total: number;
 }
 
@@ -101,9 +103,11 @@ export function readSteps(dir: string): Step[] {
 export function readPods(dir: string): PodSample[] {
   const file = path.join(dir, 'pods.csv');
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').trim().split('\n').slice(1).filter(Boolean).map((line) => {
-    const [t, ready, total] = line.split(',').map(Number);
-    return { t, ready, total };
+  const [header, ...lines] = readFileSync(file, 'utf8').trim().split('\n');
+  const columns = header.split(',');
+  return lines.filter(Boolean).map((line) => {
+    const row = Object.fromEntries(line.split(',').map((v, i) => [columns[i], Number(v)]));
+    return { t: row.epoch, ready: row.ready, total: row.total, ...(row.pending === undefined ? {} : { pending: row.pending }) };
   });
 }
 
@@ -153,6 +157,9 @@ export function charts(steps: Step[], pods: PodSample[], label = ''): Record<str
       series: [
         { name: 'ready pods', points: pods.map((p) => [p.t - t0, p.ready]) },
         { name: 'all pods', points: pods.map((p) => [p.t - t0, p.total]), dashed: true },
+        ...(pods.some((p) => p.pending !== undefined)
+          ? [{ name: 'pending pods', points: pods.map((p) => [p.t - t0, p.pending ?? NaN] as [number, number]), dashed: true }]
+          : []),
         { name: 'concurrent clients', points: stepSeries.flat() },
       ],
     });

@@ -1,6 +1,7 @@
 // `npm run bench` (add `-- --quick` for a short run): engine speed, decode cost, cold
-// start, RSS, and the issue-6 side-by-side measurements of the HTTP function against the
-// same pipeline in process. Prints markdown tables and writes the raw numbers to
+// start, RSS, and side-by-side measurements of the HTTP function against the same
+// pipeline in process (`side`: the 800×533 load-test JPEG; `throughput`: 512×512, with a
+// per-stage breakdown of both sides). Prints markdown tables and writes the raw numbers to
 // bench/results/<date>-<host>.json. Needs `hey` (apt-get install -y hey) for the HTTP parts.
 //
 // Noise: every load measurement is repeated (3× by default) with configurations
@@ -18,8 +19,8 @@ import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
-import { baseEnv, hasHey, hey, meanBatch, metric, rssMb, sampler, scrape, stageMeans, startServer, timedGet } from './http.ts';
-import { loadImagePath } from './load-image.ts';
+import { baseEnv, hasHey, hey, meanBatch, metric, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
+import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
 import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
 
 const QUICK = process.argv.includes('--quick');
@@ -165,26 +166,44 @@ async function decode() {
 
 // ---------------------------------------------------------------- cold start
 
+/**
+ * `--baseline=<dir>` names another build of the function (a copy of dist/classify from an
+ * earlier commit); the cold-start and saturation sections then run it interleaved with the
+ * current build, so before and after meet the same background load.
+ */
+const BASELINE = process.argv.find((a) => a.startsWith('--baseline='))?.slice(11);
+const builds = (): Array<[string, string | undefined]> =>
+  BASELINE ? [['current', undefined], ['baseline', path.resolve(BASELINE, 'main.js')]] : [['current', undefined]];
+
 async function coldStart() {
   const image = await readFile(await loadImagePath());
   const runs = QUICK ? 3 : 5;
-  const samples: Array<{ readyMs: number; firstResponseMs: number }> = [];
+  const MARKS = ['main module', 'HTTP stack loaded', 'listening', 'first worker warm', 'ready'];
+  const perBuild = builds().map(([name, entry]) => ({ name, entry, samples: [] as Array<Record<string, number>> }));
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const server = await startServer();
-    const readyMs = performance.now() - t0;
-    const res = await fetch(`${server.url}/classify`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } });
-    await res.arrayBuffer();
-    const firstResponseMs = performance.now() - t0;
-    samples.push({ readyMs: round(readyMs), firstResponseMs: round(firstResponseMs) });
-    await server.stop();
+    for (const b of i % 2 ? [...perBuild].reverse() : perBuild) {
+      const t0 = performance.now();
+      const server = await startServer({}, b.entry);
+      const res = await fetch(`${server.url}/classify`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } });
+      await res.arrayBuffer();
+      const firstResponseMs = performance.now() - t0;
+      b.samples.push({ readyMs: round(server.readyMs), firstResponseMs: round(firstResponseMs), ...startupMarks(server.log) });
+      await server.stop();
+    }
   }
-  const ready = median(samples.map((s) => s.readyMs));
-  const first = median(samples.map((s) => s.firstResponseMs));
-  results.coldStart = { samples, medianReadyMs: ready, medianFirstResponseMs: first, load: await loadAverage() };
-  table(`Cold start: spawn \`node dist/classify/main.js\` (median of ${runs})`, ['phase', 'ms'], [
-    ['spawn → readiness 200', round(ready)],
-    ['spawn → first classification answered', round(first)],
+  const load = await loadAverage();
+  const summary = perBuild.map((b) => ({
+    build: b.name,
+    medianReadyMs: median(b.samples.map((s) => s.readyMs)),
+    medianFirstResponseMs: median(b.samples.map((s) => s.firstResponseMs)),
+    marks: Object.fromEntries(MARKS.map((m) => [m, median(b.samples.map((s) => s[m] ?? NaN))])),
+    samples: b.samples,
+  }));
+  results.coldStart = { builds: summary, load };
+  table(`Cold start: spawn \`node dist/classify/main.js\` (median of ${runs}; load avg ${load})`, ['phase', ...summary.map((s) => `${s.build}, ms`)], [
+    ['spawn → readiness 200 (bench clock)', ...summary.map((s) => round(s.medianReadyMs))],
+    ['spawn → first classification answered (after every worker joined)', ...summary.map((s) => round(s.medianFirstResponseMs))],
+    ...MARKS.map((m) => [`server log: ${m} (ms since process start)`, ...summary.map((s) => s.marks[m])]),
   ]);
 }
 
@@ -278,31 +297,160 @@ async function sideBySide() {
   console.log(`load avg per group: ${groups.map((g) => g.load.split(' ')[0]).join(' ')}`);
 }
 
+// ---------------------------------------------------------------- throughput
+
+/** `--http-env=K=V,K=V`: settings for the HTTP side of the throughput section only. */
+const HTTP_ENV: Record<string, string> = Object.fromEntries(
+  (process.argv.find((a) => a.startsWith('--http-env='))?.slice(11).split(',') ?? []).filter(Boolean).map((kv) => {
+    const i = kv.indexOf('=');
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }),
+);
+
+type Stages = Record<'decode' | 'queue' | 'handoff' | 'inference' | 'total', number>;
+
+/** CPU time a process has used so far (all its threads), in ms, from /proc. */
+function processCpuMs(pid: number): number {
+  // Fields 14 and 15 (utime, stime) in clock ticks; the command name in parentheses may
+  // contain spaces, so count from its closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/**
+ * klassify over HTTP against the straightforward pipeline it wraps, in one process: sharp
+ * decode + ONNX Runtime fp32 in 2 worker threads, no HTTP. 512×512 JPEG; both sides stay
+ * up and each concurrency level runs on both back to back, the order alternating. Stage
+ * means per request: decode (sharp), queue (waiting for a worker), handoff (copy into the
+ * worker's slab, the two messages, normalisation: the pool's round trip minus queue and
+ * inference), inference (session.run), and for HTTP the rest of the mean latency (c / rps
+ * by Little's law) beyond the server's own total: reading the body, routing, JSON, loopback
+ * and hey itself.
+ */
+async function throughput() {
+  const image = await loadImagePath(SQUARE_IMAGE);
+  const bytes = new Uint8Array(await readFile(image));
+  const config = loadConfig({ ...baseEnv(), PORT: '0', KLASSIFY_MODEL_PRECISION: 'fp32' });
+  progress('throughput: starting the in-process pipeline and the server');
+  const { pool } = await startInference(config, () => {});
+  await pool.allReady();
+  const server = await startServer(HTTP_ENV);
+  const levels = QUICK ? [1, 8] : [1, 2, 4, 8, 16];
+  const SIDES = ['in-process', 'HTTP'] as const;
+  type Side = (typeof SIDES)[number];
+  // cpuMs: CPU time per image of the process doing the work (all threads: decode pool,
+  // workers, main thread), which the neighbours' load barely changes, unlike req/s.
+  type Sample = { rps: number; p50: number; p99: number; cpuMs: number; stages: Stages };
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+  const inProcess = async (c: number): Promise<Sample> => {
+    const acc: Record<keyof Stages, number[]> = { decode: [], queue: [], handoff: [], inference: [], total: [] };
+    const one = async () => {
+      const t0 = performance.now();
+      const { rgb } = await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels });
+      const t1 = performance.now();
+      const r = await pool.infer(rgb);
+      const t2 = performance.now();
+      acc.decode.push(t1 - t0);
+      acc.queue.push(r.queueMs);
+      acc.inference.push(r.inferenceMs);
+      acc.handoff.push(t2 - t1 - r.queueMs - r.inferenceMs);
+      acc.total.push(t2 - t0);
+    };
+    const cpu0 = process.cpuUsage();
+    const { rps, latencies } = await closedLoop(one, c, STEP_S);
+    const cpu = process.cpuUsage(cpu0);
+    const stages = Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, mean(v)])) as Stages;
+    return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / latencies.length, stages };
+  };
+  const overHttp = async (c: number): Promise<Sample> => {
+    const before = await scrape(server.url);
+    const cpu0 = processCpuMs(server.pid);
+    const h = await hey(server.url, image, c, STEP_S);
+    const cpu1 = processCpuMs(server.pid);
+    const after = await scrape(server.url);
+    const ok = h.statusCodes['200'] ?? 0;
+    const r = { rps: ok / h.seconds, p50: h.latencyMs.p50 ?? NaN, p99: h.latencyMs.p99 ?? NaN, stages: stageMeans(before, after) };
+    const st = r.stages;
+    // The server times the pool's round trip as queue + inference; what it does not
+    // attribute (slab copy, messages, normalisation, metrics) is the handoff.
+    const handoff = st.total - st.decode - st.queue - st.inference;
+    return { rps: r.rps, p50: r.p50, p99: r.p99, cpuMs: (cpu1 - cpu0) / Math.max(1, ok), stages: { decode: st.decode, queue: st.queue, handoff, inference: st.inference, total: st.total } };
+  };
+  const groups: Array<{ c: number; load: string } & Record<Side, Sample>> = [];
+  try {
+    await closedLoop(async () => pool.infer((await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb), 2, 1);
+    await hey(server.url, image, 2, 1);
+    let turn = 0;
+    for (let r = 0; r < REPEATS; r++) {
+      for (const c of levels) {
+        const group = { c } as { c: number; load: string } & Record<Side, Sample>;
+        for (const side of turn++ % 2 ? [...SIDES].reverse() : SIDES) {
+          progress(`throughput round ${r + 1}/${REPEATS}: ${side}, ${c} client(s)`);
+          group[side] = side === 'HTTP' ? await overHttp(c) : await inProcess(c);
+        }
+        group.load = await loadAverage();
+        groups.push(group);
+      }
+    }
+  } finally {
+    await server.stop();
+    await pool.close();
+  }
+  const at = (c: number) => groups.filter((g) => g.c === c);
+  const med = (c: number, side: Side, f: (s: Sample) => number) => median(at(c).map((g) => f(g[side])));
+  const rows = levels.map((c) => ({
+    clients: c,
+    ...Object.fromEntries(SIDES.map((side) => [side, {
+      rps: round(med(c, side, (s) => s.rps)), p50: round(med(c, side, (s) => s.p50)), p99: round(med(c, side, (s) => s.p99)),
+      cpuMs: round(med(c, side, (s) => s.cpuMs), 2),
+      stages: Object.fromEntries(Object.keys(groups[0][side].stages).map((k) => [k, round(med(c, side, (s) => s.stages[k as keyof Stages]), 2)])),
+      // Mean latency by Little's law, minus the server's own total: HTTP, loopback, client.
+      outside: round(med(c, side, (s) => (c / s.rps) * 1000 - s.stages.total), 2),
+    }])),
+    ratio: round(median(at(c).map((g) => g.HTTP.rps / g['in-process'].rps)), 3),
+  })) as Array<Record<string, any>>;
+  const best = (side: Side) => Math.max(...rows.map((r) => r[side].rps));
+  const summary = { image: path.basename(image), httpEnv: HTTP_ENV, bestHttpRps: best('HTTP'), bestInProcessRps: best('in-process'), ratio: round(best('HTTP') / best('in-process'), 3) };
+  results.throughput = { rows, summary, groups };
+  table(`Throughput: klassify over HTTP (hey) vs the in-process pipeline (sharp + ORT fp32, 2 workers), ${summary.image} (req/s \\| p50 ms \\| p99 ms; median of ${REPEATS} × ${STEP_S} s)`,
+    ['clients', ...SIDES, 'HTTP ÷ in-process'],
+    rows.map((r) => [r.clients, ...SIDES.map((side) => `${r[side].rps} \\| ${r[side].p50} \\| ${r[side].p99}`), r.ratio]));
+  table('Per-request stages (mean ms): decode | queue | handoff (copies, messages, normalise) | inference | rest of the mean latency (HTTP, loopback, client); CPU ms per image of the serving process (hey not included)',
+    ['clients', 'side', 'decode', 'queue', 'handoff', 'inference', 'total', 'HTTP + client', 'CPU ms / image'],
+    rows.flatMap((r) => SIDES.map((side) => [r.clients, side, r[side].stages.decode, r[side].stages.queue, r[side].stages.handoff, r[side].stages.inference, r[side].stages.total, side === 'HTTP' ? r[side].outside : '–', r[side].cpuMs])));
+  console.log(`\nBest HTTP ${summary.bestHttpRps} req/s ÷ best in-process ${summary.bestInProcessRps} img/s = ${summary.ratio} (target ≥ 1.2)${Object.keys(HTTP_ENV).length ? `; HTTP side with ${JSON.stringify(HTTP_ENV)}` : ''}`);
+  console.log(`load avg per group: ${groups.map((g) => g.load.split(' ')[0]).join(' ')}`);
+}
+
 // ---------------------------------------------------------------- saturation
 
 const SATURATION_VARIANTS: Array<[string, Record<string, string>]> = [
   ['default', {}],
-  ['UV_THREADPOOL_SIZE=2', { UV_THREADPOOL_SIZE: '2' }],
-  ['UV_THREADPOOL_SIZE=2, MALLOC_ARENA_MAX=2', { UV_THREADPOOL_SIZE: '2', MALLOC_ARENA_MAX: '2' }],
+  // The container image and the Knative manifest set this (Dockerfile).
+  ['MALLOC_ARENA_MAX=2', { MALLOC_ARENA_MAX: '2' }],
 ];
 
 async function saturation() {
   const all: Record<string, unknown> = {};
-  const perVariant = SATURATION_VARIANTS.map(() => [] as Array<Record<string, unknown>>);
+  const variants = builds().flatMap(([build, entry]) =>
+    SATURATION_VARIANTS.map(([name, env]) => [build === 'current' ? name : `${name} (${build})`, env, entry] as const));
+  const perVariant = variants.map(() => [] as Array<Record<string, unknown>>);
   for (let r = 0; r < REPEATS; r++) {
-    for (const [i, [name, env]] of SATURATION_VARIANTS.entries()) {
+    for (const [i, [name, env, entry]] of variants.entries()) {
       progress(`saturation round ${r + 1}/${REPEATS}: ${name}`);
-      perVariant[i].push(await saturationRun(env));
+      perVariant[i].push(await saturationRun(env, entry));
     }
   }
-  SATURATION_VARIANTS.forEach(([name], i) => (all[name] = summarise(name, perVariant[i])));
+  variants.forEach(([name], i) => (all[name] = summarise(name, perVariant[i])));
   results.saturation = all;
 }
 
-async function saturationRun(env: Record<string, string>): Promise<Record<string, unknown>> {
+async function saturationRun(env: Record<string, string>, entry?: string): Promise<Record<string, unknown>> {
   const image = await loadImagePath();
   {
-    const server = await startServer(env);
+    const server = await startServer(env, entry);
     try {
       const idleRss = rssMb(server.pid);
       await hey(server.url, image, 2, 1);
@@ -370,7 +518,7 @@ function summarise(name: string, runs: Array<Record<string, any>>) {
     // monitorEventLoopDelay records the time between its timer's runs, so an idle loop reads
     // the 10 ms sampling interval itself (p50 10.2 ms); the delay is what exceeds it.
     ['event-loop delay p99 during saturation (ms; as exported, and beyond the 10 ms sampling interval)', `${summary.eventLoopP99Ms} / ${round(summary.eventLoopP99Ms - 10, 2)}`, '≤ 20'],
-    ['RSS idle / steady under load / max (MB, whole process incl. workers)', `${summary.idleRssMb} / ${summary.rssSteadyMb} / ${summary.rssMaxMb}`, '≤ 300'],
+    ['RSS idle / steady under load / max (MB, whole process incl. workers)', `${summary.idleRssMb} / ${summary.rssSteadyMb} / ${summary.rssMaxMb}`, '≤ 250'],
     ['share of requests shed with 503 at 128 clients; req/s (200) meanwhile', `${round(summary.shedShare, 3)}; ${summary.overloadOkRps}`, '> 0, no other errors'],
     ['Retry-After on a 503', summary.retryAfter ?? 'none seen', 'present'],
     ['other statuses/errors under overload', summary.otherStatuses.join(', ') || 'none', 'none'],
@@ -457,6 +605,7 @@ async function main() {
   await section('cold', coldStart);
   if (http) {
     await section('side', sideBySide);
+    await section('throughput', throughput);
     await section('saturation', saturation);
     await section('configs', configurations);
   }

@@ -5,23 +5,28 @@
 #
 #   scripts/load-test.sh                               # http://127.0.0.1:8080/classify
 #   scripts/load-test.sh --levels "1 2 4 8" --duration 10s
-#   scripts/load-test.sh --knative                     # the Minikube route; samples ready pods
+#   scripts/load-test.sh --knative                     # the Minikube route; samples pods
 #   scripts/load-test.sh --knative --cold-starts 3     # plus first-request latency from zero
 #
 # Options:
 #   --url URL            target (default http://127.0.0.1:8080/classify; with --knative the
-#                        ksvc URL + /classify, reachable through `minikube tunnel`)
-#   --host NAME          Host header to send (for a port-forwarded Kourier gateway)
+#                        address `minikube tunnel` gave Kourier + /classify, with the ksvc's
+#                        host name as Host header)
+#   --host NAME          Host header to send (for a port-forwarded Kourier gateway:
+#                        classify.klassify.127.0.0.1.sslip.io with the default domain)
+#   --hey-cpus LIST      run hey under `taskset -c LIST` (keep it off the server's cores)
 #   --levels "N N ..."   concurrency steps (default "1 2 4 8 16 32")
 #   --duration D         per step, hey's -z syntax (default 15s)
 #   --pause S            seconds between steps (default 2)
 #   --image FILE         request body (default: generated once under .cache/load-test/)
 #   --out DIR            results directory (default bench/results/load-<UTC time>)
 #   --label TEXT         chart subtitle (default: local or knative)
-#   --knative            sample ready pods with kubectl every --sample-every seconds
+#   --knative            sample ready, pending and all pods every --sample-every seconds
 #   --sample-every S     pod sampling interval (default 2)
 #   --cold-starts N      on Knative: N times, wait for scale to zero, then time one request
-#   --zero-timeout S     how long to wait for scale to zero (default 300)
+#   --zero-timeout S     how long to wait for scale to zero (default: derived from the
+#                        Service: stable window + scale-to-zero retention + grace period
+#                        + 60 s; about 7.5 minutes with knative/base)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +39,7 @@ source "$ROOT/scripts/lib/knative.sh"
 
 URL=""
 HOST_HEADER=""
+HEY_CPUS=""
 LEVELS="1 2 4 8 16 32"
 DURATION="15s"
 PAUSE=2
@@ -43,7 +49,7 @@ LABEL=""
 KNATIVE=false
 SAMPLE_EVERY=2
 COLD_STARTS=0
-ZERO_TIMEOUT=300
+ZERO_TIMEOUT=""
 SAMPLER_PID=""
 
 usage() {
@@ -55,6 +61,7 @@ parse_args() {
     case $1 in
       --url) URL=$2; shift 2 ;;
       --host) HOST_HEADER=$2; shift 2 ;;
+      --hey-cpus) HEY_CPUS=$2; shift 2 ;;
       --levels) LEVELS=$2; shift 2 ;;
       --duration) DURATION=$2; shift 2 ;;
       --pause) PAUSE=$2; shift 2 ;;
@@ -75,6 +82,7 @@ parse_args() {
   done
   [[ $DURATION =~ ^[0-9]+(ms|s|m)$ ]] || die "--duration takes a duration like 15s or 1m, got '$DURATION'"
   [[ $COLD_STARTS =~ ^[0-9]+$ ]] || die "--cold-starts takes a count, got '$COLD_STARTS'"
+  [[ -z $ZERO_TIMEOUT || $ZERO_TIMEOUT =~ ^[0-9]+$ ]] || die "--zero-timeout takes seconds, got '$ZERO_TIMEOUT'"
   if [[ $COLD_STARTS -gt 0 && $KNATIVE != true ]]; then die "--cold-starts needs --knative"; fi
   [[ -n $LABEL ]] || LABEL=$([[ $KNATIVE == true ]] && echo knative || echo local)
   [[ -n $OUT ]] || OUT="$ROOT/bench/results/load-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -87,13 +95,21 @@ check_tools() {
   fi
 }
 
+# On Knative the ksvc's host name only resolves to Kourier when the domain matches the
+# tunnel's address, so the request goes to that address with the host name as Host header.
 resolve_url() {
   [[ -n $URL ]] && return
-  if [[ $KNATIVE == true ]]; then
-    URL="$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.status.url}')/classify"
-  else
+  if [[ $KNATIVE != true ]]; then
     URL="http://127.0.0.1:8080/classify"
+    return
   fi
+  local ksvc gateway
+  ksvc=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.status.url}')
+  [[ -n $ksvc ]] || die "the classify Service has no URL yet; is it deployed (scripts/deploy.sh)?"
+  gateway=$(gateway_address)
+  [[ -n $gateway ]] || die "Kourier has no external address: run \`minikube tunnel -p $MINIKUBE_PROFILE\`, or port-forward it and pass --url and --host"
+  URL="http://$gateway/classify"
+  [[ -n $HOST_HEADER ]] || HOST_HEADER=${ksvc#*://}
 }
 
 prepare_image() {
@@ -138,19 +154,26 @@ write_meta() {
 JSON
 }
 
+# Prints "ready pending total" for the classify Service's pods. Pending pods (no
+# containerStatuses yet, or not scheduled for want of CPU) count; a kubectl error prints
+# "nan nan nan" rather than pretending there are no pods.
 count_pods() {
-  # Prints "ready total" for the classify Service's pods.
-  kube -n "$NAMESPACE" get pods -l serving.knative.dev/service=classify \
-    -o jsonpath='{range .items[*]}{.status.containerStatuses[*].ready}{"\n"}{end}' 2>/dev/null |
-    awk 'NF { total++; if ($0 !~ /false/) ready++ } END { printf "%d %d\n", ready, total }'
+  local lines
+  if ! lines=$(kube -n "$NAMESPACE" get pods -l serving.knative.dev/service=classify \
+    -o jsonpath='{range .items[*]}{.status.phase}{" "}{.status.containerStatuses[*].ready}{"\n"}{end}' 2>/dev/null); then
+    echo "nan nan nan"
+    return
+  fi
+  awk 'NF { total++; if ($1 == "Pending") pending++; else if ($0 ~ /true/ && $0 !~ /false/) ready++ }
+       END { printf "%d %d %d\n", ready, pending, total }' <<<"$lines"
 }
 
 sample_pods() {
-  echo "epoch,ready,total" >"$OUT/pods.csv"
+  echo "epoch,ready,pending,total" >"$OUT/pods.csv"
   while true; do
-    local ready total
-    read -r ready total < <(count_pods)
-    printf '%s,%s,%s\n' "$(date +%s.%N | cut -c1-14)" "$ready" "$total" >>"$OUT/pods.csv"
+    local ready pending total
+    read -r ready pending total < <(count_pods)
+    printf '%s,%s,%s,%s\n' "$(date +%s.%N | cut -c1-14)" "$ready" "$pending" "$total" >>"$OUT/pods.csv"
     sleep "$SAMPLE_EVERY"
   done
 }
@@ -170,25 +193,49 @@ stop_sampler() {
 }
 
 run_steps() {
-  local level hey_args=(-z "$DURATION" -m POST -T image/jpeg -D "$IMAGE")
+  local level hey=(hey) hey_args=(-z "$DURATION" -m POST -T image/jpeg -D "$IMAGE")
   if [[ -n $HOST_HEADER ]]; then hey_args+=(-host "$HOST_HEADER"); fi
+  if [[ -n $HEY_CPUS ]]; then hey=(taskset -c "$HEY_CPUS" hey); fi
   for level in $LEVELS; do
     log "concurrency $level for $DURATION (load $(cut -d' ' -f1 /proc/loadavg))"
     local started ended
     started=$(date +%s.%N | cut -c1-14)
-    hey "${hey_args[@]}" -c "$level" "$URL" >"$OUT/steps/c$level.txt"
+    "${hey[@]}" "${hey_args[@]}" -c "$level" "$URL" >"$OUT/steps/c$level.txt"
     ended=$(date +%s.%N | cut -c1-14)
     printf '%s\t%s\t%s\n' "$level" "$started" "$ended" >>"$OUT/steps.tsv"
     sleep "$PAUSE"
   done
 }
 
+# go_seconds DURATION: Go's duration syntax (5m, 1m30s, 90s, 0) in whole seconds.
+go_seconds() {
+  local d=$1 total=0 n unit
+  [[ $d == 0 ]] && { echo 0; return; }
+  [[ $d =~ ^([0-9]+(h|m|s))+$ ]] || die "cannot read the duration '$d'"
+  while [[ $d =~ ^([0-9]+)(h|m|s)(.*)$ ]]; do
+    n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]} d=${BASH_REMATCH[3]}
+    case $unit in h) total=$((total + n * 3600)) ;; m) total=$((total + n * 60)) ;; s) total=$((total + n)) ;; esac
+  done
+  echo "$total"
+}
+
+# How long scale to zero takes after the last request, from the deployed Service: the KPA
+# must see no traffic for a whole stable window (the window annotation, else 60 s), then the
+# last pod is kept for the retention period, then the scale-to-zero grace period (30 s)
+# lets it drain. A minute more covers pod termination.
+zero_timeout() {
+  local annotations='{.spec.template.metadata.annotations}' window retention
+  window=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath="${annotations%\}}.autoscaling\.knative\.dev/window}")
+  retention=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath="${annotations%\}}.autoscaling\.knative\.dev/scale-to-zero-pod-retention-period}")
+  echo $(($(go_seconds "${window:-60s}") + $(go_seconds "${retention:-0}") + 30 + 60))
+}
+
 wait_for_zero() {
-  local waited=0 ready total
+  local waited=0 ready pending total
   while true; do
-    read -r ready total < <(count_pods)
-    [[ $total -eq 0 ]] && return 0
-    [[ $waited -ge $ZERO_TIMEOUT ]] && die "classify still has $total pod(s) after ${ZERO_TIMEOUT}s; is scale-to-zero enabled?"
+    read -r ready pending total < <(count_pods)
+    [[ $total == 0 ]] && return 0
+    [[ $waited -ge $ZERO_TIMEOUT ]] && die "classify still has $total pod(s) ($ready ready, $pending pending) after ${ZERO_TIMEOUT}s; is scale-to-zero enabled?"
     sleep 5
     waited=$((waited + 5))
   done
@@ -198,6 +245,7 @@ run_cold_starts() {
   [[ $COLD_STARTS -gt 0 ]] || return 0
   echo "run,seconds,status" >"$OUT/cold-starts.csv"
   local run result
+  [[ -n $ZERO_TIMEOUT ]] || ZERO_TIMEOUT=$(zero_timeout)
   for ((run = 1; run <= COLD_STARTS; run++)); do
     log "cold start $run/$COLD_STARTS: waiting for classify to scale to zero (up to ${ZERO_TIMEOUT}s)"
     wait_for_zero
@@ -228,4 +276,5 @@ main() {
   render
 }
 
-main "$@"
+# Sourced by the tests to call single steps; run as a script otherwise.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

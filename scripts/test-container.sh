@@ -17,6 +17,7 @@
 #   KLASSIFY_BUILD_CA        CA bundle for npm during the build (default $NODE_EXTRA_CA_CERTS,
 #                            else /etc/ssl/certs/ca-certificates.crt)
 #   KLASSIFY_TEST_PORT       first of three loopback ports to use (default 18080)
+#   KLASSIFY_TEST_IMAGE      the image name to build (default localhost/klassify:test)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +26,7 @@ source "$ROOT/scripts/versions.sh"
 # shellcheck source=scripts/lib/common.sh
 source "$ROOT/scripts/lib/common.sh"
 
-IMAGE="localhost/klassify:test"
+IMAGE="${KLASSIFY_TEST_IMAGE:-localhost/klassify:test}"
 OFFICIAL_BASE="docker.io/library/node:$NODE_VERSION-bookworm-slim"
 MIRROR_STAGE="$ROOT/.cache/model-mirror"
 PORT_BASE="${KLASSIFY_TEST_PORT:-18080}"
@@ -134,6 +135,18 @@ check_image_config() {
   expect "default command is the classify function (got $cmd)" test "$cmd" = '["node","dist/classify/main.js"]'
 }
 
+# Production dependencies only: no TypeScript declarations, compilers or bundlers, which
+# Node never loads (some production packages list @types/* as their own dependencies).
+check_no_dev_packages() {
+  local mnt found
+  mnt=$("${BUILDAH[@]}" mount "$CONTAINER")
+  found=$(cd "$mnt/app/node_modules" && find . -maxdepth 3 -name package.json \( -path './@types/*' -o -path './typescript/*' \
+    -o -path './esbuild/*' -o -path './@esbuild/*' -o -path './tsx/*' -o -path './uvu/*' -o -path './playwright-core/*' \) |
+    sed 's|^\./||; s|/package.json$||' | tr '\n' ' ')
+  "${BUILDAH[@]}" umount "$CONTAINER" >/dev/null
+  expect "no dev-only packages in node_modules${found:+; found: $found}" test -z "$found"
+}
+
 check_non_root() {
   local uid
   uid=$("${BUILDAH[@]}" run --isolation=chroot "$CONTAINER" -- id -u)
@@ -238,6 +251,7 @@ main() {
   CONTAINER=$("${BUILDAH[@]}" from --pull-never "$IMAGE")
   report_size
   check_image_config
+  check_no_dev_packages
   check_non_root
   touch "$MARKER"
   check_function

@@ -1,25 +1,26 @@
-// Offline checks for the manifests in knative/. Three layers:
-//  1. schema: each resource through its kubernetes-models class (the published CRD and
-//     Kubernetes schemas);
-//  2. shape: unknown keys and value ranges. The Knative CRD schemas preserve unknown
-//     fields under spec.template, so a typo such as `readinesProbe` passes them; Knative's
-//     webhook would reject it at apply time. The allowlists mirror the webhook's field
-//     masks (knative.dev/serving pkg/apis/serving/fieldmask.go) for the fields a Service
-//     may set with default feature flags;
-//  3. consistency: the classify Service against the function's own config loader, and the
+// Offline checks for the manifests in knative/ (the kustomize base and its overlays).
+// Three layers:
+//  1. schema: each Knative resource against the openAPIV3Schema of the pinned release's
+//     own CRD (schema.ts, crds.ts), strict about unknown fields as kubectl is, and fields
+//     behind a config-features flag refused as the webhook refuses them; the Namespace
+//     through kubernetes-models;
+//  2. webhook: the rules Knative's admission webhooks apply that no schema expresses
+//     (autoscaling annotation values, containerConcurrency and timeout limits, one port,
+//     delivery durations);
+//  3. conventions and consistency: what this project relies on (probes, image, security,
+//     names), the classify Service against the function's own config loader, and the
 //     Triggers against the event types the code emits and handles.
 // Every check returns problems as strings ("file: path: message"); an empty list passes.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { Namespace } from 'kubernetes-models/v1';
-import { Service } from '@kubernetes-models/knative/serving.knative.dev/v1';
-import { Broker, Trigger } from '@kubernetes-models/knative/eventing.knative.dev/v1';
 import { loadConfig as loadClassifyConfig } from '../../functions/classify/src/config.ts';
 import { CLASSIFIED, REJECTED, SUBMITTED } from '../../contracts/events.ts';
 import { loadConfig as loadUiConfig } from '../../ui/server/config.ts';
 import { RELAYED_TYPES } from '../../ui/server/events.ts';
+import type { CrdValidator } from './schema.ts';
 
 export type Obj = Record<string, any>;
 export interface Manifest {
@@ -27,23 +28,37 @@ export interface Manifest {
   obj: Obj;
 }
 
-export const MANIFEST_DIR = fileURLToPath(new URL('..', import.meta.url));
-export const IMAGE_PREFIX = 'dev.local/klassify:';
+export const MANIFEST_DIR = fileURLToPath(new URL('../base', import.meta.url));
+export const OVERLAYS_DIR = fileURLToPath(new URL('../overlays', import.meta.url));
+/** The image name in the base; kustomize's `images:` sets its tag (or another name). */
+export const IMAGE_NAME = 'dev.local/klassify';
 export const PORT = 8080;
 export const PROBE_PATHS = { readinessProbe: '/health/readiness', livenessProbe: '/health/liveness' } as const;
 /** The names the code and scripts rely on. */
 export const NAMES = { namespace: 'klassify', classify: 'classify', ui: 'ui', broker: 'default' } as const;
+/** The Secret with the token in the UI's event paths (scripts/lib/knative.sh creates it). */
+export const EVENTS_SECRET = { name: 'klassify-ui-events', key: 'token', env: 'UI_EVENTS_TOKEN' } as const;
+/** The placeholder in the Triggers' URIs that the scripts replace with the token. */
+export const TOKEN_PLACEHOLDER = 'TOKEN';
 
 // ---------------------------------------------------------------------------------------
 // Loading
 
 const FILE_NAME = /^(\d{3})-[a-z0-9]+(?:-[a-z0-9]+)*\.yaml$/;
 
-/** Reads every NNN-name.yaml in apply order; each file must hold exactly one resource. */
+export function readKustomization(dir = MANIFEST_DIR): Obj {
+  return parse(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8'));
+}
+
+/** The base's resources in the order its kustomization lists them (apply order). */
 export function loadManifests(dir = MANIFEST_DIR): { manifests: Manifest[]; problems: string[] } {
+  return parseManifests(dir, (readKustomization(dir).resources ?? []) as string[]);
+}
+
+/** Reads NNN-name.yaml files; each must hold exactly one resource. */
+export function parseManifests(dir: string, files: string[]): { manifests: Manifest[]; problems: string[] } {
   const problems: string[] = [];
   const manifests: Manifest[] = [];
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
   for (const file of files) {
     if (!FILE_NAME.test(file)) problems.push(`${file}: name must be NNN-lowercase-words.yaml`);
     const docs = parseAllDocuments(readFileSync(path.join(dir, file), 'utf8'));
@@ -60,107 +75,54 @@ export function loadManifests(dir = MANIFEST_DIR): { manifests: Manifest[]; prob
   return { manifests, problems };
 }
 
+/** Splits a rendered stream (`kubectl kustomize`) into manifests named Kind/name. */
+export function parseRendered(text: string): Manifest[] {
+  return parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean).map((obj: Obj) => ({ file: `${obj.kind}/${obj.metadata?.name}`, obj }));
+}
+
 // ---------------------------------------------------------------------------------------
 // Layer 1: schemas
 
-const MODELS: Record<string, new (data: any) => { validate(): void }> = {
-  'v1/Namespace': Namespace,
-  'serving.knative.dev/v1/Service': Service,
-  'eventing.knative.dev/v1/Broker': Broker,
-  'eventing.knative.dev/v1/Trigger': Trigger,
-};
-
-export function checkSchema({ file, obj }: Manifest): string[] {
-  const Model = MODELS[`${obj.apiVersion}/${obj.kind}`];
-  if (!Model) return [`${file}: unsupported kind ${obj.apiVersion}/${obj.kind}; add its model to knative/test/check.ts`];
-  try {
-    new Model(obj).validate();
-    return [];
-  } catch (err) {
-    return [`${file}: schema: ${(err as Error).message}`];
+/** Knative kinds against the pinned CRDs; the core Namespace through kubernetes-models. */
+export function checkSchema(m: Manifest, crds: CrdValidator): string[] {
+  const { file, obj } = m;
+  if (`${obj.apiVersion}/${obj.kind}` === 'v1/Namespace') {
+    try {
+      new Namespace(obj as any).validate();
+      return [];
+    } catch (err) {
+      return [`${file}: schema: ${(err as Error).message}`];
+    }
   }
+  return crds.check(m) ?? [`${file}: no schema for ${obj.apiVersion}/${obj.kind} (the pinned CRDs cover ${crds.kinds().join(', ')})`];
 }
 
 // ---------------------------------------------------------------------------------------
-// Layer 2: unknown keys and value ranges
-
-/** A shape: the allowed keys, each with a nested shape, or true for "any value". */
-type Shape = { [key: string]: Shape | true } | 'map';
-
-const ref: Shape = { apiVersion: true, kind: true, name: true, namespace: true };
-const destination: Shape = { ref, uri: true, CACerts: true, audience: true };
-const metadata: Shape = { name: true, namespace: true, labels: 'map', annotations: 'map' };
-const httpGet: Shape = { path: true, port: true, host: true, scheme: true, httpHeaders: true };
-// HandlerMask + ProbeMask: exec/httpGet/tcpSocket/grpc and the timing fields.
-const probe: Shape = {
-  httpGet, tcpSocket: true, exec: true, grpc: true,
-  initialDelaySeconds: true, timeoutSeconds: true, periodSeconds: true, successThreshold: true, failureThreshold: true,
-};
-// ContainerMask.
-const container: Shape = {
-  name: true, image: true, imagePullPolicy: true, command: true, args: true, workingDir: true,
-  env: true, envFrom: true, ports: true, resources: { requests: 'map', limits: 'map' },
-  readinessProbe: probe, livenessProbe: probe, startupProbe: probe,
-  securityContext: {
-    runAsNonRoot: true, runAsUser: true, runAsGroup: true, readOnlyRootFilesystem: true,
-    allowPrivilegeEscalation: true, capabilities: { drop: true, add: true }, seccompProfile: { type: true },
-  },
-  terminationMessagePath: true, terminationMessagePolicy: true, volumeMounts: true,
-};
-const delivery: Shape = { retry: true, backoffPolicy: true, backoffDelay: true, deadLetterSink: destination, timeout: true };
-
-const SHAPES: Record<string, Shape> = {
-  Namespace: { apiVersion: true, kind: true, metadata },
-  Service: {
-    apiVersion: true, kind: true, metadata,
-    spec: {
-      template: {
-        metadata: { labels: 'map', annotations: 'map' },
-        // PodSpecMask with default feature flags.
-        spec: {
-          containerConcurrency: true, timeoutSeconds: true, responseStartTimeoutSeconds: true, idleTimeoutSeconds: true,
-          serviceAccountName: true, containers: true, volumes: true, imagePullSecrets: true, enableServiceLinks: true,
-        },
-      },
-      traffic: true,
-    },
-  },
-  Broker: { apiVersion: true, kind: true, metadata, spec: { config: ref, delivery } },
-  Trigger: {
-    apiVersion: true, kind: true, metadata,
-    spec: { broker: true, filter: { attributes: 'map' }, filters: true, subscriber: destination, delivery },
-  },
-};
-
-/** Reports keys that the shape does not allow, with their path. */
-export function unknownKeys(value: unknown, shape: Shape, at: string): string[] {
-  if (shape === 'map' || !value || typeof value !== 'object' || Array.isArray(value)) return [];
-  const problems: string[] = [];
-  for (const [key, inner] of Object.entries(value)) {
-    const allowed = shape[key];
-    if (allowed === undefined) problems.push(`${at}.${key}: unknown key (allowed: ${Object.keys(shape).join(', ')})`);
-    else if (allowed !== true) problems.push(...unknownKeys(inner, allowed, `${at}.${key}`));
-  }
-  return problems;
-}
+// Layer 2: webhook rules that no schema expresses
 
 const AUTOSCALING = 'autoscaling.knative.dev/';
-/** Per-revision autoscaling annotations and a check of each value. */
-const ANNOTATIONS: Record<string, (v: string) => string | undefined> = {
-  class: (v) => oneOf(v, ['kpa.autoscaling.knative.dev', 'hpa.autoscaling.knative.dev']),
-  metric: (v) => oneOf(v, ['concurrency', 'rps', 'cpu', 'memory']),
-  target: (v) => number(v, 0.01, 10_000),
+const KPA = 'kpa.autoscaling.knative.dev';
+type Rule = (v: string, all: Record<string, string>) => string | undefined;
+/**
+ * Per-revision autoscaling annotations as Serving's webhook validates them
+ * (pkg/apis/autoscaling/annotation_validation.go) under the default config-autoscaler.
+ */
+const ANNOTATIONS: Record<string, Rule> = {
+  class: (v) => oneOf(v, [KPA, 'hpa.autoscaling.knative.dev']),
+  // The KPA scales on concurrency or rps; cpu and memory are HPA metrics.
+  metric: (v, all) => ((all[`${AUTOSCALING}class`] ?? KPA) === KPA ? oneOf(v, ['concurrency', 'rps']) : oneOf(v, ['cpu', 'memory', 'concurrency', 'rps'])),
+  target: (v) => number(v, 0.01, Infinity),
   'target-utilization-percentage': (v) => number(v, 1, 100),
-  'min-scale': (v) => integer(v, 0, 1000),
-  'max-scale': (v) => integer(v, 0, 1000),
-  // 0 needs allow-zero-initial-scale in the cluster's config-autoscaler; we never rely on it.
-  'initial-scale': (v) => integer(v, 1, 1000),
-  'scale-down-delay': (v) => duration(v, 0, 3600),
-  'scale-to-zero-pod-retention-period': (v) => duration(v, 0, 3600),
-  window: (v) => duration(v, 6, 3600),
+  'min-scale': (v) => integer(v, 0, Infinity),
+  'max-scale': (v) => integer(v, 0, Infinity),
+  // 0 needs allow-zero-initial-scale in config-autoscaler, off by default.
+  'initial-scale': (v) => integer(v, 1, Infinity),
+  'scale-down-delay': (v) => duration(v, 0, 3600, true),
+  'scale-to-zero-pod-retention-period': (v) => duration(v, 0, 3600, false),
+  window: (v) => duration(v, 6, 3600, true),
   'panic-window-percentage': (v) => number(v, 1, 100),
   'panic-threshold-percentage': (v) => number(v, 110, 1000),
-  'activation-scale': (v) => integer(v, 1, 1000),
+  'activation-scale': (v) => integer(v, 2, Infinity),
 };
 
 function oneOf(v: string, values: string[]) {
@@ -173,9 +135,11 @@ function number(v: string, min: number, max: number) {
 function integer(v: string, min: number, max: number) {
   return /^\d+$/.test(v) ? number(v, min, max) : `"${v}" is not an integer from ${min} to ${max}`;
 }
-function duration(v: string, min: number, max: number) {
+function duration(v: string, min: number, max: number, wholeSeconds: boolean) {
   const s = goDurationSeconds(v);
-  return s !== undefined && s >= min && s <= max ? undefined : `"${v}" is not a duration from ${min}s to ${max}s (e.g. 5m, 30s)`;
+  if (s === undefined || s < min || s > max) return `"${v}" is not a duration from ${min}s to ${max}s (e.g. 5m, 30s)`;
+  if (wholeSeconds && !Number.isInteger(s)) return `"${v}" must be whole seconds`;
+  return undefined;
 }
 
 /** Go's time.ParseDuration for the units Knative annotations use ("1m30s", "500ms"). */
@@ -205,58 +169,72 @@ export function quantity(v: unknown): number | undefined {
   return Number(m[1]) * (m[2] ? scale[m[2]] : 1);
 }
 
-export function checkShape({ file, obj }: Manifest): string[] {
-  const shape = SHAPES[obj.kind];
-  if (!shape) return [`${file}: no shape for kind ${obj.kind}`];
-  const problems = unknownKeys(obj, shape, obj.kind).map((p) => `${file}: ${p}`);
-  if (obj.metadata?.namespace !== undefined && obj.metadata.namespace !== NAMES.namespace) {
-    problems.push(`${file}: metadata.namespace is ${obj.metadata.namespace}, want ${NAMES.namespace}`);
+/** Knative's webhook rules for a Service or a Trigger that the CRD schema leaves open. */
+export function checkWebhook({ file, obj }: Manifest): string[] {
+  const problems: string[] = [];
+  const add = (at: string, msg: string | undefined) => msg && problems.push(`${file}: ${at}: ${msg}`);
+  if (obj.kind === 'Service') {
+    const template = obj.spec?.template ?? {};
+    const annotations: Record<string, string> = template.metadata?.annotations ?? {};
+    for (const [key, value] of Object.entries(annotations)) {
+      if (!key.startsWith(AUTOSCALING)) continue;
+      const rule = ANNOTATIONS[key.slice(AUTOSCALING.length)];
+      // Knative ignores unknown autoscaling keys; a misspelt one silently changes nothing.
+      if (!rule) add(key, 'unknown autoscaling annotation');
+      else add(key, rule(String(value), annotations));
+    }
+    const min = Number(annotations[`${AUTOSCALING}min-scale`] ?? 0);
+    const max = Number(annotations[`${AUTOSCALING}max-scale`] ?? 0);
+    if (max > 0 && min > max) add('min-scale', `${min} > max-scale ${max}`);
+    const spec = template.spec ?? {};
+    // container-concurrency-max-limit and max-revision-timeout-seconds in config-defaults.
+    if (spec.containerConcurrency !== undefined) add('containerConcurrency', integer(String(spec.containerConcurrency), 0, 1000));
+    if (spec.timeoutSeconds !== undefined) add('timeoutSeconds', integer(String(spec.timeoutSeconds), 0, 600));
+    (spec.containers ?? []).forEach((c: Obj, i: number) => {
+      const ports: Obj[] = c.ports ?? [];
+      if (ports.length > 1) add(`containers[${i}].ports`, 'more than one port per container');
+      if (ports[0]?.name !== undefined) add(`containers[${i}].ports[0].name`, oneOf(ports[0].name, ['http1', 'h2c']));
+    });
   }
-  if (obj.kind === 'Service') problems.push(...checkService(file, obj));
-  if (obj.kind === 'Trigger') problems.push(...checkDelivery(file, obj.spec?.delivery));
+  const d = obj.spec?.delivery;
+  if ((obj.kind === 'Trigger' || obj.kind === 'Broker') && d) {
+    // eventing pkg/apis/duck/v1/delivery_types.go: Validate.
+    if (d.retry !== undefined && d.retry < 0) add('spec.delivery.retry', `${d.retry} must be ≥ 0`);
+    if (d.backoffPolicy !== undefined) add('spec.delivery.backoffPolicy', oneOf(d.backoffPolicy, ['exponential', 'linear']));
+    for (const key of ['backoffDelay', 'timeout', 'retryAfterMax'] as const) {
+      if (d[key] !== undefined && isoDurationSeconds(String(d[key])) === undefined) add(`spec.delivery.${key}`, `"${d[key]}" is not an ISO-8601 duration (PT0.5S)`);
+    }
+  }
   return problems;
 }
 
-function checkService(file: string, obj: Obj): string[] {
+// ---------------------------------------------------------------------------------------
+// Layer 3: this project's conventions
+
+/** What the scripts and the code rely on, beyond what Knative accepts. */
+export function checkConventions({ file, obj }: Manifest): string[] {
   const problems: string[] = [];
   const add = (at: string, msg: string | undefined) => msg && problems.push(`${file}: ${at}: ${msg}`);
-  const template = obj.spec?.template ?? {};
-  const annotations: Record<string, string> = template.metadata?.annotations ?? {};
-  for (const [key, value] of Object.entries(annotations)) {
-    if (!key.startsWith(AUTOSCALING)) continue;
-    const check = ANNOTATIONS[key.slice(AUTOSCALING.length)];
-    if (!check) add(key, 'unknown autoscaling annotation');
-    else if (typeof value !== 'string') add(key, `must be a quoted string, not ${typeof value}`);
-    else add(key, check(value));
+  if (obj.metadata?.namespace !== undefined && obj.metadata.namespace !== NAMES.namespace) {
+    add('metadata.namespace', `${obj.metadata.namespace}, want ${NAMES.namespace}`);
   }
-  const min = Number(annotations[`${AUTOSCALING}min-scale`] ?? 0);
-  const max = Number(annotations[`${AUTOSCALING}max-scale`] ?? 0);
-  const initial = Number(annotations[`${AUTOSCALING}initial-scale`] ?? 1);
-  if (max > 0 && min > max) add('min-scale', `${min} > max-scale ${max}`);
-  if (max > 0 && initial > max) add('initial-scale', `${initial} > max-scale ${max}`);
-
-  const spec = template.spec ?? {};
-  const cc = spec.containerConcurrency;
-  if (cc !== undefined) add('containerConcurrency', Number.isInteger(cc) ? integer(String(cc), 0, 1000) : `${cc} is not an integer`);
-  if (spec.timeoutSeconds !== undefined) {
-    // 600 s is Knative's default max-revision-timeout-seconds.
-    add('timeoutSeconds', Number.isInteger(spec.timeoutSeconds) ? integer(String(spec.timeoutSeconds), 1, 600) : 'not an integer');
-  }
+  if (obj.kind !== 'Service') return problems;
+  const spec = obj.spec?.template?.spec ?? {};
   const containers: Obj[] = spec.containers ?? [];
   if (containers.length !== 1) add('containers', `${containers.length} containers; one per Service here`);
   const volumes = new Set((spec.volumes ?? []).map((v: Obj) => v.name));
   containers.forEach((c, i) => {
     const at = `containers[${i}]`;
-    problems.push(...unknownKeys(c, container, at).map((p) => `${file}: ${p}`));
-    if (typeof c.image !== 'string' || !c.image.startsWith(IMAGE_PREFIX)) add(`${at}.image`, `"${c.image}" must start with ${IMAGE_PREFIX}`);
+    if (typeof c.image !== 'string' || c.image.split(/[:@]/)[0] !== IMAGE_NAME) {
+      add(`${at}.image`, `"${c.image}" must be ${IMAGE_NAME}; kustomize's images: sets the tag`);
+    }
     const ports: Obj[] = c.ports ?? [];
     if (ports.length !== 1 || ports[0].containerPort !== PORT) add(`${at}.ports`, `want exactly one containerPort ${PORT}`);
-    else if (!['http1', 'h2c'].includes(ports[0].name)) add(`${at}.ports[0].name`, 'must be http1 or h2c');
-    for (const [kind, path] of Object.entries(PROBE_PATHS)) {
+    for (const [kind, want] of Object.entries(PROBE_PATHS)) {
       const get = c[kind]?.httpGet;
-      if (!get) add(`${at}.${kind}`, `missing; want httpGet ${path} on port ${PORT}`);
+      if (!get) add(`${at}.${kind}`, `missing; want httpGet ${want} on port ${PORT}`);
       else {
-        if (get.path !== path) add(`${at}.${kind}.httpGet.path`, `"${get.path}", want ${path}`);
+        if (get.path !== want) add(`${at}.${kind}.httpGet.path`, `"${get.path}", want ${want}`);
         if (get.port !== PORT) add(`${at}.${kind}.httpGet.port`, `${get.port}, want an explicit ${PORT}`);
       }
     }
@@ -276,32 +254,16 @@ function checkService(file: string, obj: Obj): string[] {
     if (sc.readOnlyRootFilesystem === true && (!tmp || !volumes.has(tmp.name))) {
       add(`${at}.volumeMounts`, 'a read-only root needs a volume at /tmp (HOME and TMPDIR)');
     }
-    for (const e of c.env ?? []) {
-      if (typeof e.value !== 'string' && e.valueFrom === undefined) add(`${at}.env.${e.name}`, 'value must be a quoted string');
-    }
   });
-  return problems;
-}
-
-function checkDelivery(file: string, d: Obj | undefined): string[] {
-  if (!d) return [];
-  const problems: string[] = [];
-  const add = (at: string, msg: string | undefined) => msg && problems.push(`${file}: spec.delivery.${at}: ${msg}`);
-  if (d.retry !== undefined) add('retry', Number.isInteger(d.retry) ? integer(String(d.retry), 0, 10) : 'not an integer');
-  if (d.backoffPolicy !== undefined) add('backoffPolicy', oneOf(d.backoffPolicy, ['exponential', 'linear']));
-  if (d.backoffDelay !== undefined) {
-    const s = isoDurationSeconds(String(d.backoffDelay));
-    add('backoffDelay', s !== undefined && s > 0 && s <= 60 ? undefined : `"${d.backoffDelay}" is not an ISO-8601 duration up to PT60S`);
-  }
   return problems;
 }
 
 // ---------------------------------------------------------------------------------------
 // Layer 3: consistency across manifests and with the code
-
 const byKind = (ms: Manifest[], kind: string) => ms.filter((m) => m.obj.kind === kind);
+/** A Service's env as the process sees it; values from a Secret stand in as a dummy token. */
 const envOf = (svc: Obj): Record<string, string> =>
-  Object.fromEntries((svc.spec?.template?.spec?.containers?.[0]?.env ?? []).map((e: Obj) => [e.name, e.value]));
+  Object.fromEntries((svc.spec?.template?.spec?.containers?.[0]?.env ?? []).map((e: Obj) => [e.name, e.valueFrom?.secretKeyRef ? 'f'.repeat(64) : e.value]));
 
 /** Apply order: a resource may only refer to resources in earlier files. */
 export function checkOrder(ms: Manifest[]): string[] {
@@ -347,9 +309,9 @@ export function checkClassifyService(ms: Manifest[]): string[] {
     add('set scale-down-delay or scale-to-zero-pod-retention-period (cold starts are expensive)');
   }
   if (annotations[`${AUTOSCALING}metric`] !== 'concurrency') add('metric must be concurrency');
-  const cpu = quantity(spec.containers?.[0]?.resources?.requests?.cpu) ?? 0;
+  const cpu = quantity(spec.containers?.[0]?.resources?.limits?.cpu) ?? 0;
   const threads = config.workers * config.intraOpThreads;
-  if (cpu < threads) add(`requests.cpu ${cpu} < ${threads} inference threads (KLASSIFY_WORKERS x KLASSIFY_INTRA_OP_THREADS)`);
+  if (cpu < threads) add(`limits.cpu ${cpu} < ${threads} inference threads (KLASSIFY_WORKERS x KLASSIFY_INTRA_OP_THREADS)`);
   return problems;
 }
 
@@ -368,17 +330,22 @@ export function checkUiService(ms: Manifest[]): string[] {
   }
   const want = `${NAMES.classify}.${NAMES.namespace}.svc.cluster.local`;
   if (config.classifyUpstream.host !== want) add(`CLASSIFY_URL host ${config.classifyUpstream.host}, want the cluster-local ${want}`);
-  const own = `${NAMES.ui}.${NAMES.namespace}.svc.cluster.local`;
-  if (config.events.allowedHosts.length > 0 && !config.events.allowedHosts.includes(own)) {
-    add(`UI_EVENTS_ALLOWED_HOSTS must include ${own}, the host the Triggers deliver to`);
-  }
   const max = m.obj.spec?.template?.metadata?.annotations?.[`${AUTOSCALING}max-scale`];
   if (max !== '1') add('max-scale must be "1": the event feed lives in one pod\'s memory');
+  const token = (c.env ?? []).find((e: Obj) => e.name === EVENTS_SECRET.env)?.valueFrom?.secretKeyRef;
+  if (token?.name !== EVENTS_SECRET.name || token?.key !== EVENTS_SECRET.key) {
+    add(`${EVENTS_SECRET.env} must come from the Secret ${EVENTS_SECRET.name}, key ${EVENTS_SECRET.key} (secretKeyRef)`);
+  }
   return problems;
 }
 
-/** Triggers: brokers and subscribers exist, filters match what the code emits and handles. */
-export function checkEventing(ms: Manifest[]): string[] {
+/**
+ * Triggers: brokers and subscribers exist, filters match what the code emits and handles.
+ * Deliveries to the UI go to /events and dead letters to /dead-letters; the scripts append
+ * the Secret's token to both at deploy time (`token`: the value to expect there).
+ */
+export function checkEventing(ms: Manifest[], token?: string): string[] {
+  const suffix = token ? `/${token}` : '';
   const problems: string[] = [];
   const brokers = new Set(byKind(ms, 'Broker').map((m) => m.obj.metadata?.name));
   const services = new Set(byKind(ms, 'Service').map((m) => m.obj.metadata?.name));
@@ -403,9 +370,11 @@ export function checkEventing(ms: Manifest[]): string[] {
     const handler = handled[target.name];
     if (handler && !handler.types.has(type)) add(`${target.name} does not handle ${type} (handles ${[...handler.types].join(', ')})`);
     if (target.name === NAMES.classify && replies.has(type)) add(`${type} is a reply of classify: delivering it back to classify loops`);
-    if (target.name === NAMES.ui && spec.subscriber.uri !== '/events') add('UI subscriber uri must be /events');
+    if (target.name === NAMES.ui && spec.subscriber.uri !== `/events${suffix}`) add(`UI subscriber uri must be /events${token ? '/<token>' : ''}, got ${spec.subscriber.uri}`);
     const dls = spec.delivery?.deadLetterSink;
-    if (dls?.ref && !services.has(dls.ref.name)) add(`deadLetterSink ${dls.ref.name} is not a Service defined in knative/`);
+    if (dls && (dls.ref?.kind !== 'Service' || dls.ref?.name !== NAMES.ui || dls.uri !== `/dead-letters${suffix}`)) {
+      add(`deadLetterSink must be the ui Service at /dead-letters${token ? '/<token>' : ''} (got ${JSON.stringify(dls)})`);
+    }
   }
   for (const type of [SUBMITTED, CLASSIFIED, REJECTED]) {
     if (!seen.has(type)) problems.push(`no Trigger for ${type}`);
@@ -418,14 +387,22 @@ export function checkEventing(ms: Manifest[]): string[] {
   return problems;
 }
 
+export interface CheckOptions {
+  /** The manifests are the base's files in apply order (not a rendered stream). */
+  files?: boolean;
+  /** The events token the Trigger URIs must carry (rendered by the scripts). */
+  token?: string;
+}
+
 /** Every check over a set of manifests. */
-export function checkAll(ms: Manifest[]): string[] {
+export function checkAll(ms: Manifest[], crds: CrdValidator, opts: CheckOptions = { files: true }): string[] {
   return [
-    ...ms.flatMap(checkSchema),
-    ...ms.flatMap(checkShape),
-    ...checkOrder(ms),
+    ...ms.flatMap((m) => checkSchema(m, crds)),
+    ...ms.flatMap(checkWebhook),
+    ...ms.flatMap(checkConventions),
+    ...(opts.files ? checkOrder(ms) : []),
     ...checkClassifyService(ms),
     ...checkUiService(ms),
-    ...checkEventing(ms),
+    ...checkEventing(ms, opts.token),
   ];
 }

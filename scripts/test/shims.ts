@@ -4,8 +4,15 @@
 //   FAKE_MINIKUBE_STATUS   what `minikube status` prints (default Stopped, exit 7)
 //   FAKE_FAIL              a substring: the call whose arguments contain it exits 1
 //   FAKE_PODMAN_LABEL      what `podman image inspect` prints (unset: no such image)
+//   FAKE_KUBE_VERSION      the server's gitVersion in `kubectl version -o json`
+//   FAKE_EVENTS_TOKEN      the token in the Secret klassify-ui-events (unset: no Secret)
+//   FAKE_GATEWAY           Kourier's LoadBalancer address (unset: no tunnel)
+//   FAKE_PODS              `get pods` output, one "phase ready…" line per pod (\n escapes)
+//   FAKE_RETENTION         the classify Service's scale-to-zero-pod-retention-period
+//   FAKE_WINDOW            the classify Service's autoscaling window
+// `kubectl apply -k DIR` copies DIR's files to $SHIM_DIR/applied-k/.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +33,14 @@ esac
 exit 0`,
   kubectl: `${PRELUDE}
 if [[ " $* " == *" -f - "* ]]; then cat > "$SHIM_DIR/applied.yaml"; fi
+if [[ " $* " == *" apply -k "* ]]; then mkdir -p "$SHIM_DIR/applied-k"; cp "\${*: -1}"/* "$SHIM_DIR/applied-k/"; fi
 case "$*" in
+  *"version -o json"*) printf '{"serverVersion": {"gitVersion": "%s"}}\n' "\${FAKE_KUBE_VERSION:-v0.0.0}" ;;
+  *"get secret klassify-ui-events"*) [[ -n \${FAKE_EVENTS_TOKEN:-} ]] && printf '%s' "$(printf '%s' "$FAKE_EVENTS_TOKEN" | base64 -w0)" ;;
+  *"get service kourier"*) printf '%s' "\${FAKE_GATEWAY:-}" ;;
+  *"get pods"*) printf '%b' "\${FAKE_PODS:-}" ;;
+  *"scale-to-zero-pod-retention-period"*) printf '%s' "\${FAKE_RETENTION:-}" ;;
+  *"knative\\.dev/window"*) printf '%s' "\${FAKE_WINDOW:-}" ;;
   *"get ksvc ui -o jsonpath={.status.url}"*) printf 'http://ui.klassify.127.0.0.1.sslip.io' ;;
   *"get ksvc classify -o jsonpath={.status.url}"*) printf 'http://classify.klassify.127.0.0.1.sslip.io' ;;
   *latestReadyRevisionName*) printf 'classify-00002' ;;
@@ -60,6 +74,8 @@ export interface Run {
   calls: string[];
   /** What was piped into `kubectl apply -f -`, if anything. */
   applied: string | undefined;
+  /** The files of the kustomization applied with `kubectl apply -k`, by name. */
+  kustomization: Record<string, string> | undefined;
 }
 
 /**
@@ -87,19 +103,27 @@ export function runScript(script: string, args: string[] = [], env: Record<strin
       MINIKUBE_CPUS: '6',
       MINIKUBE_MEMORY: '8g',
       KLASSIFY_IMAGE_TAG: 'test-tag',
+      KLASSIFY_RETRY_PAUSE: '0',
+      FAKE_KUBE_VERSION: versions().KUBERNETES_VERSION,
       ...env,
     },
     timeout: 30_000,
   });
   const log = path.join(dir, 'calls.log');
   const applied = path.join(dir, 'applied.yaml');
-  return {
+  const appliedK = path.join(dir, 'applied-k');
+  const run: Run = {
     status: result.status,
     stdout: result.stdout,
     stderr: result.stderr,
     calls: existsSync(log) ? readFileSync(log, 'utf8').trimEnd().split('\n').filter(Boolean) : [],
     applied: existsSync(applied) ? readFileSync(applied, 'utf8') : undefined,
+    kustomization: existsSync(appliedK)
+      ? Object.fromEntries(readdirSync(appliedK).map((f) => [f, readFileSync(path.join(appliedK, f), 'utf8')]))
+      : undefined,
   };
+  rmSync(dir, { recursive: true, force: true });
+  return run;
 }
 
 /** The pinned values from scripts/versions.sh, read the way bash would see them. */

@@ -49,8 +49,6 @@ export interface UiConfig {
      * empty: no event source, both answer 404.
      */
     token: string;
-    /** @deprecated Host allowlists are gone (a client sets Host); always empty. */
-    allowedHosts: readonly string[];
   };
   shutdownGraceMs: number;
 }
@@ -105,7 +103,6 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
       deadLetterTimeoutMs: read.int('UI_DEAD_LETTER_TIMEOUT_MS', 60_000, 100, 600_000),
       // Never echoed in a message: a wrong token is reported by its length.
       token: read.string('UI_EVENTS_TOKEN', '', { pattern: TOKEN, valid: '16 to 256 characters from A-Z a-z 0-9 _ -', secret: true }),
-      allowedHosts: [],
     },
     shutdownGraceMs: read.int('UI_SHUTDOWN_GRACE_MS', 5000, 0, 60_000),
   };

@@ -57,6 +57,14 @@ interface Slot {
   started: number;
   deadline?: NodeJS.Timeout;
   exited: Promise<void>;
+  /**
+   * This worker's input buffer, sized for the largest batch. It travels: transferred to
+   * the worker with a batch and back with the result, so nothing is allocated per request
+   * (fresh 150 KB arrays per request fragmented the allocator: docs/performance.md). Null
+   * while the worker holds it; a fresh one replaces a buffer lost with a failed batch. Not
+   * a SharedArrayBuffer: onnxruntime-node refuses typed arrays over one as tensor data.
+   */
+  input: Uint8Array<ArrayBuffer> | null;
 }
 
 // In the esbuild bundle, worker.js sits beside main.js; from the .ts sources, a small
@@ -213,6 +221,7 @@ export class InferencePool {
       state: 'starting',
       busy: null,
       started: 0,
+      input: null,
       exited: new Promise((resolve) => worker.once('exit', () => resolve())),
     };
     this.slots.push(slot);
@@ -258,11 +267,14 @@ export class InferencePool {
     // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
     // a slow first run (seconds on a GPU) in the middle of live traffic.
     const shape = this.shapes.find((n) => n >= jobs.length)!;
-    const rgb = new Uint8Array(shape * IMAGE_VALUES);
+    const input = slot.input ?? new Uint8Array(this.shapes.at(-1)! * IMAGE_VALUES);
+    slot.input = null;
+    const rgb = input.subarray(0, shape * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
+    rgb.fill(0, jobs.length * IMAGE_VALUES);
     this.onBatch(jobs.length);
     const msg: ToWorker = { batch: shape, rgb };
-    slot.worker.postMessage(msg, [rgb.buffer]);
+    slot.worker.postMessage(msg, [input.buffer]);
     if (this.queue.length) this.dispatch();
   }
 
@@ -274,6 +286,7 @@ export class InferencePool {
     if (msg.type === 'failed') {
       jobs.forEach((j) => j.reject(new Error(`inference failed: ${msg.message}`)));
     } else {
+      slot.input = new Uint8Array(msg.rgb.buffer as ArrayBuffer);
       jobs.forEach((j, i) =>
         j.resolve({
           probabilities: msg.output.subarray(i * CLASS_COUNT, (i + 1) * CLASS_COUNT),

@@ -14,7 +14,8 @@ export interface WorkerInit {
 export type ToWorker = { batch: number; rgb: Uint8Array } | 'close';
 export type FromWorker =
   | { type: 'ready'; provider: string }
-  | { type: 'result'; output: Float32Array; inferenceMs: number }
+  /** rgb: the batch's input buffer, handed back for the pool to reuse. */
+  | { type: 'result'; output: Float32Array; inferenceMs: number; rgb: Uint8Array }
   | { type: 'failed'; message: string };
 
 const port = parentPort!;
@@ -33,7 +34,7 @@ port.on('message', async (job: ToWorker) => {
     const t0 = performance.now();
     // The bytes go straight in: the engine scales them to the model's range.
     const output = await engine.run(job.rgb, job.batch);
-    post({ type: 'result', output, inferenceMs: performance.now() - t0 }, [output.buffer as ArrayBuffer]);
+    post({ type: 'result', output, inferenceMs: performance.now() - t0, rgb: job.rgb }, [output.buffer as ArrayBuffer, job.rgb.buffer as ArrayBuffer]);
   } catch (err) {
     post({ type: 'failed', message: (err as Error).message });
   }

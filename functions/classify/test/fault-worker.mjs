@@ -12,9 +12,10 @@ const start = process.env.KLASSIFY_FAULT_WORKER_START ?? 'ok';
 if (start === 'fail') throw new Error('fault worker: failing at start on purpose');
 if (start === 'exit') process.exit(0);
 
-const answer = (batch) => {
-  const output = new Float32Array(batch * CLASS_COUNT).fill(1 / CLASS_COUNT);
-  parentPort.postMessage({ type: 'result', output, inferenceMs: 0 }, [output.buffer]);
+// Like the real worker, it hands the batch's input buffer back for the pool to reuse.
+const answer = (job) => {
+  const output = new Float32Array(job.batch * CLASS_COUNT).fill(1 / CLASS_COUNT);
+  parentPort.postMessage({ type: 'result', output, inferenceMs: 0, rgb: job.rgb }, [output.buffer, job.rgb.buffer]);
 };
 
 parentPort.on('message', (job) => {
@@ -33,11 +34,11 @@ parentPort.on('message', (job) => {
     case 4:
       process.exit(3);
     case 5:
-      return void setTimeout(() => answer(job.batch), 200);
+      return void setTimeout(() => answer(job), 200);
     case 6:
-      return void setTimeout(() => answer(job.batch), 1000);
+      return void setTimeout(() => answer(job), 1000);
     default:
-      answer(job.batch);
+      answer(job);
   }
 });
 parentPort.postMessage({ type: 'ready', provider: 'fault' });
