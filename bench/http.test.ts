@@ -19,7 +19,7 @@ marks('parses the timeline line, and ignores other lines', () => {
   const timeline = 'start-up (ms since process start): main module 76, HTTP stack loaded 227, listening 240, first worker warm 309, ready 309';
   const expected = { 'main module': 76, 'HTTP stack loaded': 227, listening: 240, 'first worker warm': 309, ready: 309 };
   const json = (msg: string) => JSON.stringify({ time: '2026-01-01T00:00:00.000Z', level: 'info', msg });
-  const log = [json('klassify classify function listening'), json(timeline), json('draining in-flight requests, then exiting')].join('\n');
+  const log = [json('klassify classify function listening on 127.0.0.1:8080'), json(timeline), json('draining in-flight requests, then exiting')].join('\n');
   assert.equal(startupMarks(log), expected);
   assert.equal(startupMarks(`listening\n${timeline}\nSIGTERM\n`), expected, 'a plain-text line too');
   assert.equal(startupMarks('no such line'), {});

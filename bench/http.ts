@@ -81,7 +81,7 @@ export async function startServer(env: Record<string, string> = {}, entry = path
           const workers = async () => ((await (await fetch(`${url}/health/readiness`)).json()) as { workers: { ready: number; total: number } }).workers;
           for (let w = await workers(); w.ready < w.total; w = await workers()) await new Promise((r) => setTimeout(r, 10));
           // The start-up timeline line follows readiness by a tick.
-          for (let i = 0; i < 100 && !/^start-up /m.test(log); i++) await new Promise((r) => setTimeout(r, 5));
+          for (let i = 0; i < 100 && Object.keys(startupMarks(log)).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
           child.stdout!.off('data', keepLog);
           child.stdout!.resume();
           return { url, pid: child.pid!, child, stop, readyMs, log };

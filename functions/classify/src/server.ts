@@ -49,7 +49,7 @@ export async function startService(
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  log.info('klassify classify function listening', { host: config.host, port });
+  log.info(`klassify classify function listening on ${config.host}:${port}`, { host: config.host, port });
 
   const ready = Classifier.create(config, metrics, inference).then((c) => {
     state.classifier = c;
