@@ -81,7 +81,7 @@ export async function startServer(env: Record<string, string> = {}, entry = path
           const workers = async () => ((await (await fetch(`${url}/health/readiness`)).json()) as { workers: { ready: number; total: number } }).workers;
           for (let w = await workers(); w.ready < w.total; w = await workers()) await new Promise((r) => setTimeout(r, 10));
           // The start-up timeline line follows readiness by a tick.
-          for (let i = 0; i < 100 && !/^start-up /m.test(log); i++) await new Promise((r) => setTimeout(r, 5));
+          for (let i = 0; i < 100 && Object.keys(startupMarks(log)).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
           child.stdout!.off('data', keepLog);
           child.stdout!.resume();
           return { url, pid: child.pid!, child, stop, readyMs, log };
@@ -94,9 +94,17 @@ export async function startServer(env: Record<string, string> = {}, entry = path
   }
 }
 
-/** The server's own start-up marks (ms since its process started), from its log. */
+/** The server's own start-up marks (ms since its process started), from its JSON-lines log. */
 export function startupMarks(log: string): Record<string, number> {
-  const line = /^start-up \(ms since process start\): (.*)$/m.exec(log)?.[1] ?? '';
+  const messages = log.split('\n').map((text) => {
+    try {
+      const entry = JSON.parse(text) as { msg?: unknown };
+      return typeof entry?.msg === 'string' ? entry.msg : text;
+    } catch {
+      return text;
+    }
+  });
+  const line = /^start-up \(ms since process start\): (.*)$/m.exec(messages.join('\n'))?.[1] ?? '';
   return Object.fromEntries([...line.matchAll(/([a-zA-Z ]+?) (\d+)(?:, |$)/g)].map((m) => [m[1].trim(), Number(m[2])]));
 }
 

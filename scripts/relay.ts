@@ -5,7 +5,9 @@
 // extensions Knative adds, so the feed shows "failed" locally exactly as on the cluster.
 import http, { type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PROBLEM_MEDIA_TYPE, problemType } from '../contracts/problems.ts';
+import { problemType } from '../contracts/problems.ts';
+import { BodyError, readBody } from '../server-kit/body.ts';
+import { writeProblem } from '../server-kit/problem.ts';
 
 export interface RelayOptions {
   /** The function's base URL; events go to its `/`. */
@@ -60,6 +62,9 @@ function post(url: string, message: Message, timeoutMs = 120_000): Promise<{ sta
   });
 }
 
+/** An event's body must arrive within this (a broker's ingress bounds it too). */
+const BODY_TIMEOUT_MS = 60_000;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function createRelay(options: RelayOptions): Relay {
@@ -98,35 +103,32 @@ export function createRelay(options: RelayOptions): Relay {
     log(`${what}: delivery failed (${last.code || 'no answer'}) → dead letter to UI (${answered.status})`);
   }
 
-  const server = http.createServer((req, res) => {
-    const refuse = (status: number, code: string, title: string, detail: string) => {
-      res.writeHead(status, { 'content-type': PROBLEM_MEDIA_TYPE, connection: 'close' });
-      res.end(JSON.stringify({ type: problemType(code), title, status, detail }));
-    };
+  const server = http.createServer(async (req, res) => {
+    const refuse = (status: number, code: string, title: string, detail: string) =>
+      writeProblem(res, { type: problemType(code), title, status, detail }, { headers: { connection: 'close' } });
     if (req.method !== 'POST' || new URL(req.url ?? '/', 'http://relay').pathname !== '/') {
       req.resume();
       return refuse(404, 'not-found', 'Not found', 'The local relay takes CloudEvents at POST /.');
     }
-    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return refuse(413, 'payload-too-large', 'Event too large', `At most ${maxBodyBytes} bytes.`);
+    const tooLarge = () => refuse(413, 'payload-too-large', 'Event too large', `At most ${maxBodyBytes} bytes.`);
+    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return tooLarge();
     if (pending.size >= maxInFlight) return refuse(429, 'overloaded', 'Relay busy', `At most ${maxInFlight} events in flight; retry shortly.`);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        refuse(413, 'payload-too-large', 'Event too large', `At most ${maxBodyBytes} bytes.`);
-        req.destroy();
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const headers = eventHeaders(req.headers);
-      const structured = /^application\/cloudevents\+json/i.test(headers['content-type'] ?? '');
-      if (!headers['ce-type'] && !structured) return refuse(400, 'malformed-cloudevent', 'Not a CloudEvent', 'Send a CloudEvent in binary or structured mode (npm run emit does).');
-      res.writeHead(202, { 'content-length': 0 }).end();
-      const job = deliver({ headers, body: Buffer.concat(chunks) }).catch((error) => log(`relay error: ${(error as Error).message}`));
-      pending.add(job);
-      void job.finally(() => pending.delete(job));
-    });
+    let body: Buffer;
+    try {
+      body = await readBody(req, { maxBytes: maxBodyBytes, timing: { timeoutMs: BODY_TIMEOUT_MS } });
+    } catch (error) {
+      const reason = error instanceof BodyError ? error.reason : 'closed';
+      if (reason === 'too-large') return tooLarge();
+      if (reason === 'too-slow') return refuse(408, 'request-timeout', 'Event too slow', (error as Error).message);
+      return void res.destroy(); // the sender has gone
+    }
+    const headers = eventHeaders(req.headers);
+    const structured = /^application\/cloudevents\+json/i.test(headers['content-type'] ?? '');
+    if (!headers['ce-type'] && !structured) return refuse(400, 'malformed-cloudevent', 'Not a CloudEvent', 'Send a CloudEvent in binary or structured mode (npm run emit does).');
+    res.writeHead(202, { 'content-length': 0 }).end();
+    const job = deliver({ headers, body }).catch((error) => log(`relay error: ${(error as Error).message}`));
+    pending.add(job);
+    void job.finally(() => pending.delete(job));
   });
 
   return {

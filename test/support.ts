@@ -4,6 +4,7 @@ import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type Config } from '../functions/classify/src/config.ts';
 import { startService, type RunningService } from '../functions/classify/src/server.ts';
+import { silentLogger } from '../server-kit/log.ts';
 import { fetchFixtures } from './fixtures.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -35,7 +36,7 @@ export function testConfig(overrides: Record<string, string> = {}): Readonly<Con
 
 /** A ready service on a loopback port. If it never gets ready, what it started is closed first. */
 export async function startTestService(overrides: Record<string, string> = {}): Promise<RunningService> {
-  const service = await startService(testConfig(overrides), () => {});
+  const service = await startService(testConfig(overrides), silentLogger);
   try {
     await service.ready;
   } catch (err) {

@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
 import { API_PREFIX, CONFIG_PATH, EVENTS_STREAM_PATH } from '../../contracts/page.ts';
-import { pageConfig, type UiConfig } from './config.ts';
+import { createLogger, type Logger } from '../../server-kit/log.ts';
+import { ConfigError, pageConfig, type UiConfig } from './config.ts';
 import { receiveDeadLetter } from './dead-letters.ts';
 import { EventHub, ingest } from './events.ts';
 import { clientAddress, tokenMatches } from './ingress.ts';
@@ -23,11 +24,6 @@ import { HttpError, methodNotAllowed, notFound, notFoundInit, sendProblem } from
 import { createProxy } from './proxy.ts';
 import { settleRange } from './range.ts';
 import { applyHeaders, contentSecurityPolicy, originOf, securityHeaders } from './security.ts';
-
-export interface Logger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
 
 export interface UiServer {
   server: Server;
@@ -37,11 +33,8 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-/** One JSON object per line on stdout/stderr, as cluster log collectors expect. */
-export const jsonLogger: Logger = {
-  info: (message, fields) => console.log(JSON.stringify({ level: 'info', msg: message, ...fields })),
-  error: (message, fields) => console.error(JSON.stringify({ level: 'error', msg: message, ...fields })),
-};
+/** JSON lines on stdout/stderr (server-kit/log.ts); client errors are logged without a stack. */
+export const jsonLogger: Logger = createLogger({ expected: (error) => error instanceof HttpError || error instanceof ConfigError });
 
 const HASHED_ASSET = /^\/assets\//;
 /** POST /events/<token> and /dead-letters/<token>; the token is never logged or echoed. */
@@ -102,7 +95,11 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       }
       if (method !== 'POST') throw methodNotAllowed(method, ['POST']);
       if (ingress[1] === 'events') {
-        await ingest(req, hub, { maxBodyBytes: config.events.maxBodyBytes, maxEventDepth: config.events.maxEventDepth });
+        await ingest(req, hub, {
+          maxBodyBytes: config.events.maxBodyBytes,
+          maxEventDepth: config.events.maxEventDepth,
+          timeoutMs: config.events.deadLetterTimeoutMs,
+        });
       } else {
         const failure = await receiveDeadLetter(req, hub, { maxBytes: config.events.maxDeadLetterBytes, timeoutMs: config.events.deadLetterTimeoutMs });
         logger.error('event delivery failed (dead letter)', { ...failure });
@@ -134,7 +131,7 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
     } catch (error) {
       const shown = redact(pathname);
       if (!(error instanceof HttpError)) {
-        logger.error('request failed', { method: req.method, path: shown, error: String((error as Error)?.stack ?? error) });
+        logger.error('request failed', { method: req.method, path: shown, error });
       }
       sendProblem(res, error, shown);
     }

@@ -7,6 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const UI = path.resolve(import.meta.dirname, '..');
+/** The servers' shared toolkit: Node only, never in the page's bundle. */
+const SERVER_KIT = path.resolve(UI, '..', 'server-kit');
 
 async function sources(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -32,13 +34,14 @@ boundaries('ui/server imports nothing from ui/src', async () => {
     }
   }
 });
-boundaries('ui/src imports neither the server nor node:*', async () => {
+boundaries('ui/src imports neither the server, server-kit nor node:*', async () => {
   const files = await sources(path.join(UI, 'src'));
   assert.ok(files.length > 5);
   for (const file of files) {
     for (const spec of await imports(file)) {
       const resolved = spec.startsWith('.') ? path.resolve(path.dirname(file), spec) : spec;
       assert.not.ok(resolved.startsWith(path.join(UI, 'server')), `${path.relative(UI, file)} imports ${spec}`);
+      assert.not.ok(resolved.startsWith(SERVER_KIT), `${path.relative(UI, file)} imports ${spec}`);
       assert.not.match(spec, /^node:/, `${path.relative(UI, file)} imports ${spec}`);
     }
   }

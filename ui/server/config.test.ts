@@ -37,14 +37,15 @@ config('lists every invalid variable with the valid values', () => {
     assert.instance(error, ConfigError);
     const { problems } = error as ConfigError;
     assert.is(problems.length, 4);
-    assert.match(problems.join('\n'), /PORT="eighty": expected an integer from 0 to 65535/);
-    assert.match(problems.join('\n'), /CLASSIFY_URL="ftp:\/\/x": expected an http/);
-    assert.match(problems.join('\n'), /UI_FEATURE_EVENTS="maybe": expected one of true, false/);
-    assert.match(problems.join('\n'), /UI_PUBLIC_CLASSIFY_URL="classify"/);
+    // The same form as the classify function's (server-kit/config.ts).
+    assert.match(problems.join('\n'), /PORT="eighty" is invalid; valid values: an integer from 0 to 65535 \(default 3000\)\./);
+    assert.match(problems.join('\n'), /CLASSIFY_URL="ftp:\/\/x" is invalid; valid values: an absolute http/);
+    assert.match(problems.join('\n'), /UI_FEATURE_EVENTS="maybe" is invalid; valid values: true or false/);
+    assert.match(problems.join('\n'), /UI_PUBLIC_CLASSIFY_URL="classify" is invalid/);
   }
 });
 config('the stream buffer must hold a full replay', () => {
-  assert.throws(() => loadConfig({ UI_EVENT_BUFFER: '100', UI_SSE_MAX_BUFFER_BYTES: '1048576' }, { publicDir: '/srv' }), /UI_SSE_MAX_BUFFER_BYTES=1048576: must be at least 1671168/);
+  assert.throws(() => loadConfig({ UI_EVENT_BUFFER: '100', UI_SSE_MAX_BUFFER_BYTES: '1048576' }, { publicDir: '/srv' }), /UI_SSE_MAX_BUFFER_BYTES="1048576" is invalid; valid values: at least 1671168/);
   assert.is(loadConfig({ UI_EVENT_BUFFER: '100', UI_SSE_MAX_BUFFER_BYTES: '2000000' }, { publicDir: '/srv' }).events.maxBufferedBytes, 2000000);
 });
 config('a short or odd event token is refused without echoing it', () => {
@@ -54,7 +55,7 @@ config('a short or odd event token is refused without echoing it', () => {
       assert.unreachable('should have thrown');
     } catch (error) {
       assert.instance(error, ConfigError);
-      assert.match((error as ConfigError).message, /UI_EVENTS_TOKEN: expected 16 to 256 characters/);
+      assert.match((error as ConfigError).message, new RegExp(`UI_EVENTS_TOKEN \\(${token.length} characters\\) is invalid; valid values: 16 to 256 characters`));
       assert.not.ok((error as ConfigError).message.includes(token));
     }
   }

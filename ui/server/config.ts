@@ -1,11 +1,15 @@
 /**
  * The UI server's settings, read once from the environment at start-up into
- * a frozen object. Invalid values fail fast with every problem listed, so a
- * bad Knative manifest shows up as one clear crash-loop message. The page's
+ * a frozen object. Invalid values fail fast with every problem listed, in the
+ * same form as the function's (server-kit/config.ts), so a bad Knative
+ * manifest shows up as one clear crash-loop message. The page's
  * settings take their defaults and ranges from contracts/page.ts, which the page reads too.
  */
 
 import { PAGE_DEFAULTS, PAGE_LIMITS, type PageConfig } from '../../contracts/page.ts';
+import { envReader, type Env, type EnvReader } from '../../server-kit/config.ts';
+
+export { ConfigError } from '../../server-kit/config.ts';
 
 export interface UiConfig {
   port: number;
@@ -49,136 +53,79 @@ export interface UiConfig {
   shutdownGraceMs: number;
 }
 
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid UI configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-  }
-}
+const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
-type Env = Record<string, string | undefined>;
-
-/** Every variable the UI server reads, with its default. Documented in the README. */
-export const ENV_DEFAULTS = Object.freeze({
-  PORT: '3000',
-  HOST: '',
-  CLASSIFY_URL: 'http://127.0.0.1:8080',
-  UI_PUBLIC_CLASSIFY_URL: PAGE_DEFAULTS.classifyUrl,
-  UI_MAX_BODY_BYTES: String(PAGE_DEFAULTS.maxUploadBytes),
-  UI_PROXY_TIMEOUT_MS: '120000',
-  UI_TOPK: String(PAGE_DEFAULTS.topK),
-  UI_UPLOAD_CONCURRENCY: String(PAGE_DEFAULTS.uploadConcurrency),
-  UI_SLOW_AFTER_MS: String(PAGE_DEFAULTS.slowAfterMs),
-  UI_MAX_ATTEMPTS: String(PAGE_DEFAULTS.maxAttempts),
-  UI_FEATURE_EVENTS: String(PAGE_DEFAULTS.features.events),
-  UI_FEATURE_CAMERA: String(PAGE_DEFAULTS.features.camera),
-  UI_FEATURE_PREWARM: String(PAGE_DEFAULTS.features.prewarm),
-  UI_EVENT_BUFFER: '50',
-  UI_MAX_SSE_CLIENTS: '200',
-  UI_MAX_SSE_PER_CLIENT: '6',
-  UI_TRUSTED_PROXY_HOPS: '0',
-  UI_SSE_HEARTBEAT_MS: '15000',
-  UI_SSE_MAX_LIFETIME_MS: '900000',
-  UI_SSE_MAX_BUFFER_BYTES: String(1024 * 1024),
-  UI_EVENTS_TOKEN: '',
-  UI_DEAD_LETTER_TIMEOUT_MS: '60000',
-  UI_SHUTDOWN_GRACE_MS: '5000',
-});
-
+/** Reads every variable the UI server uses, each with its default. Documented in the README. */
 export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<UiConfig> {
-  const problems: string[] = [];
-  const read = (name: keyof typeof ENV_DEFAULTS) => {
-    const value = env[name];
-    return value === undefined || value.trim() === '' ? ENV_DEFAULTS[name] : value.trim();
-  };
-  const int = (name: keyof typeof ENV_DEFAULTS, min: number, max: number) => {
-    const text = read(name);
-    const value = Number(text);
-    if (!/^\d+$/.test(text) || value < min || value > max) {
-      problems.push(`${name}=${JSON.stringify(text)}: expected an integer from ${min} to ${max}`);
-      return Number(ENV_DEFAULTS[name]);
-    }
-    return value;
-  };
-  const pageInt = (name: keyof typeof ENV_DEFAULTS, setting: keyof typeof PAGE_LIMITS) =>
-    int(name, PAGE_LIMITS[setting].min, PAGE_LIMITS[setting].max);
-  const bool = (name: keyof typeof ENV_DEFAULTS) => {
-    const text = read(name).toLowerCase();
-    if (['true', '1', 'yes', 'on'].includes(text)) return true;
-    if (['false', '0', 'no', 'off'].includes(text)) return false;
-    problems.push(`${name}=${JSON.stringify(text)}: expected one of true, false, 1, 0, yes, no, on, off`);
-    return ENV_DEFAULTS[name] === 'true';
-  };
+  const read = envReader(env);
+  const pageInt = (name: string, setting: keyof typeof PAGE_LIMITS, fallback: number) =>
+    read.int(name, fallback, PAGE_LIMITS[setting].min, PAGE_LIMITS[setting].max);
 
-  let classifyUpstream = new URL(ENV_DEFAULTS.CLASSIFY_URL);
-  try {
-    classifyUpstream = new URL(read('CLASSIFY_URL'));
-    if (classifyUpstream.protocol !== 'http:' && classifyUpstream.protocol !== 'https:') {
-      problems.push(`CLASSIFY_URL=${JSON.stringify(read('CLASSIFY_URL'))}: expected an http:// or https:// URL`);
-    }
-  } catch {
-    problems.push(`CLASSIFY_URL=${JSON.stringify(read('CLASSIFY_URL'))}: expected an absolute URL such as http://classify.default.svc.cluster.local`);
-  }
-
-  const publicClassifyUrl = read('UI_PUBLIC_CLASSIFY_URL');
-  if (!publicClassifyUrl.startsWith('/') && !/^https?:\/\//.test(publicClassifyUrl)) {
-    problems.push(`UI_PUBLIC_CLASSIFY_URL=${JSON.stringify(publicClassifyUrl)}: expected a path ("/api/classify") or an http(s) URL`);
-  }
+  const classifyUpstream = upstreamUrl(read, 'CLASSIFY_URL', 'http://127.0.0.1:8080');
+  const publicClassifyUrl = read.string('UI_PUBLIC_CLASSIFY_URL', PAGE_DEFAULTS.classifyUrl, {
+    pattern: /^(\/|https?:\/\/)/,
+    valid: 'a path such as "/api/classify", or an http(s) URL',
+  });
 
   const config: UiConfig = {
-    port: int('PORT', 0, 65535),
-    host: read('HOST') || undefined,
-    publicDir: env.UI_PUBLIC_DIR?.trim() || defaults.publicDir,
+    port: read.int('PORT', 3000, 0, 65535),
+    host: read.raw('HOST'),
+    publicDir: read.string('UI_PUBLIC_DIR', defaults.publicDir),
     classifyUpstream,
     publicClassifyUrl,
-    maxBodyBytes: pageInt('UI_MAX_BODY_BYTES', 'maxUploadBytes'),
-    proxyTimeoutMs: int('UI_PROXY_TIMEOUT_MS', 100, 3_600_000),
+    maxBodyBytes: pageInt('UI_MAX_BODY_BYTES', 'maxUploadBytes', PAGE_DEFAULTS.maxUploadBytes),
+    proxyTimeoutMs: read.int('UI_PROXY_TIMEOUT_MS', 120_000, 100, 3_600_000),
     page: {
-      topK: pageInt('UI_TOPK', 'topK'),
-      uploadConcurrency: pageInt('UI_UPLOAD_CONCURRENCY', 'uploadConcurrency'),
-      slowAfterMs: pageInt('UI_SLOW_AFTER_MS', 'slowAfterMs'),
-      maxAttempts: pageInt('UI_MAX_ATTEMPTS', 'maxAttempts'),
+      topK: pageInt('UI_TOPK', 'topK', PAGE_DEFAULTS.topK),
+      uploadConcurrency: pageInt('UI_UPLOAD_CONCURRENCY', 'uploadConcurrency', PAGE_DEFAULTS.uploadConcurrency),
+      slowAfterMs: pageInt('UI_SLOW_AFTER_MS', 'slowAfterMs', PAGE_DEFAULTS.slowAfterMs),
+      maxAttempts: pageInt('UI_MAX_ATTEMPTS', 'maxAttempts', PAGE_DEFAULTS.maxAttempts),
       features: {
-        events: bool('UI_FEATURE_EVENTS'),
-        camera: bool('UI_FEATURE_CAMERA'),
-        prewarm: bool('UI_FEATURE_PREWARM'),
+        events: read.bool('UI_FEATURE_EVENTS', PAGE_DEFAULTS.features.events),
+        camera: read.bool('UI_FEATURE_CAMERA', PAGE_DEFAULTS.features.camera),
+        prewarm: read.bool('UI_FEATURE_PREWARM', PAGE_DEFAULTS.features.prewarm),
       },
     },
     events: {
-      bufferSize: int('UI_EVENT_BUFFER', 0, 1000),
-      maxClients: int('UI_MAX_SSE_CLIENTS', 1, 10_000),
-      maxClientsPerAddress: int('UI_MAX_SSE_PER_CLIENT', 1, 1000),
-      trustedProxyHops: int('UI_TRUSTED_PROXY_HOPS', 0, 10),
-      heartbeatMs: int('UI_SSE_HEARTBEAT_MS', 10, 300_000),
-      maxStreamMs: int('UI_SSE_MAX_LIFETIME_MS', 100, 86_400_000),
-      maxBufferedBytes: int('UI_SSE_MAX_BUFFER_BYTES', 1024, 64 * 1024 * 1024),
+      bufferSize: read.int('UI_EVENT_BUFFER', 50, 0, 1000),
+      maxClients: read.int('UI_MAX_SSE_CLIENTS', 200, 1, 10_000),
+      maxClientsPerAddress: read.int('UI_MAX_SSE_PER_CLIENT', 6, 1, 1000),
+      trustedProxyHops: read.int('UI_TRUSTED_PROXY_HOPS', 0, 0, 10),
+      heartbeatMs: read.int('UI_SSE_HEARTBEAT_MS', 15_000, 10, 300_000),
+      maxStreamMs: read.int('UI_SSE_MAX_LIFETIME_MS', 900_000, 100, 86_400_000),
+      maxBufferedBytes: read.int('UI_SSE_MAX_BUFFER_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
       // A classified event is about 1 KB; 16 KiB leaves room and keeps replay small.
       maxEventBytes: 16 * 1024,
       maxEventDepth: 32,
       maxBodyBytes: 64 * 1024,
       // A submitted event holds an image of up to ~10 MB, ~13.4 MB in base64.
       maxDeadLetterBytes: 32 * 1024 * 1024,
-      deadLetterTimeoutMs: int('UI_DEAD_LETTER_TIMEOUT_MS', 100, 600_000),
-      token: readToken(read('UI_EVENTS_TOKEN'), problems),
+      deadLetterTimeoutMs: read.int('UI_DEAD_LETTER_TIMEOUT_MS', 60_000, 100, 600_000),
+      // Never echoed in a message: a wrong token is reported by its length.
+      token: read.string('UI_EVENTS_TOKEN', '', { pattern: TOKEN, valid: '16 to 256 characters from A-Z a-z 0-9 _ -', secret: true }),
     },
-    shutdownGraceMs: int('UI_SHUTDOWN_GRACE_MS', 0, 60_000),
+    shutdownGraceMs: read.int('UI_SHUTDOWN_GRACE_MS', 5000, 0, 60_000),
   };
   // A new reader gets the whole ring replayed at once; it must fit its buffer.
   const replayBytes = (config.events.bufferSize + 2) * config.events.maxEventBytes;
   if (config.events.maxBufferedBytes < replayBytes) {
-    problems.push(`UI_SSE_MAX_BUFFER_BYTES=${config.events.maxBufferedBytes}: must be at least ${replayBytes} ((UI_EVENT_BUFFER + 2) x ${config.events.maxEventBytes}), or a replay would drop every new reader`);
+    read.invalid('UI_SSE_MAX_BUFFER_BYTES', `at least ${replayBytes} ((UI_EVENT_BUFFER + 2) x ${config.events.maxEventBytes}), or a replay would drop every new reader`);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  read.done();
   return deepFreeze(config);
 }
 
-const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
-
-function readToken(text: string, problems: string[]): string {
-  if (text === '' || TOKEN.test(text)) return text;
-  // Never echo the secret itself.
-  problems.push(`UI_EVENTS_TOKEN: expected 16 to 256 characters from A-Z a-z 0-9 _ - (got ${text.length} characters)`);
-  return '';
+/** An absolute http(s) URL, such as the classify function's cluster-local address. */
+function upstreamUrl(read: EnvReader, name: string, fallback: string): URL {
+  const text = read.raw(name) ?? fallback;
+  try {
+    const url = new URL(text);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url;
+  } catch {
+    // reported below
+  }
+  read.invalid(name, `an absolute http:// or https:// URL such as http://classify.default.svc.cluster.local (default ${fallback})`);
+  return new URL(fallback);
 }
 
 /** The public part of the configuration, served as /config.json. */

@@ -16,7 +16,8 @@
 import type { IncomingMessage } from 'node:http';
 import { DELIVERY_FAILED, type DeliveryFailure } from '../../contracts/events.ts';
 import type { EventHub } from './events.ts';
-import { HttpError } from './problem.ts';
+import { checkDeclaredLength, consumeBody } from '../../server-kit/body.ts';
+import { bodyProblem, bodyTooSlow, HttpError } from './problem.ts';
 
 export interface DeadLetterLimits {
   maxBytes: number;
@@ -114,46 +115,23 @@ function decodeHeader(value: string): string {
  * when the whole body fits in them. Fails with 413 past maxBytes and with 408
  * when the body has not arrived within the deadline.
  */
-function discardBody(req: IncomingMessage, { maxBytes, timeoutMs }: DeadLetterLimits, keep: number): Promise<Buffer | null> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
-  return new Promise((resolve, reject) => {
-    const kept: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (error: HttpError | null) => {
-      if (done) return;
-      done = true;
-      clearTimeout(deadline);
-      req.off('data', onData);
-      if (error) {
-        req.resume(); // drain whatever still comes, without keeping it
-        reject(error);
-      } else {
-        resolve(keep > 0 && size <= keep ? Buffer.concat(kept) : null);
-      }
-    };
-    const deadline = setTimeout(() => {
-      finish(new HttpError(408, {
-        title: 'Dead letter too slow',
-        detail: `The body did not arrive within ${Math.round(timeoutMs / 1000)} s.`,
-        type: 'request-timeout',
-        headers: { Connection: 'close' },
-      }));
-    }, timeoutMs);
-    const onData = (chunk: Buffer) => {
+async function discardBody(req: IncomingMessage, { maxBytes, timeoutMs }: DeadLetterLimits, keep: number): Promise<Buffer | null> {
+  const kept: Buffer[] = [];
+  let size = 0;
+  try {
+    checkDeclaredLength(req, maxBytes);
+    await consumeBody(req, { maxBytes, timing: { timeoutMs } }, (chunk) => {
       size += chunk.length;
-      if (size > maxBytes) return finish(tooLarge(maxBytes));
       if (size <= keep) kept.push(chunk);
       else if (kept.length > 0) kept.length = 0;
-    };
-    req.on('data', onData);
-    req.once('end', () => finish(null));
-    req.once('error', () => finish(new HttpError(400, { title: 'Dead letter aborted', type: 'request-aborted' })));
-    req.once('close', () => {
-      if (!req.complete) finish(new HttpError(400, { title: 'Dead letter aborted', type: 'request-aborted' }));
     });
-  });
+  } catch (error) {
+    throw bodyProblem(error, {
+      tooLarge: tooLarge(maxBytes),
+      tooSlow: bodyTooSlow('Dead letter too slow', timeoutMs),
+    });
+  }
+  return keep > 0 && size <= keep ? Buffer.concat(kept) : null;
 }
 
 function tooLarge(limit: number): HttpError {

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { CLASSIFIED, REJECTED } from '../../contracts/events.ts';
+import { problemType } from '../../contracts/problems.ts';
 import { createUiServer, type UiServer } from './app.ts';
 import { raw, silentLogger, testConfig } from '../test/support.ts';
 import { openSse, type SseStream } from '../test/sse.ts';
@@ -214,6 +215,38 @@ forged('an oversized event is a 413 and a deeply nested one a 422; the feed stay
   assert.is(frame.comment, 'ping', 'heartbeats continue');
 });
 forged.run();
+
+const stalled = tracked('ui server: a stalled event body', { UI_DEAD_LETTER_TIMEOUT_MS: '300' });
+
+stalled('ends at the deadline with a 408, and the connection closes', async (ctx) => {
+  const socket = net.connect(Number(new URL(ctx.base).port), '127.0.0.1');
+  ctx.sockets.push(socket);
+  socket.on('error', () => {});
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => (answer += chunk));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(`POST /events/${TOKEN} HTTP/1.1\r\nHost: ui\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id":`);
+  // The server ends it; a generous multiple of the deadline bounds the wait.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((resolve) => (timer = setTimeout(resolve, 10_000, 'late')));
+  try {
+    assert.is.not(await Promise.race([closed, late]), 'late', 'the server did not end the stalled body');
+  } finally {
+    clearTimeout(timer);
+  }
+  const [head, body] = answer.split('\r\n\r\n');
+  assert.match(head, /^HTTP\/1\.1 408 /);
+  assert.match(head, /connection: close/i);
+  assert.match(head, /content-type: application\/problem\+json/i);
+  assert.equal(JSON.parse(body), {
+    type: problemType('request-timeout'),
+    title: 'Event too slow',
+    status: 408,
+    detail: 'The body did not arrive within 300 ms.',
+    instance: '/events/…',
+  });
+});
+stalled.run();
 
 // ---------------------------------------------------------------------------
 const slow = tracked('ui server: a stalled reader is dropped at its byte limit', { UI_SSE_MAX_BUFFER_BYTES: '131072', UI_EVENT_BUFFER: '4' });

@@ -19,7 +19,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { CLASSIFIED, REJECTED, type RelayedEvent } from '../../contracts/events.ts';
-import { HttpError, payloadTooLarge } from './problem.ts';
+import { readBody } from '../../server-kit/body.ts';
+import { bodyProblem, bodyTooSlow, HttpError, payloadTooLarge } from './problem.ts';
 
 /** The CloudEvent types the UI shows: the classify function's replies (contracts/events.ts). */
 export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]);
@@ -201,6 +202,8 @@ export class EventHub {
 
 export interface IngestLimits {
   maxBodyBytes: number;
+  /** The whole body must arrive within this. */
+  timeoutMs: number;
   maxEventDepth: number;
 }
 
@@ -210,7 +213,7 @@ export interface IngestLimits {
  * the broker does not redeliver them.
  */
 export async function ingest(req: IncomingMessage, hub: EventHub, limits: IngestLimits): Promise<number> {
-  const body = await readBody(req, limits.maxBodyBytes);
+  const body = await readEvent(req, limits);
   // Checked on the text, before any parser recurses into it.
   if (nestingExceeds(body, limits.maxEventDepth)) {
     throw new HttpError(422, {
@@ -271,17 +274,15 @@ export function nestingExceeds(text: string, limit: number): boolean {
   return false;
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw eventBodyTooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw eventBodyTooLarge(limit);
-    chunks.push(chunk as Buffer);
+async function readEvent(req: IncomingMessage, limits: IngestLimits): Promise<string> {
+  try {
+    return (await readBody(req, { maxBytes: limits.maxBodyBytes, timing: { timeoutMs: limits.timeoutMs } })).toString('utf8');
+  } catch (error) {
+    throw bodyProblem(error, {
+      tooLarge: eventBodyTooLarge(limits.maxBodyBytes),
+      tooSlow: bodyTooSlow('Event too slow', limits.timeoutMs),
+    });
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function eventBodyTooLarge(limit: number): HttpError {

@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { EXIT_CANNOT_START } from '../../server-kit/exit.ts';
 import { builtUi, freePort, raw, ROOT } from '../test/support.ts';
 import { openSse } from '../test/sse.ts';
 
@@ -42,8 +43,16 @@ main('honours $PORT, and SIGTERM closes event streams and exits 0', async () => 
 });
 main('an invalid environment fails fast with every problem listed', async () => {
   const proc = run({ PORT: 'x', UI_MAX_ATTEMPTS: '99' });
-  assert.is(await proc.exit, 78);
-  assert.match(proc.output(), /PORT="x": expected an integer/);
-  assert.match(proc.output(), /UI_MAX_ATTEMPTS="99": expected an integer from 1 to 10/);
+  assert.is(await proc.exit, EXIT_CANNOT_START);
+  // One JSON line, as every log line, with each invalid variable in the shared form.
+  const lines = proc.output().trim().split('\n');
+  assert.is(lines.length, 1, proc.output());
+  const entry = JSON.parse(lines[0]);
+  assert.is(entry.level, 'error');
+  assert.is(entry.msg, 'cannot start: invalid configuration');
+  assert.equal(entry.problems, [
+    'PORT="x" is invalid; valid values: an integer from 0 to 65535 (default 3000).',
+    'UI_MAX_ATTEMPTS="99" is invalid; valid values: an integer from 1 to 10 (default 4).',
+  ]);
 });
 main.run();

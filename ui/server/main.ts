@@ -6,8 +6,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exitCannotStart } from '../../server-kit/exit.ts';
 import { createUiServer, jsonLogger } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 
 /** dist/ui/server.js serves dist/ui/public; ui/server/main.ts (tsx) serves the same build. */
 function defaultPublicDir(): string {
@@ -17,17 +18,7 @@ function defaultPublicDir(): string {
 }
 
 async function main() {
-  let config;
-  try {
-    config = loadConfig(process.env, { publicDir: defaultPublicDir() });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
-
+  const config = loadConfig(process.env, { publicDir: defaultPublicDir() });
   const ui = createUiServer(config, jsonLogger);
   const address = await ui.listen();
   jsonLogger.info('ui listening', {
@@ -52,4 +43,5 @@ async function main() {
   process.on('SIGHUP', () => void stop('SIGHUP'));
 }
 
-await main();
+// Whatever stops start-up is explained in one line, and the exit code says so (server-kit/exit.ts).
+await main().catch((error) => exitCannotStart(jsonLogger, error));

@@ -1,11 +1,13 @@
 /**
- * RFC 9457 problem details (contracts/problems.ts), the one error format of the UI
- * server and the classify function. Handlers throw `HttpError`; `sendProblem`
- * renders it in one place. Anything else becomes a bare 500.
+ * The UI server's errors: handlers throw `HttpError`, and `sendProblem` turns it
+ * into RFC 9457 problem details (contracts/problems.ts), written by server-kit
+ * like the classify function's. Anything else becomes a bare 500.
  */
 
 import type { ServerResponse } from 'node:http';
-import { PROBLEM_MEDIA_TYPE, problemType, type Problem } from '../../contracts/problems.ts';
+import { problemType, type Problem } from '../../contracts/problems.ts';
+import { BodyError } from '../../server-kit/body.ts';
+import { INTERNAL_PROBLEM, writeProblem } from '../../server-kit/problem.ts';
 
 export interface ProblemInit {
   title: string;
@@ -58,28 +60,38 @@ export function payloadTooLarge(limit: number): HttpError {
   });
 }
 
+/** 408 for a body that did not arrive within `timeoutMs`; the connection closes. */
+export function bodyTooSlow(title: string, timeoutMs: number): HttpError {
+  const within = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`;
+  return new HttpError(408, {
+    title,
+    detail: `The body did not arrive within ${within}.`,
+    type: 'request-timeout',
+    headers: { Connection: 'close' },
+  });
+}
+
+/**
+ * A body read's failure (server-kit/body.ts) as the endpoint's own problem; anything
+ * else as is. Nobody reads the answer to a client that has gone: it only ends the request.
+ */
+export function bodyProblem(error: unknown, answers: { tooLarge: HttpError; tooSlow: HttpError }): unknown {
+  if (!(error instanceof BodyError)) return error;
+  if (error.reason === 'too-large') return answers.tooLarge;
+  if (error.reason === 'too-slow') return answers.tooSlow;
+  return new HttpError(400, { title: 'Request aborted', type: 'request-aborted' });
+}
+
 /** Writes `error` as problem+json; unknown errors leak nothing but "Internal Server Error". */
 export function sendProblem(res: ServerResponse, error: unknown, instance?: string): void {
-  const known = error instanceof HttpError ? error : null;
-  const status = known?.status ?? 500;
-  const body: Problem = {
-    type: known?.type ?? problemType('internal'),
-    title: known?.title ?? 'Internal Server Error',
-    status,
-    ...(known?.detail ? { detail: known.detail } : {}),
-    ...(instance ? { instance } : {}),
+  if (!(error instanceof HttpError)) return writeProblem(res, INTERNAL_PROBLEM, { instance });
+  const problem: Problem = {
+    type: error.type,
+    title: error.title,
+    status: error.status,
+    ...(error.detail ? { detail: error.detail } : {}),
   };
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const payload = JSON.stringify(body);
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(known?.headers ?? {})) res.setHeader(name, value);
-  res.setHeader('Content-Type', PROBLEM_MEDIA_TYPE);
-  res.setHeader('Content-Length', Buffer.byteLength(payload));
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(res.req?.method === 'HEAD' ? undefined : payload);
+  writeProblem(res, problem, { instance, headers: error.headers });
 }
 
 function slug(title: string): string {

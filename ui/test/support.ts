@@ -10,7 +10,6 @@ import path from 'node:path';
 import { SUBMITTED } from '../../contracts/events.ts';
 import { buildUi, type BuildResult } from '../build.ts';
 import { loadConfig, type UiConfig } from '../server/config.ts';
-import type { Logger } from '../server/app.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 /** The fixture photos, verified: from KLASSIFY_FIXTURES_MIRROR or downloaded once into .cache. */
@@ -48,7 +47,7 @@ export async function testConfig(env: Record<string, string> = {}): Promise<Read
   return loadConfig({ PORT: '0', HOST: '127.0.0.1', UI_SHUTDOWN_GRACE_MS: '200', ...env }, { publicDir });
 }
 
-export const silentLogger: Logger = { info() {}, error() {} };
+export { silentLogger } from '../../server-kit/log.ts';
 
 export interface RawResponse {
   status: number;

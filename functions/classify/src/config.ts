@@ -1,10 +1,11 @@
 // The function's configuration, read once from the environment at start-up into a frozen,
 // typed object that is passed down. Nothing else reads process.env. Invalid values fail
-// start-up with a message naming the variable and the valid values.
+// start-up with a message naming each invalid variable and its valid values
+// (server-kit/config.ts, shared with the UI server).
 import os from 'node:os';
 import path from 'node:path';
+import { envReader, type Env } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
-import { ConfigError } from './errors.ts';
 
 const MiB = 1024 * 1024;
 
@@ -73,19 +74,18 @@ export interface Config {
   revision: string | null;
 }
 
-type Env = Record<string, string | undefined>;
-
 export const MAX_TOPK = 1000;
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
-  const read = reader(env);
+  const read = envReader(env);
   const provider = read.oneOf('KLASSIFY_PROVIDER', PROVIDERS, 'cpu');
   const gpu = provider === 'webgpu';
   const cpus = os.availableParallelism();
-  const revision = env.K_REVISION || null;
+  const revision = read.raw('K_REVISION') ?? null;
+  const mirror = read.raw('KLASSIFY_MODEL_MIRROR');
   const config: Config = {
     port: read.int('PORT', 8080, 0, 65535),
-    host: env.HOST || '0.0.0.0',
+    host: read.string('HOST', '0.0.0.0'),
     engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
     provider,
     providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
@@ -121,64 +121,30 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     decodeConcurrency: read.int('KLASSIFY_DECODE_CONCURRENCY', Math.max(1, read.int('UV_THREADPOOL_SIZE', 4, 1, 1024) - 2), 1, 1024),
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
-    modelCacheDir: path.resolve(env.KLASSIFY_MODEL_CACHE || '.cache/model'),
-    modelMirror: env.KLASSIFY_MODEL_MIRROR ? path.resolve(env.KLASSIFY_MODEL_MIRROR) : undefined,
+    modelCacheDir: path.resolve(read.string('KLASSIFY_MODEL_CACHE', '.cache/model')),
+    modelMirror: mirror === undefined ? undefined : path.resolve(mirror),
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
     modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     dedupeTtlMs: read.int('KLASSIFY_DEDUPE_TTL_MS', 10 * 60_000, 0, 24 * 3600_000),
     dedupeMaxEntries: read.int('KLASSIFY_DEDUPE_MAX', 1000, 0, 1_000_000),
     dedupeMaxBytes: read.int('KLASSIFY_DEDUPE_MAX_BYTES', 4 * 1024 * 1024, 0, 1024 ** 3),
-    eventSource: read.headerValue('KLASSIFY_EVENT_SOURCE', `/klassify/classify${revision ? `/${revision}` : ''}`),
-    pod: env.HOSTNAME || os.hostname(),
+    // It goes into response headers as is (ce-source).
+    eventSource: read.string('KLASSIFY_EVENT_SOURCE', `/klassify/classify${revision ? `/${revision}` : ''}`, {
+      pattern: /^[\x21-\x7e]{1,1024}$/,
+      valid: 'up to 1024 printable ASCII characters, no spaces',
+    }),
+    pod: read.string('HOSTNAME', os.hostname()),
     revision,
   };
   if (config.modelPrecision === 'int8' && config.engine !== 'onnx') {
-    throw new ConfigError('KLASSIFY_MODEL_PRECISION=int8 needs KLASSIFY_ENGINE=onnx: the tfjs engine runs the fp32 reference model.');
+    read.problem('KLASSIFY_MODEL_PRECISION=int8 needs KLASSIFY_ENGINE=onnx: the tfjs engine runs the fp32 reference model.');
   }
   if (config.decodeMemoryBytes < config.maxDecodedBytes) {
-    throw new ConfigError(
+    read.problem(
       `KLASSIFY_DECODE_MEMORY=${config.decodeMemoryBytes} is below KLASSIFY_MAX_DECODED_BYTES=${config.maxDecodedBytes}; valid values: at least the largest decode allowed.`,
     );
   }
+  read.done();
   return Object.freeze(config);
-}
-
-function reader(env: Env) {
-  const fail = (name: string, raw: string, valid: string): never => {
-    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid; valid values: ${valid}.`);
-  };
-  const number = (name: string, fallback: number, min: number, max: number, integer = false): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-      fail(name, raw, `${integer ? 'an integer' : 'a number'} from ${min} to ${max} (default ${fallback})`);
-    }
-    return value;
-  };
-  return {
-    number,
-    int: (name: string, fallback: number, min: number, max: number) => number(name, fallback, min, max, true),
-    bool(name: string, fallback: boolean): boolean {
-      const raw = env[name];
-      if (raw === undefined || raw === '') return fallback;
-      if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
-      if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
-      return fail(name, raw, `true or false (default ${fallback})`);
-    },
-    /** A value that goes into response headers as is (e.g. ce-source): printable ASCII only. */
-    headerValue(name: string, fallback: string): string {
-      const raw = env[name];
-      if (raw === undefined || raw === '') return fallback;
-      if (!/^[\x21-\x7e]{1,1024}$/.test(raw)) fail(name, raw, `up to 1024 printable ASCII characters, no spaces (default ${fallback})`);
-      return raw;
-    },
-    oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
-      const raw = env[name];
-      if (raw === undefined || raw === '') return fallback;
-      if (!values.includes(raw as T)) fail(name, raw, `${values.join(', ')} (default ${fallback})`);
-      return raw as T;
-    },
-  };
 }

@@ -147,10 +147,11 @@ export class WorkerUnavailable extends ClientError {
   }
 }
 
-/** Start-up failures: bad configuration, missing or corrupt model files. Never sent to clients. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+/**
+ * Start-up failures: bad configuration (ConfigError, shared with the UI server through
+ * server-kit), missing or corrupt model files. Never sent to clients.
+ */
+export { ConfigError } from '../../../server-kit/config.ts';
 
 export class AssetError extends Error {
   override name = 'AssetError';

@@ -6,9 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { Classifier } from './classifier.ts';
 import { createDeduper } from './events/handler.ts';
 import { handleCloudEvent } from './http/events.ts';
+import type { Logger } from '../../../server-kit/log.ts';
 import type { Config } from './config.ts';
 import { startInference, type LoadedModel } from './inference.ts';
 import { createApp, type ServiceState } from './http/app.ts';
+import { log as defaultLog } from './log.ts';
 import { createMetrics } from './metrics.ts';
 
 export interface RunningService {
@@ -22,8 +24,8 @@ export interface RunningService {
 
 export async function startService(
   config: Readonly<Config>,
-  log: (msg: string) => void = console.log,
-  inference: Promise<LoadedModel> = startInference(config, log),
+  log: Logger = defaultLog,
+  inference: Promise<LoadedModel> = startInference(config, log.info),
 ): Promise<RunningService> {
   const metrics = createMetrics();
   const state: ServiceState = { classifier: null, shuttingDown: false };
@@ -32,6 +34,7 @@ export async function startService(
     config,
     metrics,
     state,
+    log,
     // The abort signal is not passed on here: the sender is a broker, and when it gives up
     // on a slow delivery it retries the same event. Finishing the work fills the
     // de-duplication store, so the retry is answered at once instead of classified again.
@@ -46,7 +49,7 @@ export async function startService(
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
-  log(`klassify classify function listening on ${config.host}:${port}`);
+  log.info(`klassify classify function listening on ${config.host}:${port}`, { host: config.host, port });
 
   const ready = Classifier.create(config, metrics, inference).then((c) => {
     state.classifier = c;

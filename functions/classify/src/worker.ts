@@ -2,6 +2,7 @@
 // thread, so inference lives here and the main thread stays free for HTTP and health checks.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine, IMAGE_VALUES, type EngineOptions } from './engines/engine.ts';
+import { log } from './log.ts';
 
 export interface WorkerInit {
   engine: EngineOptions;
@@ -19,7 +20,7 @@ export type FromWorker =
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
-const engine = await createEngine({ ...init.engine, log: (msg) => console.error(msg) });
+const engine = await createEngine({ ...init.engine, log: log.warn });
 for (const size of init.warmup) await engine.run(new Uint8Array(size * IMAGE_VALUES), size);
 post({ type: 'ready', provider: engine.provider });
 

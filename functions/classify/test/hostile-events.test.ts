@@ -9,6 +9,7 @@ import { structuredLimit } from '../src/http/events.ts';
 import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
 import { problemType } from '../../../contracts/problems.ts';
 import { startService, type RunningService } from '../src/server.ts';
+import { silentLogger } from '../../../server-kit/log.ts';
 import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
 
 const BODY_LIMIT = 1024 * 1024;
@@ -391,7 +392,7 @@ retry('a full queue is a 503 with Retry-After, and the slot comes back when the 
 });
 
 retry('a model still loading is a 503 with Retry-After', async () => {
-  loading = await startService(testConfig(), () => {}, new Promise((_, reject) => (failLoad = reject)));
+  loading = await startService(testConfig(), silentLogger, new Promise((_, reject) => (failLoad = reject)));
   const res = await fetch(loading.url + '/', { method: 'POST', headers: binaryHeaders('early'), body: await fixture('chelsea.png') });
   assert.is(res.status, 503);
   assert.is(res.headers.get('retry-after'), '1');

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { prepareModel } from '../src/model/prepare.ts';
 import { InferencePool } from '../src/pool.ts';
 import { startService, type RunningService } from '../src/server.ts';
+import { silentLogger } from '../../../server-kit/log.ts';
 import { fixture, startTestService, testConfig } from '../../../test/support.ts';
 
 let svc: RunningService;
@@ -349,7 +350,7 @@ engines.before(async () => {
     workerFile: new URL('./fault-worker.mjs', import.meta.url).pathname,
     log: () => {},
   }).then((pool) => ({ pool, loadMs: 0 }));
-  svc = await startService(config, () => {}, inference);
+  svc = await startService(config, silentLogger, inference);
   await svc.ready;
 });
 engines.after.each(() => {

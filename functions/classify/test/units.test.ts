@@ -1,13 +1,19 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { problemType } from '../../../contracts/problems.ts';
+import { EXIT_CANNOT_START } from '../../../server-kit/exit.ts';
 import { loadConfig } from '../src/config.ts';
 import { ConfigError, NotReady, Overloaded } from '../src/errors.ts';
 import { toProblem } from '../src/http/problems.ts';
 import { CLASS_NAMES, LABELS, topK } from '../src/labels.ts';
 import { openApiDocument } from '../src/openapi.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 
 const config = suite('config');
 config('defaults are documented values', () => {
@@ -44,6 +50,46 @@ config('invalid values fail and list the valid ones', () => {
   ];
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message));
+  }
+});
+config('every invalid variable is listed at once; booleans are spelled as for the UI server', () => {
+  try {
+    loadConfig({ KLASSIFY_ENGINE: 'torch', PORT: 'x', KLASSIFY_PROVIDER_FALLBACK: 'maybe' });
+    assert.unreachable('should have thrown');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.equal((err as ConfigError).problems, [
+      'PORT="x" is invalid; valid values: an integer from 0 to 65535 (default 8080).',
+      'KLASSIFY_ENGINE="torch" is invalid; valid values: onnx, tfjs (default onnx).',
+      'KLASSIFY_PROVIDER_FALLBACK="maybe" is invalid; valid values: true or false (also 1/0, yes/no, on/off) (default false).',
+    ]);
+  }
+  assert.is(loadConfig({ KLASSIFY_PROVIDER_FALLBACK: 'on' }).providerFallback, true);
+  assert.is(loadConfig({ KLASSIFY_PROVIDER_FALLBACK: 'OFF' }).providerFallback, false);
+});
+config('an invalid setting stops start-up with exit 78 and one JSON line naming it', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/classify/src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', KLASSIFY_ENGINE: 'torch' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+  // Config is read before anything starts, so the process ends by itself; the kill is a backstop.
+  const backstop = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  try {
+    const [code] = await once(child, 'exit');
+    assert.is(code, EXIT_CANNOT_START, output);
+    const lines = output.trim().split('\n');
+    assert.is(lines.length, 1, output);
+    const entry = JSON.parse(lines[0]);
+    assert.is(entry.level, 'error');
+    assert.is(entry.msg, 'cannot start: KLASSIFY_ENGINE="torch" is invalid; valid values: onnx, tfjs (default onnx).');
+    assert.not.ok('error' in entry, 'an invalid setting is not a bug: no stack');
+  } finally {
+    clearTimeout(backstop);
+    child.kill('SIGKILL');
   }
 });
 config('servedBy comes from HOSTNAME and K_REVISION', () => {

@@ -1,6 +1,7 @@
 // The HTTP transport: routing, admission, problem responses and metrics per request.
 // It knows nothing about images or models beyond calling the core.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Logger } from '../../../../server-kit/log.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import { ClientClosed, ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
@@ -20,6 +21,7 @@ export interface AppDeps {
   config: Readonly<Config>;
   metrics: Metrics;
   state: ServiceState;
+  log: Logger;
   /**
    * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `gone` fires
    * when the sender has closed the connection: pass it on as ClassifyOptions.signal.
@@ -42,7 +44,7 @@ const INDEX = {
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
 
 export function createApp(deps: AppDeps): RequestListener {
-  const { config, metrics, state } = deps;
+  const { config, metrics, state, log } = deps;
   const timing: BodyTiming = {
     idleTimeoutMs: config.bodyIdleTimeoutMs,
     graceMs: config.bodyGraceMs,
@@ -122,7 +124,7 @@ export function createApp(deps: AppDeps): RequestListener {
       .catch((err) => {
         // A client that has gone reads nothing: whatever failed after that is not logged.
         if (gone.signal.aborted) return 499;
-        if (!(err instanceof ClientError)) console.error(`${req.method} ${url.pathname} failed:`, err);
+        if (!(err instanceof ClientError)) log.error('request failed', { method: req.method, path: url.pathname, error: err });
         if (closesConnection(err)) dropConnectionAfterReply(req, res);
         return sendProblem(res, err, url.pathname);
       })
@@ -130,7 +132,7 @@ export function createApp(deps: AppDeps): RequestListener {
       .then((status) => metrics.requests.labels(routeLabel, gone.signal.aborted ? '499' : String(status)).inc())
       // Last line of defence: nothing about one request may become an unhandled rejection.
       .catch((err) => {
-        console.error(`${req.method} ${url.pathname}: failed to answer:`, err);
+        log.error('failed to answer', { method: req.method, path: url.pathname, error: err });
         res.destroy();
       });
   };

@@ -1,13 +1,15 @@
 // Reads an uploaded image from a request: a raw body (image/* or application/octet-stream)
 // or the `image` (or `file`) file of a multipart form, parsed by busboy.
 //
-// Every body is read through consume(), which owns the failure paths: it counts every byte
-// read from the request (whatever part of a form they are in) against the limit, enforces
-// the time policy that app.ts registers for the request, and settles exactly once, also
-// when the client aborts or the connection closes. Nothing here can throw asynchronously:
-// every emitter (request, parser, each file stream) has an `error` listener.
+// Every body is read through server-kit's consumeBody(), which owns the failure paths: it
+// counts every byte read from the request (whatever part of a form they are in) against
+// the limit, enforces the time policy that app.ts registers for the request, and settles
+// exactly once, also when the client aborts or the connection closes. Nothing here can
+// throw asynchronously: every emitter (request, parser, each file stream) has an `error`
+// listener.
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
+import { BodyError, checkDeclaredLength, consumeBody, type BodyTiming } from '../../../../server-kit/body.ts';
 import { ClientClosed, EmptyBody, InvalidInput, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from '../errors.ts';
 import { SUPPORTED_FORMATS } from '../preprocess.ts';
 
@@ -19,18 +21,7 @@ export const FORM_PARAMS = ['topk', 'resize'];
 /** What a form may add around the file: boundaries, part headers and small fields. */
 export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
-/**
- * How slowly a client may send a body (nginx's client_body_timeout plus Apache
- * mod_reqtimeout's MinRate). The body may take `graceMs` plus one second for every
- * `minRateBytesPerSec` bytes received, never more than `timeoutMs` in all, and never more
- * than `idleTimeoutMs` between two reads.
- */
-export interface BodyTiming {
-  idleTimeoutMs: number;
-  graceMs: number;
-  minRateBytesPerSec: number;
-  timeoutMs: number;
-}
+export type { BodyTiming };
 
 /** What app.ts knows about a request that any body reader must honour. */
 export interface BodyGuard {
@@ -58,91 +49,39 @@ export function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 }
 
-/**
- * Refuses a declared Content-Length over `allowed` before a byte is read. `limit` is the
- * limit the client is told about (a form is allowed a little more than its file).
- */
-export function checkDeclaredLength(req: IncomingMessage, allowed: number, limit = allowed): void {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > allowed) throw new PayloadTooLarge(limit);
+/** The body's failures as the function's own errors; anything else (a parser's) as is. */
+function clientError(err: unknown, limit: number): unknown {
+  if (!(err instanceof BodyError)) return err;
+  if (err.reason === 'too-large') return new PayloadTooLarge(limit);
+  if (err.reason === 'too-slow') return new RequestTimeout(err.message);
+  return new ClientClosed();
+}
+
+/** Refuses a declared Content-Length over `allowed` before a byte is read. */
+function refuseDeclared(req: IncomingMessage, allowed: number, limit: number): void {
+  try {
+    checkDeclaredLength(req, allowed);
+  } catch (err) {
+    throw clientError(err, limit);
+  }
 }
 
 /**
- * Reads the request body, handing each chunk to `onChunk`, and resolves with its size once
- * it has ended. Rejects with PayloadTooLarge past `allowed` bytes, RequestTimeout when the
- * client is too slow, ClientClosed when it goes away, or `cancel`'s reason. On failure the
- * request is paused: the error reply closes the connection instead of draining the rest.
+ * Reads the request body with the request's guard (server-kit/body.ts), handing each
+ * chunk to `onChunk`. `allowed` bytes may be read; `limit` is the one a 413 names (a form
+ * is allowed a little more than its file).
  */
-function consume(
-  req: IncomingMessage,
-  { allowed, limit }: { allowed: number; limit: number },
-  onChunk: (chunk: Buffer) => void,
-  cancel?: AbortSignal,
-): Promise<number> {
+async function consume(req: IncomingMessage, { allowed, limit }: { allowed: number; limit: number }, onChunk: (chunk: Buffer) => void, cancel?: AbortSignal): Promise<number> {
   const { timing, signal } = guards.get(req) ?? {};
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const started = performance.now();
-    let last = started;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-
-    const settle = (err?: unknown) => {
-      if (settled) return;
-      settled = true;
-      clearInterval(timer);
-      req.off('data', onData).off('end', onEnd).off('aborted', onGone).off('close', onGone).off('error', onGone);
-      signal?.removeEventListener('abort', onGone);
-      cancel?.removeEventListener('abort', onCancel);
-      if (err === undefined) return resolve(size);
-      req.pause();
-      reject(err);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      last = performance.now();
-      if (size > allowed) return settle(new PayloadTooLarge(limit));
-      try {
-        onChunk(chunk);
-      } catch (err) {
-        settle(err);
-      }
-    };
-    const onEnd = () => settle();
-    // 'close' before 'end', 'aborted' or a socket error all mean the client has gone.
-    const onGone = () => settle(new ClientClosed());
-    const onCancel = () => settle(cancel!.reason);
-
-    if (signal?.aborted || req.destroyed) return settle(new ClientClosed());
-    if (cancel?.aborted) return onCancel();
-    if (req.readableEnded) return settle(); // nothing left to read
-    signal?.addEventListener('abort', onGone);
-    cancel?.addEventListener('abort', onCancel);
-    req.on('data', onData).on('end', onEnd).on('aborted', onGone).on('close', onGone).on('error', onGone);
-    if (timing) {
-      const { idleTimeoutMs, graceMs, minRateBytesPerSec, timeoutMs } = timing;
-      const check = () => {
-        const now = performance.now();
-        if (now - last > idleTimeoutMs) {
-          settle(new RequestTimeout(`No body data arrived for ${idleTimeoutMs} ms; the upload was stopped.`));
-        } else if (now - started > timeoutMs) {
-          settle(new RequestTimeout(`The body took longer than ${timeoutMs} ms to arrive; the upload was stopped.`));
-        } else if (now - started > graceMs + (size / minRateBytesPerSec) * 1000) {
-          settle(
-            new RequestTimeout(
-              `The body arrived slower than ${minRateBytesPerSec} bytes/s (${size} bytes in ${Math.round(now - started)} ms); the upload was stopped.`,
-            ),
-          );
-        }
-      };
-      timer = setInterval(check, Math.max(20, Math.min(1000, idleTimeoutMs / 4, graceMs / 4)));
-      timer.unref();
-    }
-  });
+  try {
+    return await consumeBody(req, { maxBytes: allowed, timing, signal, cancel }, onChunk);
+  } catch (err) {
+    throw clientError(err, limit);
+  }
 }
 
 export async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
-  checkDeclaredLength(req, limit);
+  refuseDeclared(req, limit, limit);
   const chunks: Buffer[] = [];
   const size = await consume(req, { allowed: limit, limit }, (chunk) => chunks.push(chunk));
   if (size === 0) throw new EmptyBody();
@@ -167,7 +106,7 @@ const malformed = (err: Error) => new InvalidInput(`Malformed multipart request:
 async function readMultipart(req: IncomingMessage, limit: number): Promise<Upload> {
   // The whole form is bounded, not only the file: bytes in other parts count too.
   const total = limit + MULTIPART_OVERHEAD_BYTES;
-  checkDeclaredLength(req, total, limit);
+  refuseDeclared(req, total, limit);
   let parser: busboy.Busboy;
   try {
     parser = busboy({

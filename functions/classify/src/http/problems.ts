@@ -2,6 +2,7 @@
 // (RFC 9457) and the headers a client needs to act on it. Anything that is not a
 // ClientError becomes a bare 500 that leaks nothing.
 import { problemType, type Problem } from '../../../../contracts/problems.ts';
+import { INTERNAL_PROBLEM } from '../../../../server-kit/problem.ts';
 import { ClientError, MethodNotAllowed, type ErrorCode } from '../errors.ts';
 
 export const STATUS: Record<ErrorCode, number> = {
@@ -35,13 +36,6 @@ export const STATUS: Record<ErrorCode, number> = {
  */
 const CLOSES_CONNECTION = new Set<ErrorCode>(['payload-too-large', 'request-timeout', 'overloaded', 'malformed-multipart']);
 
-const INTERNAL: Problem = {
-  type: 'about:blank',
-  title: 'Internal Server Error',
-  status: 500,
-  detail: 'The server failed to process the request.',
-};
-
 export function problemOf(err: ClientError): Problem {
   return { type: problemType(err.code), title: err.title, status: STATUS[err.code], detail: err.message, ...err.details };
 }
@@ -57,7 +51,7 @@ export function headersOf(err: ClientError): Record<string, string> {
 /** The one place where an error becomes what an HTTP client sees. */
 export function toProblem(err: unknown): { problem: Problem; headers: Record<string, string> } {
   if (err instanceof ClientError) return { problem: problemOf(err), headers: headersOf(err) };
-  return { problem: INTERNAL, headers: {} };
+  return { problem: INTERNAL_PROBLEM, headers: {} };
 }
 
 /** Whether the connection must close after this error's reply. */

@@ -1,7 +1,7 @@
 // Writing responses. Errors go through toProblem(), the one place that decides what a
 // client may see.
 import type { ServerResponse } from 'node:http';
-import { PROBLEM_MEDIA_TYPE } from '../../../../contracts/problems.ts';
+import { writeProblem } from '../../../../server-kit/problem.ts';
 import { toProblem } from './problems.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -12,16 +12,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 export function sendProblem(res: ServerResponse, err: unknown, instance?: string): number {
   const { problem, headers } = toProblem(err);
-  if (res.headersSent) {
-    res.destroy();
-    return problem.status;
-  }
-  const payload = JSON.stringify(instance ? { ...problem, instance } : problem);
-  res.writeHead(problem.status, {
-    'content-type': PROBLEM_MEDIA_TYPE,
-    'content-length': Buffer.byteLength(payload),
-    ...headers,
-  });
-  res.end(payload);
+  writeProblem(res, problem, { instance, headers });
   return problem.status;
 }
