@@ -34,7 +34,7 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
  * sockets and an esbuild build of the page; the script tests use bash (and shellcheck
  * when it is installed).
  */
-const UNIT = '(^|/)(contracts|ui/src/lib|ui/server|bench|knative/test|scripts/test)/[^/]*\\.test\\.ts$|(^|/)functions/classify/test/units\\.test\\.ts$';
+const UNIT = '(^|/)(contracts|ui/src/lib|ui/server|bench|knative/test|scripts/test)/[^/]*\\.test\\.ts$|(^|/)functions/classify/test/(units|imports)\\.test\\.ts$';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
