@@ -15,10 +15,10 @@ export interface LoadedModel {
 export async function startInference(config: Readonly<Config>, log: (msg: string) => void): Promise<LoadedModel> {
   const started = performance.now();
   const files = await prepareModel(config, { needSource: config.engine === 'tfjs', log });
-  if (config.engine === 'onnx') await saveOptimized(files.onnxPath, log);
+  const optimizedPath = config.engine === 'onnx' ? await saveOptimized(files.onnxPath, log) : undefined;
   const pool = await InferencePool.start({
     workers: config.workers,
-    engine: { ...files, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
+    engine: { ...files, optimizedPath, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
     batchMaxSize: config.batchMaxSize,
     batchMaxDelayMs: config.batchMaxDelayMs,
     jobTimeoutMs: config.inferTimeoutMs,

@@ -37,15 +37,16 @@ export function optimizedPathFor(onnxPath: string): string {
 /**
  * Saves the session-optimised graph of `onnxPath` once, unless it is there already or the
  * folder is read-only (the container image, which bakes it in at build time). Failure only
- * costs start-up time later: sessions then optimise at load.
+ * costs start-up time later: sessions then optimise at load. Returns where it belongs, so
+ * workers need not work the fingerprint out again.
  */
-export async function saveOptimized(onnxPath: string, log: (msg: string) => void = () => {}): Promise<void> {
+export async function saveOptimized(onnxPath: string, log: (msg: string) => void = () => {}): Promise<string> {
   const target = optimizedPathFor(onnxPath);
-  if (existsSync(target)) return;
+  if (existsSync(target)) return target;
   try {
     accessSync(path.dirname(target), constants.W_OK);
   } catch {
-    return;
+    return target;
   }
   try {
     const ort = await import('onnxruntime-node');
@@ -58,4 +59,5 @@ export async function saveOptimized(onnxPath: string, log: (msg: string) => void
   } catch (err) {
     log(`could not save a CPU-optimised model (${(err as Error).message}); sessions will optimise at load`);
   }
+  return target;
 }
