@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../functions/classify/src/config.ts';
 import { createEngine } from '../functions/classify/src/engines/create.ts';
+import { saveOptimized } from '../functions/classify/src/engines/onnx-cache.ts';
 import type { Engine } from '../functions/classify/src/engines/engine.ts';
 import { IMAGE_VALUES } from '../functions/classify/src/model/mobilenet.ts';
 import { startInference } from '../functions/classify/src/inference.ts';
@@ -589,7 +590,9 @@ async function main() {
   console.log(`load average at start: ${results.loadAtStart}`);
   const build = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: ROOT, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
-  await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model') }), { needSource: true });
+  const model = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model') }), { needSource: true });
+  // The engines section measures the graph the service loads on this CPU.
+  await saveOptimized(model.onnxPath);
 
   const section = async (name: string, fn: () => Promise<void>) => {
     if (!enabled(name)) return;

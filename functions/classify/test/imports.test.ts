@@ -69,10 +69,16 @@ test('has no cycle', () => {
   const cycle = findCycle(files, within);
   assert.is(cycle, undefined, `import cycle: ${cycle?.map((f) => path.relative(SRC, f)).join(' → ')}`);
 });
+const local = (file: string) => importsOf(path.join(SRC, file)).map((f) => path.relative(SRC, f));
 test('the engine interface and the model description import no implementation', () => {
   for (const file of ['engines/engine.ts', 'model/mobilenet.ts']) {
-    const imports = importsOf(path.join(SRC, file)).map((f) => path.relative(SRC, f));
+    const imports = local(file);
     assert.equal(imports.filter((f) => f !== 'config.ts'), [], `${file} imports ${imports.join(', ')}`);
   }
+});
+test('the core takes the model facts from the description, not from the downloader', () => {
+  const imports = local('classifier.ts');
+  assert.ok(imports.includes('model/mobilenet.ts'), imports.join(', '));
+  assert.not.ok(imports.some((f) => /^model\/(prepare|assets)\.ts$/.test(f)), imports.join(', '));
 });
 test.run();

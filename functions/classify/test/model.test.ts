@@ -101,6 +101,16 @@ equivalence('a batch of two gives the same rows as two single runs', async () =>
   const single = await engines.onnx.run(y, 1);
   for (let i = 0; i < 1000; i++) assert.ok(Math.abs(batch[1000 + i] - single[i]) < 1e-5);
 });
+equivalence('without an optimised graph for this CPU the portable file serves, with the same probabilities', async () => {
+  const missing = path.join(os.tmpdir(), 'klassify-no-such-optimised-graph.onnx');
+  const portable = await createEngine({ ...files, optimizedPath: missing, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
+  try {
+    const input = await inputFor('chelsea.png');
+    assert.equal(await portable.run(input, 1), await engines.onnx.run(input, 1));
+  } finally {
+    await portable.dispose();
+  }
+});
 equivalence('the tfjs engine leaves no tensors behind', async () => {
   const input = await inputFor('chelsea.png');
   await engines.tfjs.run(input, 1);
