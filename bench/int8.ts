@@ -12,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../functions/classify/src/config.ts';
-import { createEngine, type Engine } from '../functions/classify/src/engines/engine.ts';
+import { createEngine } from '../functions/classify/src/engines/create.ts';
+import type { Engine } from '../functions/classify/src/engines/engine.ts';
+import { optimizedPathFor } from '../functions/classify/src/engines/onnx-cache.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { calibrate, type Calibration, type CalibrationMethod } from '../functions/classify/src/model/calibrate.ts';
 import { prepareModel, type ModelFiles } from '../functions/classify/src/model/prepare.ts';
@@ -86,8 +88,8 @@ export async function runInt8(QUICK: boolean): Promise<Record<string, unknown>> 
 
   const candidates: Candidate[] = [];
   const add = async (name: string, engine: Promise<Engine>) => candidates.push({ name, engine: await engine, probs: [], ms: [] });
-  await add('fp32 (ONNX Runtime)', onnxEngine(fp32.onnxPath, fp32.optimizedPath));
-  await add('int8 u8 minmax (shipped)', onnxEngine(int8.onnxPath, int8.optimizedPath));
+  await add('fp32 (ONNX Runtime)', onnxEngine(fp32.onnxPath, optimizedPathFor(fp32.onnxPath)));
+  await add('int8 u8 minmax (shipped)', onnxEngine(int8.onnxPath, optimizedPathFor(int8.onnxPath)));
   for (const [name, file] of extra) await add(name, onnxEngine(file));
   await add('TF.js wasm (reference)', createEngine({ ...fp32, engine: 'tfjs', provider: 'cpu', providerFallback: false, intraOpThreads: 1 }));
 

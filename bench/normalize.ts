@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { loadConfig } from '../functions/classify/src/config.ts';
-import { IMAGE_VALUES, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from '../functions/classify/src/engines/engine.ts';
+import { IMAGE_VALUES, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from '../functions/classify/src/model/mobilenet.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, fixture } from '../test/support.ts';

@@ -12,7 +12,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../functions/classify/src/config.ts';
-import { createEngine, IMAGE_VALUES, type Engine } from '../functions/classify/src/engines/engine.ts';
+import { createEngine } from '../functions/classify/src/engines/create.ts';
+import { saveOptimized } from '../functions/classify/src/engines/onnx-cache.ts';
+import type { Engine } from '../functions/classify/src/engines/engine.ts';
+import { IMAGE_VALUES } from '../functions/classify/src/model/mobilenet.ts';
 import { startInference } from '../functions/classify/src/inference.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
@@ -587,7 +590,9 @@ async function main() {
   console.log(`load average at start: ${results.loadAtStart}`);
   const build = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: ROOT, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
-  await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model') }), { needSource: true });
+  const model = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model') }), { needSource: true });
+  // The engines section measures the graph the service loads on this CPU.
+  await saveOptimized(model.onnxPath);
 
   const section = async (name: string, fn: () => Promise<void>) => {
     if (!enabled(name)) return;

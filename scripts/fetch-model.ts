@@ -1,12 +1,15 @@
 // `npm run model`: fetch (or copy from KLASSIFY_MODEL_MIRROR), verify and convert the
-// model into KLASSIFY_MODEL_CACHE, as the server would on first start. The container
-// build runs this so the image never downloads at start-up.
+// model into KLASSIFY_MODEL_CACHE, and save ONNX Runtime's optimised graph for this CPU, as
+// the server would on first start. The container build runs this so the image never
+// downloads at start-up.
 import { loadConfig } from '../functions/classify/src/config.ts';
+import { saveOptimized } from '../functions/classify/src/engines/onnx-cache.ts';
 import { AssetError } from '../functions/classify/src/errors.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 
 try {
   const files = await prepareModel(loadConfig(), { needSource: process.argv.includes('--with-source'), log: console.log });
+  await saveOptimized(files.onnxPath, console.log);
   console.log(`model ready: ${files.onnxPath}`);
 } catch (err) {
   console.error(err instanceof AssetError ? `klassify: ${err.message}` : err);

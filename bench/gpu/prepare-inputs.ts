@@ -4,7 +4,7 @@
 // Usage: node --import tsx bench/gpu/prepare-inputs.ts <dir>  → <dir>/inputs.bin, inputs.json
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { INPUT_SIZE } from '../../functions/classify/src/engines/engine.ts';
+import { INPUT_SIZE } from '../../functions/classify/src/model/mobilenet.ts';
 import { preprocess } from '../../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, fixture } from '../../test/support.ts';
 

@@ -8,7 +8,7 @@ import { ClientClosed, Overloaded } from './errors.ts';
 import { topK } from './labels.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
-import { MODEL_NAME } from './model/prepare.ts';
+import { MODEL_NAME } from './model/mobilenet.ts';
 import type { InferencePool } from './pool.ts';
 import { decode, inspect, withDeadline, type Preprocessed } from './preprocess.ts';
 

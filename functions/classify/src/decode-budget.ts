@@ -16,7 +16,7 @@
 //   AVIF               w·h·20 (8-bit) or w·h·24 (10/12-bit): libheif's YUV planes, its RGB
 //                      conversion and the AV1 decoder's frames, measured 19 and 24 B/px
 import type { Metadata } from 'sharp';
-import { INPUT_SIZE } from './engines/engine.ts';
+import { INPUT_SIZE } from './model/mobilenet.ts';
 import { ImageTooLarge } from './errors.ts';
 
 const MiB = 1024 * 1024;

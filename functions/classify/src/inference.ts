@@ -2,7 +2,9 @@
 // the HTTP stack, so worker start-up (runtime load, session, warm-up) overlaps with the
 // main thread's own module loading: that overlap is most of our cold-start budget.
 import type { Config } from './config.ts';
-import { MODEL_NAME, prepareModel } from './model/prepare.ts';
+import { saveOptimized } from './engines/onnx-cache.ts';
+import { MODEL_NAME } from './model/mobilenet.ts';
+import { prepareModel } from './model/prepare.ts';
 import { InferencePool } from './pool.ts';
 
 export interface LoadedModel {
@@ -13,9 +15,10 @@ export interface LoadedModel {
 export async function startInference(config: Readonly<Config>, log: (msg: string) => void): Promise<LoadedModel> {
   const started = performance.now();
   const files = await prepareModel(config, { needSource: config.engine === 'tfjs', log });
+  const optimizedPath = config.engine === 'onnx' ? await saveOptimized(files.onnxPath, log) : undefined;
   const pool = await InferencePool.start({
     workers: config.workers,
-    engine: { ...files, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
+    engine: { ...files, optimizedPath, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
     batchMaxSize: config.batchMaxSize,
     batchMaxDelayMs: config.batchMaxDelayMs,
     jobTimeoutMs: config.inferTimeoutMs,

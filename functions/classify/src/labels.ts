@@ -2,8 +2,11 @@
 // MobileNet was published with). Tests pin its checksum and a few indices.
 import type { Prediction } from '../../../contracts/classification.ts';
 import { IMAGENET_CLASSES } from './imagenet-classes.ts';
+import { CLASS_COUNT } from './model/mobilenet.ts';
 
-export const CLASS_COUNT = 1000;
+if (IMAGENET_CLASSES.length !== CLASS_COUNT) {
+  throw new Error(`imagenet-classes.ts has ${IMAGENET_CLASSES.length} names for a model with ${CLASS_COUNT} classes`);
+}
 
 /** Full names ("tabby, tabby cat"), indexed by class. */
 export const CLASS_NAMES: readonly string[] = Object.freeze(

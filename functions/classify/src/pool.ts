@@ -13,8 +13,8 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLASS_COUNT } from './labels.ts';
-import { IMAGE_VALUES, type EngineOptions } from './engines/engine.ts';
+import type { EngineOptions } from './engines/engine.ts';
+import { CLASS_COUNT, IMAGE_VALUES } from './model/mobilenet.ts';
 import { WorkerUnavailable } from './errors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
 

@@ -12,7 +12,7 @@ import icc from 'icc';
 import sharp, { type Metadata } from 'sharp';
 import type { ResizePolicy } from './config.ts';
 import { checkDecodeCost, DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS, estimateDecodeCost, readJpegStructure, type DecodeCost, type DecodeLimits } from './decode-budget.ts';
-import { INPUT_SIZE } from './engines/engine.ts';
+import { INPUT_SIZE } from './model/mobilenet.ts';
 import { DecodeTimeout, ImageTooLarge, UnprocessableImage, UnsupportedMediaType } from './errors.ts';
 
 export const SUPPORTED_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;

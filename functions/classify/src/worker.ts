@@ -1,7 +1,9 @@
 // A worker thread that owns one inference engine. ONNX Runtime's session.run blocks its
 // thread, so inference lives here and the main thread stays free for HTTP and health checks.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createEngine, IMAGE_VALUES, type EngineOptions } from './engines/engine.ts';
+import { createEngine } from './engines/create.ts';
+import type { EngineOptions } from './engines/engine.ts';
+import { IMAGE_VALUES } from './model/mobilenet.ts';
 import { log } from './log.ts';
 
 export interface WorkerInit {

@@ -6,7 +6,10 @@ import * as tf from '@tensorflow/tfjs';
 import onnxProto from 'onnx-proto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createEngine, IMAGE_VALUES, type Engine } from '../src/engines/engine.ts';
+import { createEngine } from '../src/engines/create.ts';
+import type { Engine } from '../src/engines/engine.ts';
+import { optimizedPathFor, saveOptimized } from '../src/engines/onnx-cache.ts';
+import { IMAGE_VALUES } from '../src/model/mobilenet.ts';
 import { AssetError } from '../src/errors.ts';
 import { topK } from '../src/labels.ts';
 import { fetchAssets } from '../src/model/assets.ts';
@@ -61,6 +64,8 @@ const equivalence = suite('onnx engine matches the tfjs reference');
 const engines: Record<string, Engine> = {};
 equivalence.before(async () => {
   files ??= await prepareModel(testConfig(), { needSource: true });
+  // The graph the service loads on this CPU, so that is what is checked against TF.js.
+  await saveOptimized(files.onnxPath);
   for (const name of ['onnx', 'tfjs'] as const) {
     engines[name] = await createEngine({ ...files, engine: name, provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
   }
@@ -96,6 +101,16 @@ equivalence('a batch of two gives the same rows as two single runs', async () =>
   const single = await engines.onnx.run(y, 1);
   for (let i = 0; i < 1000; i++) assert.ok(Math.abs(batch[1000 + i] - single[i]) < 1e-5);
 });
+equivalence('without an optimised graph for this CPU the portable file serves, with the same probabilities', async () => {
+  const missing = path.join(os.tmpdir(), 'klassify-no-such-optimised-graph.onnx');
+  const portable = await createEngine({ ...files, optimizedPath: missing, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
+  try {
+    const input = await inputFor('chelsea.png');
+    assert.equal(await portable.run(input, 1), await engines.onnx.run(input, 1));
+  } finally {
+    await portable.dispose();
+  }
+});
 equivalence('the tfjs engine leaves no tensors behind', async () => {
   const input = await inputFor('chelsea.png');
   await engines.tfjs.run(input, 1);
@@ -128,6 +143,7 @@ const int8Engines: Record<string, Engine> = {};
 quantised.before(async () => {
   files ??= await prepareModel(testConfig(), { needSource: true });
   int8 = await prepareModel(testConfig({ KLASSIFY_MODEL_PRECISION: 'int8' }));
+  for (const f of [files, int8]) await saveOptimized(f.onnxPath);
   for (const [name, f] of [['fp32', files], ['int8', int8]] as const) {
     int8Engines[name] = await createEngine({ ...f, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
   }
@@ -147,7 +163,7 @@ quantised('is a separate file, in QDQ form, with the input bytes fed to the firs
   assert.ok(graph.initializer!.some((t) => t.name === 'conv_preds/W' && t.dataType === onnxProto.onnx.TensorProto.DataType.FLOAT));
 });
 quantised('ONNX Runtime fuses it into integer convolutions', async () => {
-  const graph = onnxProto.onnx.ModelProto.decode(await readFile(int8.optimizedPath)).graph!;
+  const graph = onnxProto.onnx.ModelProto.decode(await readFile(optimizedPathFor(int8.onnxPath))).graph!;
   const ops = graph.node!.map((n) => n.opType);
   assert.is(ops.filter((o) => o === 'QLinearConv').length, 27, ops.join(' '));
 });

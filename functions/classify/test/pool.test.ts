@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IMAGE_VALUES } from '../src/engines/engine.ts';
+import { IMAGE_VALUES } from '../src/model/mobilenet.ts';
 import { prepareModel } from '../src/model/prepare.ts';
 import { batchShapes, InferencePool } from '../src/pool.ts';
 import { testConfig } from '../../../test/support.ts';
@@ -84,7 +84,7 @@ batching.run();
 const providers = suite('execution provider selection');
 providers('webgpu without an adapter fails start-up clearly, or falls back to cpu when allowed', async () => {
   const files = await prepareModel(testConfig());
-  const { createEngine } = await import('../src/engines/engine.ts');
+  const { createEngine } = await import('../src/engines/create.ts');
   const opts = { ...files, engine: 'onnx' as const, provider: 'webgpu' as const, intraOpThreads: 1 };
   let engine;
   try {
@@ -104,7 +104,7 @@ providers('webgpu without an adapter fails start-up clearly, or falls back to cp
 });
 providers('the pool reports the provider its workers actually use', async () => {
   const files = await prepareModel(testConfig());
-  const { createEngine } = await import('../src/engines/engine.ts');
+  const { createEngine } = await import('../src/engines/create.ts');
   const engine = await createEngine({ ...files, engine: 'onnx', provider: 'webgpu', providerFallback: true, intraOpThreads: 1, log: () => {} });
   const expected = engine.provider;
   await engine.dispose();

@@ -1,8 +1,10 @@
 // ONNX Runtime engine. The session owns native memory; dispose() releases it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ConfigError } from '../errors.ts';
-import { INPUT_NAME, INPUT_SIZE, OUTPUT_NAME, type Engine, type EngineOptions } from './engine.ts';
+import { CHANNELS, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from '../model/mobilenet.ts';
+import type { Engine, EngineOptions } from './engine.ts';
+import { cpuFlags, optimizedPathFor } from './onnx-cache.ts';
 
 export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
   const log = opts.log ?? (() => {});
@@ -27,7 +29,7 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
     name: 'onnx',
     provider,
     async run(rgb, batch) {
-      const feed = new ort.Tensor('uint8', rgb, [batch, INPUT_SIZE, INPUT_SIZE, 3]);
+      const feed = new ort.Tensor('uint8', rgb, [batch, INPUT_SIZE, INPUT_SIZE, CHANNELS]);
       const out = await session.run({ [INPUT_NAME]: feed });
       const probs = out[OUTPUT_NAME];
       // Copy out: the result must outlive the output tensor, which we release right away.
@@ -42,11 +44,12 @@ export async function createOnnxEngine(opts: EngineOptions): Promise<Engine> {
 }
 
 function createSession(opts: EngineOptions, provider: string) {
-  // The pre-optimised graph (model/prepare.ts) needs no optimisation pass at load.
+  // The pre-optimised graph (engines/onnx-cache.ts) needs no optimisation pass at load.
   const exactInt8 = opts.precision === 'int8' && int8NeedsExactKernels();
+  const optimizedPath = opts.optimizedPath ?? optimizedPathFor(opts.onnxPath);
   // The saved graph was optimised without the exact-kernel rewrite, so it cannot serve then.
-  const optimized = provider === 'cpu' && existsSync(opts.optimizedPath) && !exactInt8;
-  return ort.InferenceSession.create(optimized ? opts.optimizedPath : opts.onnxPath, {
+  const optimized = provider === 'cpu' && existsSync(optimizedPath) && !exactInt8;
+  return ort.InferenceSession.create(optimized ? optimizedPath : opts.onnxPath, {
     executionProviders: [provider],
     intraOpNumThreads: opts.intraOpThreads,
     interOpNumThreads: 1,
@@ -67,9 +70,7 @@ function createSession(opts: EngineOptions, provider: string) {
 
 function int8NeedsExactKernels(): boolean {
   if (process.arch !== 'x64') return false;
-  try {
-    return !/\b(avx512_vnni|avx_vnni)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    return true; // unknown: choose correct over fast
-  }
+  const flags = cpuFlags();
+  if (flags === undefined) return true; // unknown: choose correct over fast
+  return !/\b(avx512_vnni|avx_vnni)\b/.test(flags);
 }

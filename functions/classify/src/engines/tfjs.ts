@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { INPUT_SIZE, type Engine, type EngineOptions } from './engine.ts';
+import { CHANNELS, INPUT_SIZE, NORMALIZE } from '../model/mobilenet.ts';
+import type { Engine, EngineOptions } from './engine.ts';
 
 type Tf = typeof tfTypes;
 
@@ -39,8 +40,9 @@ export async function createTfjsEngine(opts: EngineOptions): Promise<Engine> {
     provider,
     async run(rgb, batch) {
       const output = tf.tidy(() => {
-        // As the reference tfjs-models/mobilenet scales: out = in * (1/127.5) - 1.
-        const x = tf.tensor4d(Float32Array.from(rgb), [batch, INPUT_SIZE, INPUT_SIZE, 3]).mul(1 / 127.5).add(-1);
+        // As the reference tfjs-models/mobilenet scales: out = in / 127.5 - 1 (NORMALIZE).
+        const bytes = tf.tensor4d(Float32Array.from(rgb), [batch, INPUT_SIZE, INPUT_SIZE, CHANNELS]);
+        const x = bytes.mul(NORMALIZE.scale).add(NORMALIZE.offset);
         return model.predict(x) as tfTypes.Tensor;
       });
       try {

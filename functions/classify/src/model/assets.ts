@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { AssetError } from '../errors.ts';
 import { FIXTURES_BASE_URL, FIXTURE_SHA256, MODEL_BASE_URL } from './checksums.ts';
+import { MODEL_NAME } from './mobilenet.ts';
 
 export interface AssetSet {
   /** What the files are, for messages ("MobileNet weights"). */
@@ -57,7 +58,7 @@ export async function fetchAssets(set: AssetSet, opts: FetchOptions): Promise<st
 const MIRROR_HELP: Readonly<Record<string, { env: string; layout: string; example: string }>> = {
   [MODEL_BASE_URL]: {
     env: 'KLASSIFY_MODEL_MIRROR',
-    layout: 'mobilenet_v1_0.75_224/model.json and its weight files mobilenet_v1_0.75_224/group1-shard1of1 … group55-shard1of1',
+    layout: `${MODEL_NAME}/model.json and its weight files ${MODEL_NAME}/group1-shard1of1 … group55-shard1of1`,
     example: 'KLASSIFY_MODEL_MIRROR=/data/models npm start',
   },
   [FIXTURES_BASE_URL]: {

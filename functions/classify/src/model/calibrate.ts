@@ -3,7 +3,7 @@
 // representable; a percentile clips the rare outliers that would otherwise stretch the
 // scale and cost resolution for all the common values.
 import * as ort from 'onnxruntime-node';
-import { INPUT_NAME, INPUT_SIZE } from '../engines/engine.ts';
+import { CHANNELS, INPUT_NAME, INPUT_SIZE } from './mobilenet.ts';
 import { activationTensors, withOutputs, type Range } from './quantize.ts';
 
 export const CALIBRATION_METHODS = ['minmax', 'percentile'] as const;
@@ -27,7 +27,7 @@ export async function calibrate(
   const session = await ort.InferenceSession.create(withOutputs(fp32Model, names), { intraOpNumThreads: 1, logSeverityLevel: 3 });
   try {
     const run = async (rgb: Uint8Array) => {
-      const out = await session.run({ [INPUT_NAME]: new ort.Tensor('uint8', rgb, [1, INPUT_SIZE, INPUT_SIZE, 3]) }, names);
+      const out = await session.run({ [INPUT_NAME]: new ort.Tensor('uint8', rgb, [1, INPUT_SIZE, INPUT_SIZE, CHANNELS]) }, names);
       return names.map((n) => ({ data: out[n].data as Float32Array, channels: Number(out[n].dims[1]) }));
     };
     const ranges: Record<string, Range> = Object.fromEntries(names.map((n) => [n, { min: Infinity, max: -Infinity }]));

@@ -1,10 +1,11 @@
 // Converts the Keras MobileNet TF.js layers model into an ONNX graph for onnxruntime.
 //
-// Layout: the graph takes the decoded RGB bytes, NHWC uint8 [N,224,224,3], transposes them
-// once to NCHW (ONNX's native conv layout; moving bytes is cheaper than floats), scales them
-// to the model's range with out = x * (1/127.5) - 1 (Cast, Mul, Add: exact at every pixel,
-// unlike folding the offset into the first conv's bias, which is wrong where "same" padding
-// adds zeros) and returns [N,1000] probabilities.
+// Layout (model/mobilenet.ts): the graph takes the decoded RGB bytes, NHWC uint8
+// [N,224,224,3], transposes them once to NCHW (ONNX's native conv layout; moving bytes is
+// cheaper than floats), scales them to the model's range with NORMALIZE,
+// out = x * (1/127.5) - 1 (Cast, Mul, Add: exact at every pixel, unlike folding the offset
+// into the first conv's bias, which is wrong where "same" padding adds zeros) and returns
+// [N,1000] probabilities.
 //
 // Rewrites, each exact up to float rounding:
 // - BatchNorm folded into the preceding conv:  s = gamma / sqrt(var + eps),
@@ -14,7 +15,7 @@
 //   floor(total/2) before and the rest after. For stride 2 on an even input that is
 //   0 before and 1 after; symmetric padding would shift every feature map by a pixel.
 import onnxProto from 'onnx-proto';
-import { INPUT_NAME, OUTPUT_NAME } from '../engines/engine.ts';
+import { CLASS_COUNT, INPUT_NAME, INPUT_SIZE, NORMALIZE, OUTPUT_NAME } from './mobilenet.ts';
 import type { LayersModel, LayerSpec, Weight } from './tfjs-layers.ts';
 
 const { onnx } = onnxProto;
@@ -37,7 +38,7 @@ interface PendingConv {
   group: number;
 }
 
-export function convertToOnnx(model: LayersModel, inputSize = 224): Uint8Array {
+export function convertToOnnx(model: LayersModel, inputSize = INPUT_SIZE): Uint8Array {
   const b = new GraphBuilder(model.weights);
   const [inputLayer, ...rest] = model.layers;
   if (inputLayer?.className !== 'InputLayer') throw new Error('model must start with an InputLayer');
@@ -45,8 +46,8 @@ export function convertToOnnx(model: LayersModel, inputSize = 224): Uint8Array {
 
   let tensor = b.node('Transpose', [INPUT_NAME], { perm: [0, 3, 1, 2] });
   tensor = b.node('Cast', [tensor], { to: onnx.TensorProto.DataType.FLOAT });
-  tensor = b.node('Mul', [tensor, b.constant('input_scale', [], Float32Array.of(1 / 127.5))]);
-  tensor = b.node('Add', [tensor, b.constant('input_offset', [], Float32Array.of(-1))]);
+  tensor = b.node('Mul', [tensor, b.constant('input_scale', [], Float32Array.of(NORMALIZE.scale))]);
+  tensor = b.node('Add', [tensor, b.constant('input_offset', [], Float32Array.of(NORMALIZE.offset))]);
   let shape: Shape = { c: channels, h: inputSize, w: inputSize, rank: 4 };
 
   for (let i = 0; i < rest.length; i++) {
@@ -101,6 +102,7 @@ export function convertToOnnx(model: LayersModel, inputSize = 224): Uint8Array {
     if (shape.h !== 1 || shape.w !== 1) throw new Error('model output is not a vector per image');
     tensor = b.node('Flatten', [tensor], { axis: 1 });
   }
+  if (shape.c !== CLASS_COUNT) throw new Error(`model has ${shape.c} outputs, expected ${CLASS_COUNT} (model/mobilenet.ts)`);
   b.rename(tensor, OUTPUT_NAME);
   return b.encode(channels, inputSize, shape.c);
 }

@@ -3,17 +3,16 @@
 // Conversion runs once; its output is named by a key derived from the pinned source
 // checksums, the converter version and (int8) the quantiser version and committed
 // calibration ranges, so a change produces a new file instead of reusing a stale one.
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+// These files are portable; what one runtime derives from them for one CPU is its
+// engine's business (engines/onnx-cache.ts).
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { AssetError } from '../errors.ts';
 import { fetchAssets, sha256 } from './assets.ts';
 import { MODEL_BASE_URL, MODEL_SHA256 } from './checksums.ts';
-
-export const MODEL_NAME = 'mobilenet_v1_0.75_224';
+import { MODEL_NAME, MODEL_TITLE } from './mobilenet.ts';
 /** Bump when the converter's output changes, to invalidate cached ONNX files. */
 const CONVERTER_VERSION = '2';
 /** Bump when the quantiser's output changes. */
@@ -32,12 +31,6 @@ export interface ModelFiles {
   onnxPath: string;
   /** The fp32 graph: onnxPath itself, or the source of the int8 one. */
   fp32Path: string;
-  /**
-   * The graph as ONNX Runtime optimised it for this CPU and runtime version: it loads in
-   * ~10 ms instead of ~200 ms. Such a file may hold CPU-specific layouts, so its name
-   * carries a fingerprint of both, and a mismatch falls back to onnxPath.
-   */
-  optimizedPath: string;
 }
 
 type Precision = Config['modelPrecision'];
@@ -60,40 +53,7 @@ export async function modelPaths(config: ModelConfig): Promise<ModelFiles> {
     tfjsDir: path.join(config.modelCacheDir, 'tfjs', MODEL_NAME),
     onnxPath: `${stem}.onnx`,
     fp32Path: path.join(config.modelCacheDir, `${MODEL_NAME}.${await cacheKey('fp32')}.onnx`),
-    optimizedPath: `${stem}.ort-${runtimeFingerprint()}.onnx`,
   };
-}
-
-function runtimeFingerprint(): string {
-  const ortVersion = createRequire(import.meta.url)('onnxruntime-node/package.json').version;
-  let flags = '';
-  try {
-    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-  } catch {
-    // not Linux: the CPU model name has to do
-  }
-  return sha256(Buffer.from([os.arch(), ortVersion, os.cpus()[0]?.model, flags].join('|'))).slice(0, 10);
-}
-
-/** Saves the session-optimised graph once; failure only costs start-up time later. */
-async function optimizeForThisCpu(files: ModelFiles, log: (msg: string) => void): Promise<void> {
-  if (existsSync(files.optimizedPath)) return;
-  try {
-    accessSync(path.dirname(files.optimizedPath), constants.W_OK);
-  } catch {
-    return; // a read-only cache (the container image): use the portable file
-  }
-  try {
-    const ort = await import('onnxruntime-node');
-    const tmp = `${files.optimizedPath}.part`;
-    // Severity 3 (errors only) hides ORT's warning that the file is CPU-specific: we know.
-    const session = await ort.InferenceSession.create(files.onnxPath, { graphOptimizationLevel: 'all', optimizedModelFilePath: tmp, logSeverityLevel: 3 });
-    await session.release();
-    await rename(tmp, files.optimizedPath);
-    log(`saved the CPU-optimised model: ${files.optimizedPath}`);
-  } catch (err) {
-    log(`could not save a CPU-optimised model (${(err as Error).message}); sessions will optimise at load`);
-  }
 }
 
 export async function prepareModel(
@@ -102,10 +62,7 @@ export async function prepareModel(
 ): Promise<ModelFiles> {
   const files = await modelPaths(config);
   const log = opts.log ?? (() => {});
-  if (existsSync(files.onnxPath) && !opts.needSource) {
-    await optimizeForThisCpu(files, log);
-    return files;
-  }
+  if (existsSync(files.onnxPath) && !opts.needSource) return files;
   if (opts.needSource || !existsSync(files.fp32Path)) await convert(config, files, log);
   if (!existsSync(files.onnxPath)) {
     // Only int8 gets here: the fp32 file is onnxPath otherwise, and convert() wrote it.
@@ -121,7 +78,6 @@ export async function prepareModel(
     }
     log(`quantised the model to int8 in ${Math.round(performance.now() - started)} ms: ${files.onnxPath}`);
   }
-  await optimizeForThisCpu(files, log);
   return files;
 }
 
@@ -135,7 +91,7 @@ async function convert(config: ModelConfig, files: ModelFiles, log: (msg: string
     log(config.modelMirror ? `copying the model from the mirror ${config.modelMirror}` : `downloading the model from ${MODEL_BASE_URL}`);
   }
   await fetchAssets(
-    { what: 'MobileNet v1 0.75/224 (TF.js)', baseUrl: MODEL_BASE_URL, sha256: MODEL_SHA256 },
+    { what: `${MODEL_TITLE} (TF.js)`, baseUrl: MODEL_BASE_URL, sha256: MODEL_SHA256 },
     {
       dest: files.tfjsDir,
       mirror: config.modelMirror && path.join(config.modelMirror, MODEL_NAME),

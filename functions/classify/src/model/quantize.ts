@@ -14,6 +14,7 @@
 // The classifier (the last conv) stays float: quantising the logits would blur the softmax
 // for a layer that is under 1 % of the multiply-adds.
 import onnxProto from 'onnx-proto';
+import { NORMALIZE } from './mobilenet.ts';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.IModelProto;
@@ -221,7 +222,11 @@ function weightScale(w: Float32Array, absMax: number): number {
   return best;
 }
 
-/** The converter's Cast → Mul(1/127.5) → Add(-1) on the input bytes, if the graph starts so. */
+/**
+ * The converter's Cast → Mul(1/127.5) → Add(-1) on the input bytes, if the graph starts so.
+ * The 2/255 and 128 that replace it hold for exactly this NORMALIZE; another one is left to
+ * the general path.
+ */
 function inputScaling(nodes: NodeProto[], inits: Map<string, TensorProto>, convs: Set<NodeProto>): { bytes: string; output: string; nodes: NodeProto[] } | undefined {
   const cast = nodes.find((n) => n.opType === 'Cast');
   const consumer = (t: string) => nodes.filter((n) => n.input!.includes(t));
@@ -232,7 +237,7 @@ function inputScaling(nodes: NodeProto[], inits: Map<string, TensorProto>, convs
     const t = n && inits.get(n.input![1]);
     return t ? floatData(t)[0] : NaN;
   };
-  if (mul?.opType !== 'Mul' || add?.opType !== 'Add' || scalar(mul) !== Math.fround(1 / 127.5) || scalar(add) !== -1) return undefined;
+  if (mul?.opType !== 'Mul' || add?.opType !== 'Add' || scalar(mul) !== Math.fround(NORMALIZE.scale) || scalar(add) !== NORMALIZE.offset) return undefined;
   if (consumer(add.output![0]).some((n) => !convs.has(n))) return undefined;
   return { bytes: cast.input![0], output: add.output![0], nodes: [cast, mul, add] };
 }
