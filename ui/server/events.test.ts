@@ -298,7 +298,9 @@ perClient('one address may hold only its share; spoofed X-Forwarded-For entries 
 
 perClient('a stream ends after its maximum lifetime and the slot frees', async (ctx) => {
   const stream = await open(ctx, { 'X-Forwarded-For': '192.0.2.1' });
-  const ended = await Promise.race([stream.ended.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 10_000))]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(false), 10_000)));
+  const ended = await Promise.race([stream.ended.then(() => true), late]).finally(() => clearTimeout(timer));
   assert.ok(ended, 'the server ended the stream');
   await until(() => ctx.ui.hub.clients === 0, 'the slot to free');
 });

@@ -261,6 +261,10 @@ export class InferencePool {
       return;
     }
     const jobs = this.queue.splice(0, batchMaxSize);
+    // The batch filled (or the pool is closing) before its window ended: that window is
+    // over; what is left in the queue gets a window of its own.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     slot.busy = jobs;
     slot.started = performance.now();
     slot.deadline = setTimeout(() => this.lost(slot, `ran one batch for longer than ${this.jobTimeoutMs} ms`, 'timed-out'), this.jobTimeoutMs);
