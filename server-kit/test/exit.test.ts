@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError } from './config.ts';
-import { EXIT_CANNOT_START, startFailure } from './exit.ts';
+import { ConfigError } from '../config.ts';
+import { EXIT_CANNOT_START, startFailure } from '../exit.ts';
 
 const exit = suite('server-kit: start-up failure');
 

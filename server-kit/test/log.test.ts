@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createLogger, type Level } from './log.ts';
+import { createLogger, type Level } from '../log.ts';
 
 function capture(expected?: (err: unknown) => boolean) {
   const lines: { level: Level; entry: Record<string, unknown>; text: string }[] = [];

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from '../../server/config.ts';
 
 const config = suite('ui config');
 config('defaults: port 3000, classify on 127.0.0.1:8080, frozen', () => {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { fixtures } from '../../../test/support.ts';
-import { formatName, notAnImageText, shrinkSize, sniffImageFormat, SNIFF_BYTES, TARGET_SHORT_SIDE } from './image-format.ts';
+import { formatName, notAnImageText, shrinkSize, sniffImageFormat, SNIFF_BYTES, TARGET_SHORT_SIDE } from '../../src/lib/image-format.ts';
 
 const sniff = suite('image format from magic bytes');
 sniff('real files of every supported format', async () => {

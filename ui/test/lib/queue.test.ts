@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createQueue } from './queue.ts';
+import { createQueue } from '../../src/lib/queue.ts';
 
 /** A task whose completion the test controls. */
 function deferred() {

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fallbackTitle, networkErrorMessage, notAnImageMessage, parseProblem, problemToMessage, tooLargeMessage } from './problem.ts';
+import { fallbackTitle, networkErrorMessage, notAnImageMessage, parseProblem, problemToMessage, tooLargeMessage } from '../../src/lib/problem.ts';
 
 const UNSUPPORTED = JSON.stringify({
   type: 'https://klassify.dev/problems/unsupported-media-type',

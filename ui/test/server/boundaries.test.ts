@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-const UI = path.resolve(import.meta.dirname, '..');
+const UI = path.resolve(import.meta.dirname, '..', '..');
 /** The servers' shared toolkit: Node only, never in the page's bundle. */
 const SERVER_KIT = path.resolve(UI, '..', 'server-kit');
 

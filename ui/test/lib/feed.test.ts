@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLASSIFIED, DELIVERY_FAILED, encodeSubject, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
-import { parseRelayedEvent, toFeedItem } from './feed.ts';
+import { parseRelayedEvent, toFeedItem } from '../../src/lib/feed.ts';
 
 const at = new Date(2026, 0, 1, 12, 0, 0);
 

@@ -8,7 +8,7 @@ import {
   type Progress,
   type Transport,
   type TransportResponse,
-} from './classify.ts';
+} from '../../src/lib/classify.ts';
 
 const RESULT = {
   model: 'mobilenet_v1_0.75_224',

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, envReader } from './config.ts';
+import { ConfigError, envReader } from '../config.ts';
 
 const read = suite('server-kit: env reader');
 

@@ -2,9 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import http, { type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { problemType } from '../../contracts/problems.ts';
-import { createUiServer, type UiServer } from './app.ts';
-import { freePort, raw, silentLogger, testConfig } from '../test/support.ts';
+import { problemType } from '../../../contracts/problems.ts';
+import { createUiServer, type UiServer } from '../../server/app.ts';
+import { freePort, raw, silentLogger, testConfig } from '../support.ts';
 
 interface Seen {
   method: string;

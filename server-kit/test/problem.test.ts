@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import http, { type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { PROBLEM_MEDIA_TYPE, problemType } from '../contracts/problems.ts';
-import { INTERNAL_PROBLEM, writeProblem } from './problem.ts';
+import { PROBLEM_MEDIA_TYPE, problemType } from '../../contracts/problems.ts';
+import { INTERNAL_PROBLEM, writeProblem } from '../problem.ts';
 
 interface Ctx {
   server?: http.Server;

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rankPredictions } from './confidence.ts';
+import { rankPredictions } from '../../src/lib/confidence.ts';
 
 const p = (probability: number) => ({ probability });
 

@@ -5,9 +5,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { problemType } from '../../contracts/problems.ts';
-import { createUiServer, type UiServer } from './app.ts';
-import { builtUi, raw, silentLogger, testConfig } from '../test/support.ts';
+import { problemType } from '../../../contracts/problems.ts';
+import { createUiServer, type UiServer } from '../../server/app.ts';
+import { builtUi, raw, silentLogger, testConfig } from '../support.ts';
 
 interface Ctx {
   ui: UiServer;

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { charts, findKnee, parseHey, readPods, report, toCsv, type Step } from './load-report.ts';
+import { charts, findKnee, parseHey, readPods, report, toCsv, type Step } from '../load-report.ts';
 
 // Trimmed from real `hey -z 2s -c 40` output (hey 0.1.4) against the classify function.
 const OVERLOADED = `

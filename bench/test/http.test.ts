@@ -4,8 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT } from '../test/support.ts';
-import { startupMarks } from './http.ts';
+import { ROOT } from '../../test/support.ts';
+import { startupMarks } from '../http.ts';
 
 const marks = suite('start-up marks');
 let child: ChildProcess | undefined;

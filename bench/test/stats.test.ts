@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closedLoop, median, percentile, round } from './stats.ts';
+import { closedLoop, median, percentile, round } from '../stats.ts';
 
 const stats = suite('stats');
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { classifyEndpoint, DEFAULT_CONFIG, normalizeConfig } from './config.ts';
+import { classifyEndpoint, DEFAULT_CONFIG, normalizeConfig } from '../../src/lib/config.ts';
 
 const config = suite('page config');
 config('keeps valid values and replaces invalid ones with defaults', () => {

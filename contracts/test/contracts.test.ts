@@ -3,12 +3,12 @@ import * as assert from 'uvu/assert';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { CLASSIFICATION_SCHEMA, type Classification } from './classification.ts';
-import { CLASSIFIED, decodeSubject, DELIVERY_FAILED, encodeSubject, EVENT_TYPE_PREFIX, REJECTED, SUBMITTED } from './events.ts';
-import { PAGE_DEFAULTS, PAGE_LIMITS } from './page.ts';
-import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType, type Problem } from './problems.ts';
+import { CLASSIFICATION_SCHEMA, type Classification } from '../classification.ts';
+import { CLASSIFIED, decodeSubject, DELIVERY_FAILED, encodeSubject, EVENT_TYPE_PREFIX, REJECTED, SUBMITTED } from '../events.ts';
+import { PAGE_DEFAULTS, PAGE_LIMITS } from '../page.ts';
+import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType, type Problem } from '../problems.ts';
 
-const DIR = import.meta.dirname;
+const DIR = path.resolve(import.meta.dirname, '..');
 
 const imports = suite('contracts: imports');
 imports('import nothing but each other, so the page, the UI server and the function can all load them', async () => {

@@ -2,11 +2,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { CLASSIFIED, REJECTED } from '../../contracts/events.ts';
-import { problemType } from '../../contracts/problems.ts';
-import { createUiServer, type UiServer } from './app.ts';
-import { raw, silentLogger, testConfig } from '../test/support.ts';
-import { openSse, type SseStream } from '../test/sse.ts';
+import { CLASSIFIED, REJECTED } from '../../../contracts/events.ts';
+import { problemType } from '../../../contracts/problems.ts';
+import { createUiServer, type UiServer } from '../../server/app.ts';
+import { raw, silentLogger, testConfig } from '../support.ts';
+import { openSse, type SseStream } from '../sse.ts';
 
 interface Ctx {
   ui: UiServer;

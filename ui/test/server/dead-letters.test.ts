@@ -1,10 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
-import { DELIVERY_FAILED, SUBMITTED } from '../../contracts/events.ts';
-import { createUiServer, type UiServer } from './app.ts';
-import { raw, silentLogger, testConfig } from '../test/support.ts';
-import { openSse, type SseStream } from '../test/sse.ts';
+import { DELIVERY_FAILED, SUBMITTED } from '../../../contracts/events.ts';
+import { createUiServer, type UiServer } from '../../server/app.ts';
+import { raw, silentLogger, testConfig } from '../support.ts';
+import { openSse, type SseStream } from '../sse.ts';
 
 const TOKEN = 'dead-letter-token-0123456789';
 

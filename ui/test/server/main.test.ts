@@ -2,9 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { EXIT_CANNOT_START } from '../../server-kit/exit.ts';
-import { builtUi, freePort, raw, ROOT } from '../test/support.ts';
-import { openSse } from '../test/sse.ts';
+import { EXIT_CANNOT_START } from '../../../server-kit/exit.ts';
+import { builtUi, freePort, raw, ROOT } from '../support.ts';
+import { openSse } from '../sse.ts';
 
 function run(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join('ui', 'server', 'main.ts')], {

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { barWidth, formatBytes, formatClock, formatMs, formatPercent, plural, splitLabel } from './format.ts';
+import { barWidth, formatBytes, formatClock, formatMs, formatPercent, plural, splitLabel } from '../../src/lib/format.ts';
 
 const percent = suite('formatPercent');
 percent('one decimal, trailing .0 dropped', () => {

@@ -2,7 +2,7 @@
 // states, for settings and curves made up here (the real ones change with measurements).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { curveAt, settingsFromManifest, simulate, type KpaSettings, type PodCurve } from './kpa-model.ts';
+import { curveAt, settingsFromManifest, simulate, type KpaSettings, type PodCurve } from '../kpa-model.ts';
 
 const curve: PodCurve = { points: [{ concurrency: 1, rps: 50, p50Ms: 20 }, { concurrency: 2, rps: 100, p50Ms: 20 }, { concurrency: 4, rps: 100, p50Ms: 40 }] };
 const settings: KpaSettings = {

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { escapeXml, formatNumber, lineChart, log2Ticks, niceTicks } from './svg-chart.ts';
+import { escapeXml, formatNumber, lineChart, log2Ticks, niceTicks } from '../svg-chart.ts';
 
 const ticks = suite('niceTicks');
 

@@ -6,7 +6,7 @@ import http, { type IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { BodyError, readBody, type BodyOptions } from './body.ts';
+import { BodyError, readBody, type BodyOptions } from '../body.ts';
 
 type Outcome = { bytes: Buffer } | { error: unknown };
 
