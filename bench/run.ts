@@ -175,6 +175,7 @@ async function decode() {
  * current build, so before and after meet the same background load.
  */
 const BASELINE = process.argv.find((a) => a.startsWith('--baseline='))?.slice(11);
+const PRECISIONS = ['fp32', 'int8'] as const;
 const builds = (): Array<[string, string | undefined]> =>
   BASELINE ? [['current', undefined], ['baseline', path.resolve(BASELINE, 'main.js')]] : [['current', undefined]];
 
@@ -182,11 +183,15 @@ async function coldStart() {
   const image = await readFile(await loadImagePath());
   const runs = QUICK ? 3 : 5;
   const MARKS = ['main module', 'HTTP stack loaded', 'listening', 'first worker warm', 'ready'];
-  const perBuild = builds().map(([name, entry]) => ({ name, entry, samples: [] as Array<Record<string, number>> }));
+  // Each build with the default fp32 model and with the opt-in int8 one (both prepared).
+  // An earlier build (--baseline) may predate int8: it runs fp32 only.
+  const perBuild = builds().flatMap(([name, entry]) => PRECISIONS.filter((p) => !entry || p === 'fp32').map((precision) => ({
+    name: precision === 'fp32' ? name : `${name}, int8`, entry, env: { KLASSIFY_MODEL_PRECISION: precision }, samples: [] as Array<Record<string, number>>,
+  })));
   for (let i = 0; i < runs; i++) {
     for (const b of i % 2 ? [...perBuild].reverse() : perBuild) {
       const t0 = performance.now();
-      const server = await startServer({}, b.entry);
+      const server = await startServer(b.env, b.entry);
       const res = await fetch(`${server.url}/classify`, { method: 'POST', body: image, headers: { 'content-type': 'image/jpeg' } });
       await res.arrayBuffer();
       const firstResponseMs = performance.now() - t0;
@@ -323,7 +328,7 @@ function processCpuMs(pid: number): number {
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 /**
- * klassify over HTTP against the straightforward pipeline it wraps, in one process: sharp
+ * klassify over HTTP (fp32 and int8 model) against the straightforward pipeline it wraps, in one process: sharp
  * decode + ONNX Runtime fp32 in 2 worker threads, no HTTP. 512×512 JPEG; both sides stay
  * up and each concurrency level runs on both back to back, the order alternating. Stage
  * means per request: decode (sharp), queue (waiting for a worker), handoff (copy into the
@@ -336,13 +341,19 @@ async function throughput() {
   const image = await loadImagePath(SQUARE_IMAGE);
   const bytes = new Uint8Array(await readFile(image));
   const config = loadConfig({ ...baseEnv(), PORT: '0', KLASSIFY_MODEL_PRECISION: 'fp32' });
-  progress('throughput: starting the in-process pipeline and the server');
+  progress('throughput: starting the in-process pipeline and two servers (fp32, int8)');
   const { pool } = await startInference(config, () => {});
   await pool.allReady();
-  const server = await startServer(HTTP_ENV);
+  // The server with the default fp32 model and with the opt-in int8 one; the in-process
+  // pipeline stays fp32, the reference both are compared with.
+  const servers = {
+    HTTP: await startServer(HTTP_ENV),
+    'HTTP, int8': await startServer({ ...HTTP_ENV, KLASSIFY_MODEL_PRECISION: 'int8' }),
+  };
   const levels = QUICK ? [1, 8] : [1, 2, 4, 8, 16];
-  const SIDES = ['in-process', 'HTTP'] as const;
+  const SIDES = ['in-process', 'HTTP', 'HTTP, int8'] as const;
   type Side = (typeof SIDES)[number];
+  type HttpSide = Exclude<Side, 'in-process'>;
   // cpuMs: CPU time per image of the process doing the work (all threads: decode pool,
   // workers, main thread), which the neighbours' load barely changes, unlike req/s.
   type Sample = { rps: number; p50: number; p99: number; cpuMs: number; stages: Stages };
@@ -367,7 +378,8 @@ async function throughput() {
     const stages = Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, mean(v)])) as Stages;
     return { rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuMs: (cpu.user + cpu.system) / 1000 / latencies.length, stages };
   };
-  const overHttp = async (c: number): Promise<Sample> => {
+  const overHttp = async (side: HttpSide, c: number): Promise<Sample> => {
+    const server = servers[side];
     const before = await scrape(server.url);
     const cpu0 = processCpuMs(server.pid);
     const h = await hey(server.url, image, c, STEP_S);
@@ -384,21 +396,23 @@ async function throughput() {
   const groups: Array<{ c: number; load: string } & Record<Side, Sample>> = [];
   try {
     await closedLoop(async () => pool.infer((await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb), 2, 1);
-    await hey(server.url, image, 2, 1);
+    for (const server of Object.values(servers)) await hey(server.url, image, 2, 1);
     let turn = 0;
     for (let r = 0; r < REPEATS; r++) {
       for (const c of levels) {
         const group = { c } as { c: number; load: string } & Record<Side, Sample>;
-        for (const side of turn++ % 2 ? [...SIDES].reverse() : SIDES) {
+        const order = SIDES.map((_, i) => SIDES[(i + turn) % SIDES.length]);
+        turn++;
+        for (const side of order) {
           progress(`throughput round ${r + 1}/${REPEATS}: ${side}, ${c} client(s)`);
-          group[side] = side === 'HTTP' ? await overHttp(c) : await inProcess(c);
+          group[side] = side === 'in-process' ? await inProcess(c) : await overHttp(side, c);
         }
         group.load = await loadAverage();
         groups.push(group);
       }
     }
   } finally {
-    await server.stop();
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
     await pool.close();
   }
   const at = (c: number) => groups.filter((g) => g.c === c);
@@ -413,17 +427,21 @@ async function throughput() {
       outside: round(med(c, side, (s) => (c / s.rps) * 1000 - s.stages.total), 2),
     }])),
     ratio: round(median(at(c).map((g) => g.HTTP.rps / g['in-process'].rps)), 3),
+    ratioInt8: round(median(at(c).map((g) => g['HTTP, int8'].rps / g['in-process'].rps)), 3),
   })) as Array<Record<string, any>>;
   const best = (side: Side) => Math.max(...rows.map((r) => r[side].rps));
-  const summary = { image: path.basename(image), httpEnv: HTTP_ENV, bestHttpRps: best('HTTP'), bestInProcessRps: best('in-process'), ratio: round(best('HTTP') / best('in-process'), 3) };
+  const summary = {
+    image: path.basename(image), httpEnv: HTTP_ENV, bestHttpRps: best('HTTP'), bestHttpInt8Rps: best('HTTP, int8'), bestInProcessRps: best('in-process'),
+    ratio: round(best('HTTP') / best('in-process'), 3), ratioInt8: round(best('HTTP, int8') / best('in-process'), 3),
+  };
   results.throughput = { rows, summary, groups };
   table(`Throughput: klassify over HTTP (hey) vs the in-process pipeline (sharp + ORT fp32, 2 workers), ${summary.image} (req/s \\| p50 ms \\| p99 ms; median of ${REPEATS} × ${STEP_S} s)`,
-    ['clients', ...SIDES, 'HTTP ÷ in-process'],
-    rows.map((r) => [r.clients, ...SIDES.map((side) => `${r[side].rps} \\| ${r[side].p50} \\| ${r[side].p99}`), r.ratio]));
+    ['clients', ...SIDES, 'HTTP ÷ in-process', 'HTTP int8 ÷ in-process'],
+    rows.map((r) => [r.clients, ...SIDES.map((side) => `${r[side].rps} \\| ${r[side].p50} \\| ${r[side].p99}`), r.ratio, r.ratioInt8]));
   table('Per-request stages (mean ms): decode | queue | handoff (copies, messages, normalise) | inference | rest of the mean latency (HTTP, loopback, client); CPU ms per image of the serving process (hey not included)',
     ['clients', 'side', 'decode', 'queue', 'handoff', 'inference', 'total', 'HTTP + client', 'CPU ms / image'],
-    rows.flatMap((r) => SIDES.map((side) => [r.clients, side, r[side].stages.decode, r[side].stages.queue, r[side].stages.handoff, r[side].stages.inference, r[side].stages.total, side === 'HTTP' ? r[side].outside : '–', r[side].cpuMs])));
-  console.log(`\nBest HTTP ${summary.bestHttpRps} req/s ÷ best in-process ${summary.bestInProcessRps} img/s = ${summary.ratio} (target ≥ 1.2)${Object.keys(HTTP_ENV).length ? `; HTTP side with ${JSON.stringify(HTTP_ENV)}` : ''}`);
+    rows.flatMap((r) => SIDES.map((side) => [r.clients, side, r[side].stages.decode, r[side].stages.queue, r[side].stages.handoff, r[side].stages.inference, r[side].stages.total, side === 'in-process' ? '–' : r[side].outside, r[side].cpuMs])));
+  console.log(`\nBest HTTP ${summary.bestHttpRps} req/s (int8: ${summary.bestHttpInt8Rps}) ÷ best in-process fp32 ${summary.bestInProcessRps} img/s = ${summary.ratio} (int8: ${summary.ratioInt8}; target ≥ 1.2)${Object.keys(HTTP_ENV).length ? `; HTTP side with ${JSON.stringify(HTTP_ENV)}` : ''}`);
   console.log(`load avg per group: ${groups.map((g) => g.load.split(' ')[0]).join(' ')}`);
 }
 
@@ -433,12 +451,15 @@ const SATURATION_VARIANTS: Array<[string, Record<string, string>]> = [
   ['default', {}],
   // The container image and the Knative manifest set this (Dockerfile).
   ['MALLOC_ARENA_MAX=2', { MALLOC_ARENA_MAX: '2' }],
+  ['int8', { KLASSIFY_MODEL_PRECISION: 'int8' }],
+  ['int8, MALLOC_ARENA_MAX=2', { KLASSIFY_MODEL_PRECISION: 'int8', MALLOC_ARENA_MAX: '2' }],
 ];
 
 async function saturation() {
   const all: Record<string, unknown> = {};
   const variants = builds().flatMap(([build, entry]) =>
-    SATURATION_VARIANTS.map(([name, env]) => [build === 'current' ? name : `${name} (${build})`, env, entry] as const));
+    SATURATION_VARIANTS.filter(([, env]) => !entry || !env.KLASSIFY_MODEL_PRECISION)
+      .map(([name, env]) => [build === 'current' ? name : `${name} (${build})`, env, entry] as const));
   const perVariant = variants.map(() => [] as Array<Record<string, unknown>>);
   for (let r = 0; r < REPEATS; r++) {
     for (const [i, [name, env, entry]] of variants.entries()) {
@@ -590,9 +611,11 @@ async function main() {
   console.log(`load average at start: ${results.loadAtStart}`);
   const build = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: ROOT, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
-  const model = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model') }), { needSource: true });
   // The engines section measures the graph the service loads on this CPU.
-  await saveOptimized(model.onnxPath);
+  for (const precision of PRECISIONS) {
+    const model = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'), KLASSIFY_MODEL_PRECISION: precision }), { needSource: true });
+    await saveOptimized(model.onnxPath);
+  }
 
   const section = async (name: string, fn: () => Promise<void>) => {
     if (!enabled(name)) return;
@@ -619,7 +642,9 @@ async function main() {
   results.finished = new Date().toISOString();
   const dir = path.join(ROOT, 'bench/results');
   await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${results.started!.toString().slice(0, 10)}-${info.host}${QUICK ? '-quick' : ''}${ONLY ? `-${ONLY.join('+')}` : ''}.json`);
+  // --tag=NAME keeps a run from overwriting an earlier one of the same sections that day.
+  const tag = process.argv.find((a) => a.startsWith('--tag='))?.slice(6);
+  const file = path.join(dir, `${results.started!.toString().slice(0, 10)}-${info.host}${QUICK ? '-quick' : ''}${ONLY ? `-${ONLY.join('+')}` : ''}${tag ? `-${tag}` : ''}.json`);
   await writeFile(file, JSON.stringify(results, null, 1) + '\n');
   console.log(`\nload average at end: ${results.loadAtEnd}\nraw results: ${path.relative(ROOT, file)}`);
 }
