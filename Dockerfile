@@ -67,6 +67,7 @@ ARG KLASSIFY_MODEL_MIRROR=
 COPY tsconfig.json ./
 COPY scripts/fetch-model.ts scripts/
 COPY contracts contracts
+COPY server-kit server-kit
 COPY functions/classify/src functions/classify/src
 # The optional mirror (.dockerignore lets only .cache/model-mirror in); package.json makes
 # the COPY valid when there is none.
