@@ -2,6 +2,7 @@
 // multipart, aborted and trickling bodies on every body path. Each case asserts the status,
 // that the process still serves, that admission is released (in-flight back to 0), and
 // generous bounds on time and RSS.
+import http from 'node:http';
 import net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -416,3 +417,46 @@ engines('readiness is 503 while no worker is ready, and recovers', async () => {
   await assertHealthy('after recovery');
 });
 engines.run();
+
+// ---------------------------------------------------------------------------------------
+
+const stopping = suite('shutdown with kept-alive connections');
+stopping.before(async () => {
+  svc = await startTestService();
+});
+stopping.after.each(closeSockets);
+stopping.after(() => svc?.shutdown());
+
+stopping('shutdown answers what is in flight and then ends, though the client keeps its connections', async () => {
+  // An agent that keeps idle connections as long as the server lets it, as proxies do: the
+  // server must close each one once its answer is written, or shutdown waits for them.
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const png = Buffer.from(await fixture('coffee.png'));
+    // Half the body now, the rest once shutdown has begun: admitted, and in flight throughout.
+    const uploads = Array.from({ length: 3 }, () => {
+      const req = http.request(svc.url + '/classify', { method: 'POST', agent, headers: { 'content-type': 'image/png', 'content-length': png.length } });
+      const status = new Promise<number | string>((resolve) => {
+        req.on('response', (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0)));
+        req.on('error', (err) => resolve(err.message));
+      });
+      req.write(png.subarray(0, 1000));
+      return { req, status };
+    });
+    const deadline = performance.now() + 10_000;
+    while ((await inFlight()) < 3 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.is(await inFlight(), 3, 'three uploads admitted');
+    const t0 = performance.now();
+    let stopped = false;
+    const closing = svc.shutdown().then(() => (stopped = true));
+    for (const { req } of uploads) req.end(png.subarray(1000));
+    assert.equal(await Promise.all(uploads.map((u) => u.status)), [200, 200, 200]);
+    const limit = performance.now() + 20_000;
+    while (!stopped && performance.now() < limit) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(stopped, `shutdown ended ${Math.round(performance.now() - t0)} ms after it began (keep-alive timeout: 65 s)`);
+    await closing;
+  } finally {
+    agent.destroy();
+  }
+});
+stopping.run();
