@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import http, { type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { problemType } from '../../contracts/problems.ts';
 import { createUiServer, type UiServer } from './app.ts';
 import { freePort, raw, silentLogger, testConfig } from '../test/support.ts';
@@ -279,3 +279,43 @@ headers('1,100 junk headers before Content-Type: the function gets the right one
   }
 });
 headers.run();
+
+// ---------------------------------------------------------------------------
+const answered = suite('ui server: the function answers before the upload ends');
+answered('the answer reaches the client and the connection closes, not drained while the client trickles', async () => {
+  // As the function does with a body that arrives too slowly: answer 408 and close, with
+  // the rest of the upload unread.
+  const upstream = http.createServer((req, res) => {
+    req.once('data', () => {
+      res.writeHead(408, { 'Content-Type': 'application/problem+json', Connection: 'close' });
+      res.end(JSON.stringify({ title: 'Request body too slow', status: 408 }), () => req.socket.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const { port } = upstream.address() as AddressInfo;
+  const ui = createUiServer(await testConfig({ CLASSIFY_URL: `http://127.0.0.1:${port}` }), silentLogger);
+  const uiPort = (await ui.listen()).port;
+  const socket = net.connect(uiPort, '127.0.0.1');
+  const trickle = setInterval(() => socket.writable && socket.write('x'), 100);
+  try {
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+    const t0 = performance.now();
+    socket.write('POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\nxx');
+    // The client would go on for 300 s (Node's request timeout); 10 s is far past the close.
+    const ended = await Promise.race([closed, new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000))]);
+    assert.match(received, /^HTTP\/1\.1 408 /, received);
+    assert.match(received, /Request body too slow/);
+    assert.ok(ended !== null, 'the UI server closed the connection');
+    assert.ok(ended! - t0 < 10_000);
+  } finally {
+    clearInterval(trickle);
+    socket.destroy();
+    await ui.close();
+    upstream.closeAllConnections();
+    await new Promise((resolve) => upstream.close(resolve));
+  }
+});
+answered.run();
