@@ -307,7 +307,9 @@ answered('the answer reaches the client and the connection closes, not drained w
     const t0 = performance.now();
     socket.write('POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\nxx');
     // The client would go on for 300 s (Node's request timeout); 10 s is far past the close.
-    const ended = await Promise.race([closed, new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([closed, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 10_000)))]);
+    clearTimeout(timer);
     assert.match(received, /^HTTP\/1\.1 408 /, received);
     assert.match(received, /Request body too slow/);
     assert.ok(ended !== null, 'the UI server closed the connection');
