@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import sharp from 'sharp';
 import type { RunningService } from '../functions/classify/src/server.ts';
-import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, webpBomb } from '../functions/classify/test/bomb-images.ts';
+import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, tiledTiffBomb, webpBomb } from '../functions/classify/test/bomb-images.ts';
 import { fixture, startTestService } from '../test/support.ts';
 
 if (!process.env.UV_THREADPOOL_SIZE) {
@@ -49,6 +49,7 @@ const CASES: Case[] = [
   { name: 'GIF 7000² frame, 4 at once', make: () => gifBomb({ width: 7000, height: 7000 }), parallel: 4 },
   { name: 'AVIF 7000² 12-bit (declared)', make: () => avifBomb(7000, 7000, 12) },
   { name: 'TIFF 7000² RGBA 16-bit', make: () => tiffBomb(7000, 7000, 4, 16) },
+  { name: 'TIFF 6400² RGBA in 4096² tiles', make: () => tiledTiffBomb(6400, 6400, 4096, 4) },
   { name: 'WebP 16383² (declared)', make: () => webpBomb(16383, 16383) },
   { name: 'JPEG 2048², 2,000 scans', make: () => jpegScanBomb(2000) },
   { name: 'JPEG 2048², 2,000 scans, 4 at once', make: () => jpegScanBomb(2000), parallel: 4 },
@@ -57,6 +58,7 @@ const CASES: Case[] = [
   { name: 'accepted: JPEG 8000×6000 progressive, 100 scans', make: () => phoneProgressive(100) },
   { name: 'accepted: same, 4 at once', make: () => phoneProgressive(100), parallel: 4 },
   { name: 'accepted: PNG 7000² RGB 8-bit', make: () => pngBomb({ width: 7000, height: 7000, colourType: 2 }) },
+  { name: 'accepted: TIFF 7000² RGB in 1024² tiles', make: () => tiledTiffBomb(7000, 7000, 1024, 3) },
   // Passes the header check; its empty LZW data then fails the decode, after the canvas.
   { name: 'accepted: GIF 5600² frame (empty)', make: () => gifBomb({ width: 5600, height: 5600 }) },
   { name: 'accepted: 48 MP baseline JPEG', make: async () => sharp(await fixture('chelsea.png')).resize(8000, 6000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer() },

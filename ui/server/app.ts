@@ -11,7 +11,7 @@
 
 import { existsSync } from 'node:fs';
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
 import { API_PREFIX, CONFIG_PATH, EVENTS_STREAM_PATH } from '../../contracts/page.ts';
@@ -36,6 +36,8 @@ export interface UiServer {
 /** JSON lines on stdout/stderr (server-kit/log.ts); client errors are logged without a stack. */
 export const jsonLogger: Logger = createLogger({ expected: (error) => error instanceof HttpError || error instanceof ConfigError });
 
+/** How long a connection stays half-closed after its last answer before it is reset. */
+const LINGER_MS = 2000;
 const HASHED_ASSET = /^\/assets\//;
 /** POST /events/<token> and /dead-letters/<token>; the token is never logged or echoed. */
 const EVENT_INGRESS = /^\/(events|dead-letters)(?:\/(.*))?$/;
@@ -135,6 +137,16 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       }
       sendProblem(res, error, shown);
     }
+  });
+  // Closes after an answer are staged (RFC 9112 §9.6): Node closes a `Connection: close`
+  // socket as soon as the answer is handed to the kernel, and a socket closed with unread
+  // upload data is reset at once, which can drop the answer (a 413) before it is sent. So:
+  // half-close after the answer, reset LINGER_MS later or when the client closes.
+  server.on('connection', (socket: Socket) => {
+    socket.destroySoon = () => {
+      socket.end();
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    };
   });
   // The proxy forwards an allowlist of headers, so it must see all of them:
   // Node's default keeps only the first 2000 entries. maxHeaderSize (16 KiB) still bounds them.

@@ -114,6 +114,10 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
         for (const [name, value] of Object.entries(upstreamRes.headers)) {
           if (value !== undefined && FORWARDED_RESPONSE_HEADERS.has(name)) outHeaders[name] = value;
         }
+        // Answered before the upload ended (a 503, 408, 413 or 400 sent before the body was
+        // read): the rest has nowhere to go, so this connection closes after the answer
+        // instead of draining the upload for as long as the client keeps sending.
+        if (!req.complete) outHeaders.connection = 'close';
         res.writeHead(upstreamRes.statusCode ?? 502, outHeaders);
         pipeline(upstreamRes, res, () => finish());
       });

@@ -11,7 +11,7 @@
 import icc from 'icc';
 import sharp, { type Metadata } from 'sharp';
 import type { ResizePolicy } from './config.ts';
-import { checkDecodeCost, DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS, estimateDecodeCost, readJpegStructure, type DecodeCost, type DecodeLimits } from './decode-budget.ts';
+import { checkDecodeCost, DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS, estimateDecodeCost, readJpegStructure, readTiffTile, type DecodeCost, type DecodeLimits } from './decode-budget.ts';
 import { INPUT_SIZE } from './model/mobilenet.ts';
 import { DecodeTimeout, ImageTooLarge, UnprocessableImage, UnsupportedMediaType } from './errors.ts';
 
@@ -95,7 +95,7 @@ export async function inspect(bytes: Uint8Array, limits: DecodeLimits): Promise<
     throw describeDecodeError(err as Error, format, limits.maxPixels);
   }
   const display = meta.autoOrient ?? { width: meta.width, height: meta.height };
-  const cost = estimateDecodeCost(format, meta, jpeg);
+  const cost = estimateDecodeCost(format, meta, jpeg, format === 'tiff' ? readTiffTile(bytes) : undefined);
   checkDecodeCost(cost, display, limits, jpeg);
   return { bytes, format, width: display.width, height: display.height, cost, srgb: isSrgbProfile(meta.icc), maxPixels: limits.maxPixels };
 }

@@ -43,6 +43,10 @@ export async function startService(
   // Node's own request timeout is a backstop behind the body policy in http/body.ts, which
   // answers 408 first and releases admission.
   const server = createServer({ requestTimeout: config.bodyTimeoutMs + 15_000, headersTimeout: 15_000, keepAliveTimeout: 65_000 }, app);
+  // close() ends only the connections idle at that moment: one whose answer is written later
+  // stays open until its client closes it, and a proxy (Knative's queue-proxy) keeps its
+  // connections for minutes. So while shutting down, each connection closes as its answer ends.
+  server.on('request', (_req, res) => res.once('finish', () => state.shuttingDown && server.closeIdleConnections()));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

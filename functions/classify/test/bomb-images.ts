@@ -154,6 +154,58 @@ export async function tiffBomb(width: number, height: number, samples: 1 | 3 | 4
 }
 
 /**
+ * A tiled deflate TIFF of width×height in tile×tile tiles, `samples` 8-bit channels, all
+ * zeros. Every tile entry points at the same compressed tile, so the file stays small.
+ */
+export async function tiledTiffBomb(width: number, height: number, tile: number, samples: 3 | 4 = 4): Promise<Buffer> {
+  const data = await deflatedZeros(tile * tile * samples);
+  const tiles = Math.ceil(width / tile) * Math.ceil(height / tile);
+  const SHORT = 3;
+  const LONG = 4;
+  const entries: [tag: number, type: number, values: number[]][] = [
+    [256, LONG, [width]],
+    [257, LONG, [height]],
+    [258, SHORT, Array(samples).fill(8)],
+    [259, SHORT, [8]], // deflate
+    [262, SHORT, [2]], // RGB
+    [277, SHORT, [samples]],
+    [284, SHORT, [1]], // chunky
+    [322, LONG, [tile]],
+    [323, LONG, [tile]],
+    [324, LONG, Array(tiles).fill(0)], // offsets: filled in below
+    [325, LONG, Array(tiles).fill(data.length)],
+    ...(samples === 4 ? [[338, SHORT, [2]] as [number, number, number[]]] : []),
+  ];
+  const ifdSize = 2 + entries.length * 12 + 4;
+  const size = (type: number) => (type === SHORT ? 2 : 4);
+  let extraAt = 8 + ifdSize;
+  const placed = entries.map(([, type, values]) => {
+    if (values.length * size(type) <= 4) return -1;
+    const at = extraAt;
+    extraAt += values.length * size(type);
+    return at;
+  });
+  const dataAt = extraAt;
+  entries.find(([tag]) => tag === 324)![2].fill(dataAt);
+  const out = Buffer.alloc(dataAt + data.length);
+  out.write('II*\0', 0, 'latin1');
+  out.writeUInt32LE(8, 4);
+  out.writeUInt16LE(entries.length, 8);
+  entries.forEach(([tag, type, values], i) => {
+    const at = 10 + i * 12;
+    out.writeUInt16LE(tag, at);
+    out.writeUInt16LE(type, at + 2);
+    out.writeUInt32LE(values.length, at + 4);
+    const write = (v: number, pos: number) => (type === SHORT ? out.writeUInt16LE(v, pos) : out.writeUInt32LE(v, pos));
+    if (placed[i] >= 0) out.writeUInt32LE(placed[i], at + 8);
+    const base = placed[i] < 0 ? at + 8 : placed[i];
+    values.forEach((v, j) => write(v, base + j * size(type)));
+  });
+  data.copy(out, dataAt);
+  return out;
+}
+
+/**
  * A 12-bit AVIF whose `ispe` property declares width×height: a real 64×64 AVIF from sharp
  * with its declared size patched (encoding a real 7000² one takes ~10 s).
  */

@@ -11,7 +11,7 @@ import { startInference } from '../src/inference.ts';
 import { createMetrics } from '../src/metrics.ts';
 import type { RunningService } from '../src/server.ts';
 import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
-import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, webpBomb } from './bomb-images.ts';
+import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, tiledTiffBomb, webpBomb } from './bomb-images.ts';
 
 const MB = 1e6;
 
@@ -62,6 +62,7 @@ const BOMBS: Bomb[] = [
   { name: 'AVIF 7000² 12-bit', make: () => avifBomb(7000, 7000, 12), code: 'image-too-large', detail: /7000×7000 image \(3 bands of 12 bits\)/ },
   { name: 'AVIF 4000×3000 8-bit', make: () => avifBomb(4000, 3000, 8), code: 'image-too-large', detail: /4000×3000/ },
   { name: 'TIFF 7000² RGBA 16-bit', make: () => tiffBomb(7000, 7000, 4, 16), code: 'image-too-large', detail: /7000×7000 image \(4 bands of 16 bits\)/ },
+  { name: 'TIFF 6400² RGBA in 4096² tiles', make: () => tiledTiffBomb(6400, 6400, 4096, 4), code: 'image-too-large', detail: /6400×6400 image \(4 bands of 8 bits\)/ },
   { name: 'TIFF 40000×1 grey', make: () => tiffBomb(40_000, 1, 1, 8), code: 'image-too-large', detail: /40000×1/ },
   { name: 'WebP 16383² with alpha', make: () => webpBomb(16383, 16383), code: 'image-too-large', detail: /16383×16383/ },
   { name: 'WebP 10000×4500', make: () => webpBomb(10_000, 4500, false), code: 'image-too-large', detail: /10000×4500 image/ },

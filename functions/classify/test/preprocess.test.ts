@@ -3,10 +3,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../src/errors.ts';
 import { STATUS } from '../src/http/problems.ts';
-import { DEFAULT_DECODE_LIMITS, estimateDecodeCost, jpegShrinkOnLoad, readJpegStructure } from '../src/decode-budget.ts';
+import { DEFAULT_DECODE_LIMITS, estimateDecodeCost, jpegShrinkOnLoad, readJpegStructure, readTiffTile } from '../src/decode-budget.ts';
 import { inspect, isSrgbProfile, preprocess, sniffFormat } from '../src/preprocess.ts';
 import { loadConfig } from '../src/config.ts';
-import { gifBomb, jpegScanBomb, pngBomb } from './bomb-images.ts';
+import { gifBomb, jpegScanBomb, pngBomb, tiledTiffBomb } from './bomb-images.ts';
 import { fixture } from '../../../test/support.ts';
 
 const opts = { resize: 'stretch' as const };
@@ -243,6 +243,24 @@ scans('a JPEG with more scans than the limit is refused before decoding', async 
   assert.ok(Math.abs(r - 0x33) <= 2 && Math.abs(g - 0x66) <= 2 && Math.abs(b - 0x99) <= 2, `${[r, g, b]}`);
 });
 scans.run();
+
+const tiles = suite('TIFF tiles, read from the first IFD');
+tiles('a tiled TIFF names its tile size; a striped one none', async () => {
+  const image = sharp({ create: { width: 600, height: 400, channels: 3, background: '#336699' } });
+  assert.equal(readTiffTile(await image.clone().tiff({ tile: true, tileWidth: 256, tileHeight: 128 }).toBuffer()), { width: 256, height: 128 });
+  // Big-endian, a SHORT tile width and a LONG tile length: one IFD with the two tags only.
+  const be = Buffer.from([0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 2, 0x01, 0x42, 0, 3, 0, 0, 0, 1, 0, 64, 0, 0, 0x01, 0x43, 0, 4, 0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 0]);
+  assert.equal(readTiffTile(be), { width: 64, height: 32 });
+  assert.is(readTiffTile(await image.clone().tiff().toBuffer()), undefined);
+  assert.is(readTiffTile(Buffer.from('II*\0\xff\xff\xff\x7f', 'latin1')), undefined, 'an IFD offset past the end');
+});
+tiles('two tiles count on top of the image: 4096² tiles on a 6400² RGBA TIFF are refused', async () => {
+  await rejects(await tiledTiffBomb(6400, 6400, 4096, 4), 422, /6400×6400 image \(4 bands of 8 bits\) would take about 284 MiB/);
+  // The same image in 256² tiles is within the limit: a real tiled TIFF is not refused.
+  const small = await tiledTiffBomb(1024, 1024, 256, 3);
+  assert.is((await preprocess(small, opts)).width, 1024);
+});
+tiles.run();
 budget.run();
 
 const limits = suite('decode limits in the configuration');

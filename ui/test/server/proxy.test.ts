@@ -1,7 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
 import http, { type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { problemType } from '../../../contracts/problems.ts';
 import { createUiServer, type UiServer } from '../../server/app.ts';
 import { freePort, raw, silentLogger, testConfig } from '../support.ts';
@@ -279,3 +281,94 @@ headers('1,100 junk headers before Content-Type: the function gets the right one
   }
 });
 headers.run();
+
+// ---------------------------------------------------------------------------
+const answered = suite('ui server: the function answers before the upload ends');
+answered('the answer reaches the client and the connection closes, not drained while the client trickles', async () => {
+  // As the function does with a body that arrives too slowly: answer 408 and close, with
+  // the rest of the upload unread.
+  const upstream = http.createServer((req, res) => {
+    req.once('data', () => {
+      res.writeHead(408, { 'Content-Type': 'application/problem+json', Connection: 'close' });
+      res.end(JSON.stringify({ title: 'Request body too slow', status: 408 }), () => req.socket.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const { port } = upstream.address() as AddressInfo;
+  const ui = createUiServer(await testConfig({ CLASSIFY_URL: `http://127.0.0.1:${port}` }), silentLogger);
+  const uiPort = (await ui.listen()).port;
+  const socket = net.connect(uiPort, '127.0.0.1');
+  const trickle = setInterval(() => socket.writable && socket.write('x'), 100);
+  try {
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+    const t0 = performance.now();
+    socket.write('POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\nxx');
+    // The client would go on for 300 s (Node's request timeout); 10 s is far past the close.
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([closed, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 10_000)))]);
+    clearTimeout(timer);
+    assert.match(received, /^HTTP\/1\.1 408 /, received);
+    assert.match(received, /Request body too slow/);
+    assert.ok(ended !== null, 'the UI server closed the connection');
+    assert.ok(ended! - t0 < 10_000);
+  } finally {
+    clearInterval(trickle);
+    socket.destroy();
+    await ui.close();
+    upstream.closeAllConnections();
+    await new Promise((resolve) => upstream.close(resolve));
+  }
+});
+answered.run();
+
+// ---------------------------------------------------------------------------
+/**
+ * A client in its own process (in this one, the server's event loop would pace it): `count`
+ * uploads of 1 MiB to `path`, declared or chunked, each sent as fast as the socket takes it
+ * while reading, as any HTTP client does. Prints the status each read before the close.
+ */
+const UPLOADER = `
+const net = require('node:net');
+const [port, chunked, count] = process.argv.slice(1).map(Number);
+const block = Buffer.alloc(65536, 0x61);
+const frame = chunked ? Buffer.concat([Buffer.from('10000\\r\\n'), block, Buffer.from('\\r\\n')]) : block;
+const framing = chunked ? 'transfer-encoding: chunked' : 'content-length: ' + 1048576;
+const one = () => new Promise((resolve) => {
+  const socket = net.connect(port, '127.0.0.1');
+  let received = '';
+  let sent = 0;
+  const deadline = setTimeout(() => socket.destroy(), 20000);
+  socket.on('data', (d) => (received += d.toString('latin1')));
+  socket.on('error', () => {});
+  socket.on('close', () => { clearTimeout(deadline); resolve(Number(received.slice(9, 12)) || null); });
+  socket.write('POST /api/classify HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\ncontent-type: image/png\\r\\n' + framing + '\\r\\n\\r\\n');
+  const pump = () => { while (!socket.destroyed && sent < 1048576) { sent += 65536; if (!socket.write(frame)) return void socket.once('drain', pump); } };
+  pump();
+});
+(async () => { const out = []; for (let i = 0; i < count; i++) out.push(await one()); console.log(JSON.stringify(out)); })();
+`;
+
+const staged = suite('ui server: an error answer reaches a client that is still sending');
+staged('a 413 is read by a client still uploading, every time, declared or chunked', async () => {
+  // A function that reads whatever it gets: the only answer left is the proxy's own 413.
+  const upstream = http.createServer((req, res) => req.resume().on('end', () => res.end('{}')));
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const upstreamPort = (upstream.address() as AddressInfo).port;
+  const ui = createUiServer(await testConfig({ CLASSIFY_URL: `http://127.0.0.1:${upstreamPort}`, UI_MAX_BODY_BYTES: String(LIMIT) }), silentLogger);
+  const { port } = await ui.listen();
+  try {
+    for (const chunked of [false, true]) {
+      const { stdout } = await promisify(execFile)(process.execPath, ['-e', UPLOADER, String(port), chunked ? '1' : '0', '15'], { timeout: 120_000 });
+      const statuses = JSON.parse(stdout) as Array<number | null>;
+      assert.equal([...new Set(statuses)], [413], `${chunked ? 'chunked' : 'declared'}: ${statuses.join(',')}`);
+    }
+  } finally {
+    await ui.close();
+    upstream.closeAllConnections();
+    await new Promise((resolve) => upstream.close(resolve));
+  }
+});
+staged.run();
