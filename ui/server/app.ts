@@ -15,6 +15,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
 import { API_PREFIX, CONFIG_PATH, EVENTS_STREAM_PATH } from '../../contracts/page.ts';
+import { stageClose } from '../../server-kit/linger.ts';
 import { createLogger, type Logger } from '../../server-kit/log.ts';
 import { ConfigError, pageConfig, type UiConfig } from './config.ts';
 import { receiveDeadLetter } from './dead-letters.ts';
@@ -36,8 +37,6 @@ export interface UiServer {
 /** JSON lines on stdout/stderr (server-kit/log.ts); client errors are logged without a stack. */
 export const jsonLogger: Logger = createLogger({ expected: (error) => error instanceof HttpError || error instanceof ConfigError });
 
-/** How long a connection stays half-closed after its last answer before it is reset. */
-const LINGER_MS = 2000;
 const HASHED_ASSET = /^\/assets\//;
 /** POST /events/<token> and /dead-letters/<token>; the token is never logged or echoed. */
 const EVENT_INGRESS = /^\/(events|dead-letters)(?:\/(.*))?$/;
@@ -138,16 +137,9 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       sendProblem(res, error, shown);
     }
   });
-  // Closes after an answer are staged (RFC 9112 §9.6): Node closes a `Connection: close`
-  // socket as soon as the answer is handed to the kernel, and a socket closed with unread
-  // upload data is reset at once, which can drop the answer (a 413) before it is sent. So:
-  // half-close after the answer, reset LINGER_MS later or when the client closes.
-  server.on('connection', (socket: Socket) => {
-    socket.destroySoon = () => {
-      socket.end();
-      setTimeout(() => socket.destroy(), LINGER_MS).unref();
-    };
-  });
+  // Closes after an answer are staged, so a browser still uploading reads a 413
+  // (server-kit/linger.ts).
+  server.on('connection', (socket: Socket) => stageClose(socket));
   // The proxy forwards an allowlist of headers, so it must see all of them:
   // Node's default keeps only the first 2000 entries. maxHeaderSize (16 KiB) still bounds them.
   server.maxHeadersCount = 0;

@@ -2,10 +2,8 @@
 // multipart, aborted and trickling bodies on every body path. Each case asserts the status,
 // that the process still serves, that admission is released (in-flight back to 0), and
 // generous bounds on time and RSS.
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
@@ -14,6 +12,7 @@ import { InferencePool } from '../src/pool.ts';
 import { startService, type RunningService } from '../src/server.ts';
 import { silentLogger } from '../../../server-kit/log.ts';
 import { fixture, startTestService, testConfig } from '../../../test/support.ts';
+import { uploadsWhileAnswered } from '../../../test/uploader.ts';
 
 let svc: RunningService;
 const sockets = new Set<net.Socket>();
@@ -431,36 +430,8 @@ staged.after.each(closeSockets);
 staged.before.each(startCase);
 staged.after(() => svc?.shutdown());
 
-/**
- * A client in its own process (in this one, the server's event loop would pace it): `count`
- * uploads of 8 MiB, declared or chunked, each sent as fast as the socket takes it while
- * reading, as any HTTP client does. Resolves with the status each read before the close.
- */
-const UPLOADER = `
-const net = require('node:net');
-const [port, chunked, count] = process.argv.slice(1).map(Number);
-const block = Buffer.alloc(65536, 0x61);
-const frame = chunked ? Buffer.concat([Buffer.from('10000\\r\\n'), block, Buffer.from('\\r\\n')]) : block;
-const framing = chunked ? 'transfer-encoding: chunked' : 'content-length: ' + 8 * 1048576;
-const one = () => new Promise((resolve) => {
-  const socket = net.connect(port, '127.0.0.1');
-  let received = '';
-  let sent = 0;
-  const deadline = setTimeout(() => socket.destroy(), 20000);
-  socket.on('data', (d) => (received += d.toString('latin1')));
-  socket.on('error', () => {});
-  socket.on('close', () => { clearTimeout(deadline); resolve(Number(received.slice(9, 12)) || null); });
-  socket.write('POST /classify HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\ncontent-type: image/png\\r\\n' + framing + '\\r\\n\\r\\n');
-  const pump = () => { while (!socket.destroyed && sent < 8 * 1048576) { sent += 65536; if (!socket.write(frame)) return void socket.once('drain', pump); } };
-  pump();
-});
-(async () => { const out = []; for (let i = 0; i < count; i++) out.push(await one()); console.log(JSON.stringify(out)); })();
-`;
-
-async function uploads(chunked: boolean, count: number): Promise<Array<number | null>> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['-e', UPLOADER, new URL(svc.url).port, chunked ? '1' : '0', String(count)], { timeout: 120_000 });
-  return JSON.parse(stdout) as Array<number | null>;
-}
+const uploads = (chunked: boolean, count: number) =>
+  uploadsWhileAnswered({ port: new URL(svc.url).port, path: '/classify', bytes: 8 * 1024 * 1024, chunked, count });
 
 staged('a 413 is read by a client still uploading, every time, declared or chunked', async () => {
   // Closed at once, the kernel resets a connection with unread data and may drop the

@@ -1,12 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
 import http, { type IncomingMessage, type Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import { problemType } from '../../../contracts/problems.ts';
 import { createUiServer, type UiServer } from '../../server/app.ts';
 import { freePort, raw, silentLogger, testConfig } from '../support.ts';
+import { uploadsWhileAnswered } from '../../../test/uploader.ts';
 
 interface Seen {
   method: string;
@@ -325,32 +324,6 @@ answered('the answer reaches the client and the connection closes, not drained w
 answered.run();
 
 // ---------------------------------------------------------------------------
-/**
- * A client in its own process (in this one, the server's event loop would pace it): `count`
- * uploads of 1 MiB to `path`, declared or chunked, each sent as fast as the socket takes it
- * while reading, as any HTTP client does. Prints the status each read before the close.
- */
-const UPLOADER = `
-const net = require('node:net');
-const [port, chunked, count] = process.argv.slice(1).map(Number);
-const block = Buffer.alloc(65536, 0x61);
-const frame = chunked ? Buffer.concat([Buffer.from('10000\\r\\n'), block, Buffer.from('\\r\\n')]) : block;
-const framing = chunked ? 'transfer-encoding: chunked' : 'content-length: ' + 1048576;
-const one = () => new Promise((resolve) => {
-  const socket = net.connect(port, '127.0.0.1');
-  let received = '';
-  let sent = 0;
-  const deadline = setTimeout(() => socket.destroy(), 20000);
-  socket.on('data', (d) => (received += d.toString('latin1')));
-  socket.on('error', () => {});
-  socket.on('close', () => { clearTimeout(deadline); resolve(Number(received.slice(9, 12)) || null); });
-  socket.write('POST /api/classify HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\ncontent-type: image/png\\r\\n' + framing + '\\r\\n\\r\\n');
-  const pump = () => { while (!socket.destroyed && sent < 1048576) { sent += 65536; if (!socket.write(frame)) return void socket.once('drain', pump); } };
-  pump();
-});
-(async () => { const out = []; for (let i = 0; i < count; i++) out.push(await one()); console.log(JSON.stringify(out)); })();
-`;
-
 const staged = suite('ui server: an error answer reaches a client that is still sending');
 staged('a 413 is read by a client still uploading, every time, declared or chunked', async () => {
   // A function that reads whatever it gets: the only answer left is the proxy's own 413.
@@ -361,8 +334,7 @@ staged('a 413 is read by a client still uploading, every time, declared or chunk
   const { port } = await ui.listen();
   try {
     for (const chunked of [false, true]) {
-      const { stdout } = await promisify(execFile)(process.execPath, ['-e', UPLOADER, String(port), chunked ? '1' : '0', '15'], { timeout: 120_000 });
-      const statuses = JSON.parse(stdout) as Array<number | null>;
+      const statuses = await uploadsWhileAnswered({ port, path: '/api/classify', bytes: 1024 * 1024, chunked, count: 15 });
       assert.equal([...new Set(statuses)], [413], `${chunked ? 'chunked' : 'declared'}: ${statuses.join(',')}`);
     }
   } finally {

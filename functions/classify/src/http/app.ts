@@ -1,6 +1,7 @@
 // The HTTP transport: routing, admission, problem responses and metrics per request.
 // It knows nothing about images or models beyond calling the core.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { stageClose } from '../../../../server-kit/linger.ts';
 import type { Logger } from '../../../../server-kit/log.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
@@ -138,22 +139,11 @@ export function createApp(deps: AppDeps): RequestListener {
   };
 }
 
-/** How long a connection stays half-closed after an error answer before it is reset. */
-const LINGER_MS = 2000;
-
 /**
- * After a 413 (or any error that closes the connection) the rest of the body is never read.
- * Node closes a `Connection: close` socket as soon as the answer is handed to the kernel, and
- * closing a socket with unread data makes the kernel reset the connection at once, dropping
- * the answer if it is not yet sent: a client still uploading saw no 413 in 4 to 12 tries of
- * 20. So the close is staged (RFC 9112 §9.6): half-close after the answer, then reset
- * LINGER_MS later, or sooner if the client closes first.
+ * After a 413 (or any error that closes the connection) the rest of the body is never read;
+ * the close is staged so that a client still uploading reads the answer (server-kit/linger.ts).
  */
 function dropConnectionAfterReply(req: IncomingMessage, res: ServerResponse): void {
   const socket = req.socket ?? res.socket; // captured now: both detach once the reply is done
-  if (!socket) return;
-  socket.destroySoon = () => {
-    socket.end();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  };
+  if (socket) stageClose(socket);
 }
