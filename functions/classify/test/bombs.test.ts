@@ -51,7 +51,7 @@ interface Bomb {
   detail: RegExp;
 }
 
-// The issue-class bombs, by format, aspect, bit depth and bands. Each would take from
+// One bomb of each class, by format, aspect, bit depth and bands. Each would take from
 // 200 MB to over 1 GB (or seconds of CPU) to decode.
 const BOMBS: Bomb[] = [
   { name: 'PNG 50,000,000×1 RGBA 16-bit (400 MB row)', make: () => pngBomb({ width: 50_000_000, height: 1, colourType: 6, bitDepth: 16 }), code: 'image-too-large', detail: /50000000×1/ },
