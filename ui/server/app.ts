@@ -15,6 +15,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
 import { API_PREFIX, CONFIG_PATH, EVENTS_STREAM_PATH } from '../../contracts/page.ts';
+import { writeJson } from '../../server-kit/json.ts';
 import { stageClose } from '../../server-kit/linger.ts';
 import { createLogger, type Logger } from '../../server-kit/log.ts';
 import { ConfigError, pageConfig, type UiConfig } from './config.ts';
@@ -77,11 +78,11 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       if (pathname === '/health/readiness' && closing) {
         throw new HttpError(503, { title: 'Shutting down', type: 'shutting-down' });
       }
-      return sendJson(res, 200, { status: 'ok' }, 'no-store');
+      return writeJson(res, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
     }
     if (pathname === CONFIG_PATH) {
       if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);
-      return sendJson(res, 200, configJson, 'no-cache');
+      return writeJson(res, 200, configJson, { 'cache-control': 'no-cache' });
     }
     if (pathname === EVENTS_STREAM_PATH) {
       if (method !== 'GET') throw methodNotAllowed(method, ['GET']);
@@ -174,16 +175,6 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       });
     },
   };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, cacheControl: string) {
-  const payload = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(payload),
-    'Cache-Control': cacheControl,
-  });
-  res.end(res.req.method === 'HEAD' ? undefined : payload);
 }
 
 /** The path as it may appear in logs and problems: never the event token. */
