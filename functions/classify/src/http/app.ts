@@ -53,6 +53,8 @@ export function createApp(deps: AppDeps): RequestListener {
     timeoutMs: config.bodyTimeoutMs,
   };
 
+  let openApi: string | undefined;
+
   const ready = (): Classifier => {
     if (state.shuttingDown) throw new NotReady('The server is shutting down.');
     if (!state.classifier) throw new NotReady('The model is still loading; retry shortly.');
@@ -103,7 +105,8 @@ export function createApp(deps: AppDeps): RequestListener {
         return 200;
       },
     },
-    '/openapi.json': { GET: (_req, res) => (sendJson(res, 200, openApiDocument(config)), 200) },
+    // Built on first use, not at start-up: nothing waits for it on a cold start.
+    '/openapi.json': { GET: (_req, res) => (sendJson(res, 200, (openApi ??= JSON.stringify(openApiDocument(config)))), 200) },
   };
 
   return (req, res) => {
