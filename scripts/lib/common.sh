@@ -20,10 +20,15 @@ ensure_commands() {
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
+  apt_install "${missing[@]}"
+}
+
+# apt_install PACKAGE...: as root on a Debian-like system; elsewhere it says how.
+apt_install() {
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    die "missing ${missing[*]}; install with: $(install_hint "${missing[@]}")"
+    die "missing $*; install with: $(install_hint "$@")"
   fi
-  log "installing ${missing[*]} from apt"
+  log "installing $* from apt"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
 }
