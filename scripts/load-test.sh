@@ -145,16 +145,19 @@ json_string() {
 }
 
 # The deployed classify Service's autoscaling settings, for the report's model: its
-# annotations (a JSON map as kubectl prints it), containerConcurrency and timeoutSeconds.
+# annotations (a JSON map as kubectl prints it), containerConcurrency, timeoutSeconds and
+# the per-pod throughput range it was sized with.
 service_json() {
-  local annotations cc timeout
+  local annotations cc timeout rps
   annotations=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.spec.template.metadata.annotations}')
+  rps=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.metadata.annotations.klassify\.dev/pod-rps}')
   cc=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.spec.template.spec.containerConcurrency}')
   timeout=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.spec.template.spec.timeoutSeconds}')
   [[ $annotations == "{"*"}" ]] || die "cannot read the classify Service's annotations (got '$annotations')"
   [[ $cc =~ ^[0-9]+$ ]] || cc=0
   [[ $timeout =~ ^[0-9]+$ ]] || timeout=300
-  printf '{"annotations": %s, "containerConcurrency": %s, "timeoutSeconds": %s}' "$annotations" "$cc" "$timeout"
+  [[ $rps =~ ^[0-9.]+-[0-9.]+$ ]] || rps=""
+  printf '{"annotations": %s, "containerConcurrency": %s, "timeoutSeconds": %s, "podRps": %s}' "$annotations" "$cc" "$timeout" "$(json_string "$rps")"
 }
 
 write_meta() {

@@ -36,7 +36,7 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
  */
 const UNIT = '(^|/)(contracts|server-kit|ui|bench|scripts)/test/(lib/|server/)?[^/]*\\.test\\.ts$|(^|/)knative/test/capacity\\.test\\.ts$|(^|/)functions/classify/test/(units|imports)\\.test\\.ts$';
 /** Files in those folders that need the model, the photos or the Knative CRDs. */
-const NOT_UNIT = ['bench/test/http.test.ts', 'scripts/test/deploy-scripts.test.ts', 'scripts/test/start.test.ts', 'ui/test/lib/image-format.test.ts'];
+const NOT_UNIT = ['bench/test/http.test.ts', 'bench/test/load-html.test.ts', 'scripts/test/deploy-scripts.test.ts', 'scripts/test/load-test.test.ts', 'scripts/test/start.test.ts', 'ui/test/lib/image-format.test.ts'];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

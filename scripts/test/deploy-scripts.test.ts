@@ -442,7 +442,7 @@ for (const platform of platforms('deployment scripts')) {
   load('the deployed Service\'s autoscaling settings go into meta.json for the report\'s model', () => {
     const r = step('service_json', { FAKE_ANNOTATIONS: '{"autoscaling.knative.dev/max-scale":"3","autoscaling.knative.dev/target":"2"}' });
     assert.is(r.status, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout), { annotations: { 'autoscaling.knative.dev/max-scale': '3', 'autoscaling.knative.dev/target': '2' }, containerConcurrency: 2, timeoutSeconds: 30 });
+    assert.equal(JSON.parse(r.stdout), { annotations: { 'autoscaling.knative.dev/max-scale': '3', 'autoscaling.knative.dev/target': '2' }, containerConcurrency: 2, timeoutSeconds: 30, podRps: '30-70' });
   });
 
   load('the platform helpers: CPUs, load average and a clock with a fraction where there is one', () => {

@@ -31,7 +31,7 @@
 // that differ (realpath without --relative-to, date without %N, sed -i that needs its
 // suffix, base64 without -d and -w, uname -s Darwin, sysctl for CPUs and memory, the
 // one-true-awk that macOS ships), and no nproc, timeout, tac, lscpu or dpkg-query.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -81,6 +81,7 @@ case "$*" in
     printf '%s' "\${FAKE_ANNOTATIONS:-$annotations}" ;;
   *"get ksvc classify -o jsonpath={.spec.template.spec.containerConcurrency}"*) printf '2' ;;
   *"get ksvc classify -o jsonpath={.spec.template.spec.timeoutSeconds}"*) printf '30' ;;
+  *"get ksvc classify -o jsonpath={.metadata.annotations.klassify"*) printf '30-70' ;;
   *"get ksvc ui -o jsonpath={.status.url}"*) printf 'http://ui.klassify.%s' "$domain" ;;
   *"get ksvc classify -o jsonpath={.status.url}"*) printf 'http://classify.klassify.%s' "$domain" ;;
   *latestReadyRevisionName*) printf 'classify-00002' ;;
@@ -301,51 +302,63 @@ export interface Run {
 export interface RunOptions {
   /** Commands that must look missing: no shim is made for them, nor are they on PATH. */
   without?: string[];
+  /** More stand-ins, by name (first on PATH): a script body each. */
+  shims?: Record<string, string>;
   platform?: Platform;
   timeoutMs?: number;
 }
 
-/** Runs a script with the shims first on PATH, on the chosen platform. */
-export function runScript(script: string, args: string[] = [], env: Record<string, string> = {}, options: RunOptions = {}): Run {
-  const { without = [], platform = 'linux', timeoutMs = 30_000 } = options;
+interface Prepared {
+  dir: string;
+  bash: string;
+  argv: string[];
+  env: Record<string, string>;
+}
+
+function prepare(script: string, args: string[], env: Record<string, string>, options: RunOptions): Prepared {
+  const { without = [], platform = 'linux', shims = {} } = options;
   const dir = mkdtempSync(path.join(tmpdir(), 'klassify-shims-'));
+  for (const [name, body] of Object.entries({ ...SHIMS, ...shims })) if (!without.includes(name)) writeExecutable(dir, name, body);
+  let pathDirs: string[];
+  let bash: string;
+  if (platform === 'macos') {
+    pathDirs = [dir, macosPath(without)];
+    bash = bash32()!;
+  } else {
+    for (const [name, body] of Object.entries(LINUX_HOST)) writeExecutable(dir, name, body);
+    pathDirs = [dir, ...(process.env.PATH ?? '').split(':').filter((p) => p && !without.some((cmd) => existsSync(path.join(p, cmd))))];
+    bash = 'bash';
+  }
+  const passed = ['KLASSIFY_MODEL_MIRROR', 'KLASSIFY_FIXTURES_MIRROR', 'KLASSIFY_MIRROR'].filter((k) => process.env[k]);
+  return {
+    dir,
+    bash,
+    argv: [path.join(ROOT, script), ...args],
+    env: {
+      PATH: pathDirs.join(':'),
+      HOME: dir,
+      SHIM_DIR: dir,
+      // The scripts' own defaults, pinned so a developer's environment cannot leak in.
+      MINIKUBE_PROFILE: 'klassify',
+      KLASSIFY_IMAGE_TAG: 'test-tag',
+      KLASSIFY_RETRY_PAUSE: '0',
+      FAKE_KUBE_VERSION: versions().KUBERNETES_VERSION,
+      ...Object.fromEntries(passed.map((k) => [k, process.env[k]!])),
+      ...env,
+    },
+  };
+}
+
+/** What the run left in the shims' folder, then the folder removed. */
+function collect(p: Prepared, status: number | null, stdout: string, stderr: string): Run {
   try {
-    for (const [name, body] of Object.entries(SHIMS)) if (!without.includes(name)) writeExecutable(dir, name, body);
-    let pathDirs: string[];
-    let bash: string;
-    if (platform === 'macos') {
-      pathDirs = [dir, macosPath(without)];
-      bash = bash32()!;
-    } else {
-      for (const [name, body] of Object.entries(LINUX_HOST)) writeExecutable(dir, name, body);
-      pathDirs = [dir, ...(process.env.PATH ?? '').split(':').filter((p) => p && !without.some((cmd) => existsSync(path.join(p, cmd))))];
-      bash = 'bash';
-    }
-    const result = spawnSync(bash, [path.join(ROOT, script), ...args], {
-      encoding: 'utf8',
-      env: {
-        PATH: pathDirs.join(':'),
-        HOME: dir,
-        SHIM_DIR: dir,
-        // The scripts' own defaults, pinned so a developer's environment cannot leak in.
-        MINIKUBE_PROFILE: 'klassify',
-        KLASSIFY_IMAGE_TAG: 'test-tag',
-        KLASSIFY_RETRY_PAUSE: '0',
-        FAKE_KUBE_VERSION: versions().KUBERNETES_VERSION,
-        ...(process.env.KLASSIFY_MODEL_MIRROR ? { KLASSIFY_MODEL_MIRROR: process.env.KLASSIFY_MODEL_MIRROR } : {}),
-        ...(process.env.KLASSIFY_FIXTURES_MIRROR ? { KLASSIFY_FIXTURES_MIRROR: process.env.KLASSIFY_FIXTURES_MIRROR } : {}),
-        ...(process.env.KLASSIFY_MIRROR ? { KLASSIFY_MIRROR: process.env.KLASSIFY_MIRROR } : {}),
-        ...env,
-      },
-      timeout: timeoutMs,
-    });
-    const log = path.join(dir, 'calls.log');
-    const applied = path.join(dir, 'applied.yaml');
-    const appliedK = path.join(dir, 'applied-k');
+    const log = path.join(p.dir, 'calls.log');
+    const applied = path.join(p.dir, 'applied.yaml');
+    const appliedK = path.join(p.dir, 'applied-k');
     return {
-      status: result.status,
-      stdout: result.stdout,
-      stderr: result.stderr + (result.error ? `\n(spawn: ${result.error.message})` : ''),
+      status,
+      stdout,
+      stderr,
       calls: existsSync(log) ? readFileSync(log, 'utf8').trimEnd().split('\n').filter(Boolean) : [],
       applied: existsSync(applied) ? readFileSync(applied, 'utf8') : undefined,
       kustomization: existsSync(appliedK)
@@ -353,8 +366,49 @@ export function runScript(script: string, args: string[] = [], env: Record<strin
         : undefined,
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(p.dir, { recursive: true, force: true });
   }
+}
+
+/** Runs a script with the shims first on PATH, on the chosen platform. */
+export function runScript(script: string, args: string[] = [], env: Record<string, string> = {}, options: RunOptions = {}): Run {
+  const p = prepare(script, args, env, options);
+  let result: ReturnType<typeof spawnSync>;
+  try {
+    result = spawnSync(p.bash, p.argv, { encoding: 'utf8', env: p.env, timeout: options.timeoutMs ?? 30_000 });
+  } catch (err) {
+    rmSync(p.dir, { recursive: true, force: true });
+    throw err;
+  }
+  return collect(p, result.status, String(result.stdout), String(result.stderr) + (result.error ? `\n(spawn: ${result.error.message})` : ''));
+}
+
+/**
+ * The same, without blocking this process: for scripts that talk to a server running in
+ * the test process. Killed (and reported as such) after `timeoutMs`.
+ */
+export function runScriptAsync(script: string, args: string[] = [], env: Record<string, string> = {}, options: RunOptions = {}): Promise<Run> {
+  const p = prepare(script, args, env, options);
+  return new Promise((resolve, reject) => {
+    const child = spawn(p.bash, p.argv, { env: p.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      stderr += `\n(killed after ${options.timeoutMs ?? 30_000} ms)`;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? 30_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      rmSync(p.dir, { recursive: true, force: true });
+      reject(err);
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve(collect(p, status, stdout, stderr));
+    });
+  });
 }
 
 /** The pinned values from scripts/versions.sh, read the way bash would see them. */
