@@ -1,11 +1,16 @@
-// Turns a scripts/load-test.sh results directory into results.json, results.csv and SVG
-// charts. The directory holds, per concurrency step, hey's text summary (steps/c<N>.txt),
-// steps.tsv (concurrency, start and end epoch seconds), and on Knative pods.csv (epoch
-// seconds, ready pods, all pods) and cold-starts.csv (run, seconds, HTTP status).
-// Usage: node --import tsx bench/load-report.ts <results-dir>
+// Turns a scripts/load-test.sh results directory into results.json, results.csv, SVG
+// charts and report.html (bench/load-html.ts). The directory holds, per concurrency step,
+// hey's text summary (steps/c<N>.txt), steps.tsv (concurrency, start and end epoch
+// seconds), meta.json, and on Knative pods.csv (epoch seconds, ready, pending and all pods),
+// cold-starts.csv (run, seconds, HTTP status) and, in meta.json, the deployed Service's
+// autoscaling settings, from which the report draws the autoscaler model.
+// Usage: node --import tsx bench/load-report.ts <results-dir> [label]
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { classifySizing, parseRpsRange } from '../knative/sizing.ts';
+import { predictSteppedRun, settingsFrom, type RunPrediction } from './kpa-model.ts';
+import { renderReport } from './load-html.ts';
 import { lineChart } from './svg-chart.ts';
 
 export interface HeySummary {
@@ -167,16 +172,46 @@ export function charts(steps: Step[], pods: PodSample[], label = ''): Record<str
   return out;
 }
 
-export function report(dir: string, label = ''): { steps: Step[]; knee?: Step } {
+/**
+ * The autoscaler model of a Knative run, from the Service settings load-test.sh recorded in
+ * meta.json (`service`); undefined for a local run.
+ */
+export function predictionFor(meta: Record<string, any>, steps: Step[], pods: PodSample[]): RunPrediction | undefined {
+  const svc = meta.service;
+  if (!svc || typeof svc !== 'object') return undefined;
+  const timed = steps.filter((s): s is Step & { started: number; ended: number } => Number.isFinite(s.started) && Number.isFinite(s.ended));
+  if (!timed.length) return undefined;
+  const settings = settingsFrom(svc.annotations ?? {}, Number(svc.containerConcurrency ?? 0), Number(svc.timeoutSeconds ?? 300));
+  const rps = svc.podRps ? parseRpsRange(svc.podRps) : classifySizing().rps;
+  const t0 = pods[0]?.t ?? timed[0].started;
+  const end = Math.max(pods.at(-1)?.t ?? 0, timed.at(-1)!.ended) - t0;
+  const initialReady = Number.isFinite(pods[0]?.ready) ? pods[0].ready : 1;
+  return predictSteppedRun(timed, t0, end, settings, rps, initialReady);
+}
+
+function readMeta(dir: string): Record<string, any> {
+  const file = path.join(dir, 'meta.json');
+  if (!existsSync(file)) return {};
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}): the run's metadata was written wrongly`);
+  }
+}
+
+export function report(dir: string, label = ''): { steps: Step[]; knee?: Step; prediction?: RunPrediction } {
   const steps = readSteps(dir);
   const pods = readPods(dir);
   const coldStarts = readColdStarts(dir);
   const knee = findKnee(steps);
-  const meta = existsSync(path.join(dir, 'meta.json')) ? JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) : {};
-  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ meta, knee: knee?.concurrency ?? null, steps, pods, coldStarts }, null, 2) + '\n');
+  const meta = readMeta(dir);
+  if (label) meta.label = label;
+  const prediction = predictionFor(meta, steps, pods);
+  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ meta, knee: knee?.concurrency ?? null, steps, pods, coldStarts, prediction: prediction ?? null }, null, 2) + '\n');
   writeFileSync(path.join(dir, 'results.csv'), toCsv(steps));
-  for (const [name, svg] of Object.entries(charts(steps, pods, label || meta.label))) writeFileSync(path.join(dir, name), svg);
-  return { steps, knee };
+  for (const [name, svg] of Object.entries(charts(steps, pods, meta.label))) writeFileSync(path.join(dir, name), svg);
+  writeFileSync(path.join(dir, 'report.html'), renderReport({ meta, steps, pods, coldStarts, knee, prediction }));
+  return { steps, knee, prediction };
 }
 
 function printTable(steps: Step[], knee?: Step): void {
