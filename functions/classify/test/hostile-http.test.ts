@@ -233,7 +233,7 @@ for (const [label, path, headers, partial] of bodyPaths) {
   });
 }
 aborts('client aborts are counted as 499, without a stack trace', async () => {
-  const before = Number(/klassify_requests_total\{route="\/classify",status="499"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+  const before = Number(/klassify_requests_total\{route="\/classify",status="499",model="mobilenet_v1_0\.75_224"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
   const logged: unknown[] = [];
   const original = console.error;
   console.error = (...args: unknown[]) => logged.push(args);
@@ -245,7 +245,7 @@ aborts('client aborts are counted as 499, without a stack trace', async () => {
   } finally {
     console.error = original;
   }
-  const after = Number(/klassify_requests_total\{route="\/classify",status="499"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+  const after = Number(/klassify_requests_total\{route="\/classify",status="499",model="mobilenet_v1_0\.75_224"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
   assert.is(after - before, 3);
   assert.not.match(await metricsText(), /status="500"/);
   assert.equal(logged, []);
@@ -402,7 +402,7 @@ engines('a request whose client has gone while it waited for a worker is never r
   // FIFO: had the abandoned job stayed queued, it would run before this one.
   assert.is((await classifySolid(200)).status, 200);
   assert.is(await batches(), before + 2, 'the abandoned job never reached a worker');
-  assert.match(await metricsText(), /klassify_requests_total\{route="\/classify",status="499"\} 1/);
+  assert.match(await metricsText(), /klassify_requests_total\{route="\/classify",status="499",model="mobilenet_v1_0\.75_224"\} 1/);
   await assertHealthy('abandoned job');
 });
 engines('readiness is 503 while no worker is ready, and recovers', async () => {
