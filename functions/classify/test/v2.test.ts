@@ -32,7 +32,7 @@ async function call(path: string, init: RequestInit = {}): Promise<Reply> {
 }
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  call(path, { method: 'POST', body: Buffer.isBuffer(body) ? body : JSON.stringify(body), headers });
+  call(path, { method: 'POST', body: Buffer.isBuffer(body) ? Uint8Array.from(body) : JSON.stringify(body), headers });
 
 function valid(schema: string, value: unknown): void {
   const validate = spec.schema(schema);
@@ -63,7 +63,7 @@ const images = (names: string[]) => Promise.all(names.map(async (n) => Buffer.fr
 const imageInput = (shape: number[], extra: object = {}) => ({ name: 'image', datatype: 'BYTES', shape, ...extra });
 
 async function classify(png: Uint8Array, topk: number) {
-  const reply = await call(`/classify?topk=${topk}`, { method: 'POST', body: png, headers: { 'content-type': 'image/png' } });
+  const reply = await call(`/classify?topk=${topk}`, { method: 'POST', body: Uint8Array.from(png), headers: { 'content-type': 'image/png' } });
   assert.is(reply.status, 200);
   return reply.json.predictions as Array<{ label: string; classIndex: number; probability: number }>;
 }
