@@ -277,6 +277,23 @@ api('JSON base64 and binary BYTES give the same answer; so does a gzip or deflat
     close(inferred(reply).outputs[0].data as number[], json as number[], encoding, 0);
   }
 });
+api('/openapi.json describes every V2 route, and its request and response schemas fit real traffic', async () => {
+  const doc = (await call('/openapi.json')).json;
+  for (const suffix of ['', '/ready', '/config', '/infer']) {
+    for (const prefix of ['/v2/models/{model}', '/v2/models/{model}/versions/{version}']) assert.ok(doc.paths[prefix + suffix], prefix + suffix);
+  }
+  for (const path of ['/v2', '/v2/health/live', '/v2/health/ready']) assert.ok(doc.paths[path].get, path);
+  const { Ajv2020 } = await import('ajv/dist/2020.js');
+  const ajv = new Ajv2020({ allErrors: true });
+  const request = ajv.compile(doc.components.schemas.V2InferenceRequest);
+  const response = ajv.compile(doc.components.schemas.V2InferenceResponse);
+  const [png] = await images(['coffee.png']);
+  const body = { id: 'a', inputs: [imageInput([1], { data: [png.toString('base64')] })], outputs: [{ name: 'probabilities', parameters: { classification: 2 } }] };
+  assert.ok(request(body), ajv.errorsText(request.errors));
+  const reply = await post(INFER, body);
+  assert.ok(response(reply.json), ajv.errorsText(response.errors));
+  assert.ok(ajv.validate(doc.components.schemas.V2Error, (await call('/v2/models/x')).json));
+});
 api('requests are counted by route and model, and the V2 stages in the same histograms', async () => {
   const text = await (await fetch(svc.url + '/metrics')).text();
   assert.match(text, /klassify_requests_total\{route="\/v2\/models\/\{model\}\/infer",status="200",model="mobilenet_v1_0\.75_224"\} \d+/);

@@ -12,6 +12,7 @@ import { openApiDocument } from '../openapi.ts';
 import { guardBody, readUpload, type BodyTiming } from './body.ts';
 import { classifyOptions, mergeParams } from './params.ts';
 import { closesConnection } from './problems.ts';
+import type { Handler, Route } from './route.ts';
 import { sendJson, sendProblem } from './respond.ts';
 import { classifierRuntime, servedModels } from './v2/model.ts';
 import { createV2Routes } from './v2/routes.ts';
@@ -44,19 +45,6 @@ const INDEX = {
   metrics: '/metrics',
   ui: 'The web UI is served on its own (npm start: http://localhost:3000; on Knative: the ui Service).',
 };
-
-/** `gone` is aborted when the client closes the connection before the reply is written. */
-export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
-
-/** A path's handlers by method, the labels it is counted under, and how its errors are written. */
-export interface Route {
-  /** The metrics' route label: the path, with any variable part named. */
-  label: string;
-  /** The metrics' model label: the model served, or '' where none is. */
-  model: string;
-  methods: Record<string, Handler>;
-  sendError(res: ServerResponse, err: unknown, path: string): number;
-}
 
 export function createApp(deps: AppDeps): RequestListener {
   const { config, metrics, state, log } = deps;

@@ -9,7 +9,7 @@ import type { Classifier } from '../../classifier.ts';
 import type { Config } from '../../config.ts';
 import { ClientError, InvalidInput, NotFound, NotReady, UnknownModel, type ErrorCode } from '../../errors.ts';
 import { topK } from '../../labels.ts';
-import type { Handler, Route } from '../app.ts';
+import type { Handler, Route } from '../route.ts';
 import { readRaw } from '../body.ts';
 import { headersOf } from '../problems.ts';
 import { decodeContent, encodeResponse, HEADER_LENGTH, splitBody, type OutputTensor } from './codec.ts';
