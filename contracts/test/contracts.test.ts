@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { CLASSIFICATION_SCHEMA, type Classification } from '../classification.ts';
-import { CLASSIFIED, decodeSubject, DELIVERY_FAILED, encodeSubject, EVENT_TYPE_PREFIX, REJECTED, SUBMITTED } from '../events.ts';
+import { CLASSIFIED, decodeSubject, DELIVERY_FAILED, encodeSubject, EVENT_TYPE_PREFIX, REJECTED, REJECTION_SCHEMA, SUBMITTED, type Rejection } from '../events.ts';
 import { PAGE_DEFAULTS, PAGE_LIMITS } from '../page.ts';
 import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType, type Problem } from '../problems.ts';
 
@@ -45,6 +45,7 @@ events.run();
 const ajv = new Ajv2020({ strict: true, allErrors: true });
 const validClassification = ajv.compile(CLASSIFICATION_SCHEMA);
 const validProblem = ajv.compile(PROBLEM_SCHEMA);
+const validRejection = ajv.compile(REJECTION_SCHEMA);
 
 const sample: Classification = {
   model: 'mobilenet_v1_0.75_224',
@@ -74,6 +75,12 @@ schemas('a problem validates with extensions; one without a status does not', ()
   assert.not.ok(validProblem({ type: problem.type, title: problem.title }));
   assert.not.ok(validProblem({ ...problem, supported: 'jpeg' }));
 });
+schemas('a rejection is a problem without a status: it validates with extensions and needs a detail', () => {
+  const rejection: Rejection = { type: problemType('image-too-large'), title: 'Image too large', detail: 'The image is 9000×9000 pixels.', width: 9000 };
+  assert.ok(validRejection(rejection), ajv.errorsText(validRejection.errors));
+  assert.not.ok(validRejection({ type: rejection.type, title: rejection.title }), 'no detail');
+  assert.not.ok(validRejection({ ...rejection, supported: 'jpeg' }));
+});
 schemas('the TypeScript types follow the schemas', () => {
   // Checked by `npm run typecheck`: each line fails to compile if the derived type drifts.
   // @ts-expect-error a required member is missing
@@ -83,7 +90,9 @@ schemas('the TypeScript types follow the schemas', () => {
   // @ts-expect-error status is required
   const noStatus: Problem = { type: 'about:blank', title: 'x' };
   const optional: Problem = { type: 'about:blank', title: 'x', status: 500 };
-  assert.ok([noModel, badRevision, noStatus, optional].length === 4);
+  // @ts-expect-error a rejection needs its detail
+  const noDetail: Rejection = { type: 'about:blank', title: 'x' };
+  assert.ok([noModel, badRevision, noStatus, optional, noDetail].length === 5);
 });
 schemas.run();
 

@@ -17,7 +17,6 @@ export const STATUS: Record<ErrorCode, number> = {
   'not-found': 404,
   'method-not-allowed': 405,
   'request-timeout': 408,
-  'event-conflict': 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'unprocessable-image': 422,
