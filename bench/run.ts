@@ -17,6 +17,7 @@ import { saveOptimized } from '../functions/classify/src/engines/onnx-cache.ts';
 import type { Engine } from '../functions/classify/src/engines/engine.ts';
 import { IMAGE_VALUES } from '../functions/classify/src/model/mobilenet.ts';
 import { startInference } from '../functions/classify/src/inference.ts';
+import { silentLogger } from '../server-kit/log.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
@@ -237,7 +238,7 @@ async function sideBySide() {
   const bytes = new Uint8Array(await readFile(image));
   const config = loadConfig({ ...baseEnv(), PORT: '0' });
   progress('starting the in-process pool and two servers');
-  const { pool } = await startInference(config, () => {});
+  const { pool } = await startInference(config, silentLogger);
   await pool.allReady();
   const servers = [await startServer(), await startServer({ UV_THREADPOOL_SIZE: '2' })];
   const SIDES = ['HTTP', 'HTTP, UV_THREADPOOL_SIZE=2', 'in-process'] as const;
@@ -342,7 +343,7 @@ async function throughput() {
   const bytes = new Uint8Array(await readFile(image));
   const config = loadConfig({ ...baseEnv(), PORT: '0', KLASSIFY_MODEL_PRECISION: 'fp32' });
   progress('throughput: starting the in-process pipeline and two servers (fp32, int8)');
-  const { pool } = await startInference(config, () => {});
+  const { pool } = await startInference(config, silentLogger);
   await pool.allReady();
   // The server with the default fp32 model and with the opt-in int8 one; the in-process
   // pipeline stays fp32, the reference both are compared with.

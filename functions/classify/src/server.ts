@@ -25,7 +25,7 @@ export interface RunningService {
 export async function startService(
   config: Readonly<Config>,
   log: Logger = defaultLog,
-  inference: Promise<LoadedModel> = startInference(config, log.info),
+  inference: Promise<LoadedModel> = startInference(config, log),
 ): Promise<RunningService> {
   checkEventSource(config.eventSource);
   const metrics = createMetrics();
