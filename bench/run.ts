@@ -23,7 +23,7 @@ import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
-import { baseEnv, hasHey, hey, meanBatch, metric, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
+import { baseEnv, hasHey, hey, meanBatch, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
 import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
 
@@ -504,8 +504,8 @@ async function saturationRun(env: Record<string, string>, entry?: string): Promi
         saturated: {
           clients: 16, okRps: round((sat.statusCodes['200'] ?? 0) / sat.seconds), p50: sat.latencyMs.p50, p99: sat.latencyMs.p99, statusCodes: sat.statusCodes,
           healthP50Ms: round(percentile(healthMs, 50), 2), healthP99Ms: round(percentile(healthMs, 99), 2), healthMaxMs: round(Math.max(...healthMs), 2), healthSamples: healthMs.length,
-          eventLoopP99Ms: round(metric(after, 'nodejs_eventloop_lag_p99_seconds') * 1000, 2),
-          eventLoopMaxMs: round(metric(after, 'nodejs_eventloop_lag_max_seconds') * 1000, 2),
+          eventLoopP99Ms: round(after.value('nodejs_eventloop_lag_p99_seconds') * 1000, 2),
+          eventLoopMaxMs: round(after.value('nodejs_eventloop_lag_max_seconds') * 1000, 2),
           meanBatch: round(meanBatch(before, after), 2),
           rssMedianMb: round(median(rssSat)), rssMaxMb: round(Math.max(...rssSat)),
         },

@@ -12,7 +12,7 @@ import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
 import { CLASSIFIED, REJECTED, REJECTION_SCHEMA, SUBMITTED } from '../../../contracts/events.ts';
 import { problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, scrapeMetrics, startTestService } from '../../../test/support.ts';
 
 let svc: RunningService;
 
@@ -72,7 +72,7 @@ events('structured mode with data_base64 works the same', async () => {
 events('a redelivered event gets the same reply without a second inference', async () => {
   const input = submitted('evt-dup', await fixture('rocket.jpg'));
   const { headers, body } = HTTP.binary(input);
-  const metric = async () => Number(/klassify_stage_seconds_count\{stage="inference"\} (\d+)/.exec(await (await fetch(svc.url + '/metrics')).text())?.[1] ?? 0);
+  const metric = async () => (await scrapeMetrics(svc.url)).value('klassify_stage_seconds_count', { stage: 'inference' });
   const first = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   const runs = await metric();
   const second = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);

@@ -10,7 +10,7 @@ import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
 import { problemType } from '../../../contracts/problems.ts';
 import { startService, type RunningService } from '../src/server.ts';
 import { silentLogger } from '../../../server-kit/log.ts';
-import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, pollUntil, scrapeMetrics, startTestService, testConfig } from '../../../test/support.ts';
 
 const BODY_LIMIT = 1024 * 1024;
 const DEDUPE_BYTES = 256 * 1024;
@@ -111,11 +111,8 @@ function streamBody(headers: Record<string, string>, max: number, chunk = 64 * 1
   });
 }
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(svc.url + '/metrics')).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0); // absent until first observed
-}
-const inferences = () => metric('klassify_stage_seconds_count\\{stage="inference"\\}');
+const metric = async (name: string, labels?: Record<string, string>) => (await scrapeMetrics(svc.url)).value(name, labels);
+const inferences = () => metric('klassify_stage_seconds_count', { stage: 'inference' });
 
 /** Readiness answers, a real photo is classified, and nothing is left in flight. */
 async function assertServing(): Promise<void> {
@@ -123,11 +120,7 @@ async function assertServing(): Promise<void> {
   const res = await fetch(svc.url + '/classify', { method: 'POST', headers: { 'content-type': 'image/png' }, body: await fixture('chelsea.png') });
   assert.is(res.status, 200, 'a normal request is served');
   assert.ok(CAT_LABELS.includes((await res.json()).predictions[0].label));
-  const deadline = Date.now() + 10_000;
-  while ((await metric('klassify_in_flight_requests')) !== 0) {
-    assert.ok(Date.now() < deadline, 'in-flight requests return to 0');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil('in-flight requests to return to 0', async () => (await metric('klassify_in_flight_requests')) === 0);
 }
 
 function assertProblem(res: Answer, status: number, code: string, what: string): void {
@@ -370,23 +363,15 @@ retry('a full queue is a 503 with Retry-After, and the slot comes back when the 
   try {
     const head = Object.entries(binaryHeaders('holder')).map(([k, v]) => `${k}: ${v}\r\n`).join('');
     holder.write(`POST / HTTP/1.1\r\nhost: 127.0.0.1\r\n${head}content-length: 1000\r\n\r\nabc`);
-    const deadline = Date.now() + 10_000;
-    let res: Answer;
-    do {
-      assert.ok(Date.now() < deadline, 'the held slot shows as a 503');
-      res = await post(binaryHeaders('refused'), await fixture('chelsea.png'));
-    } while (res.status !== 503);
+    await pollUntil('the held slot to show', async () => (await metric('klassify_in_flight_requests')) === 1);
+    const res = await post(binaryHeaders('refused'), await fixture('chelsea.png'));
     assertProblem(res, 503, 'overloaded', 'queue full');
     assert.ok(Number(res.headers['retry-after']) >= 1, 'Retry-After');
   } finally {
     holder.destroy();
   }
-  const deadline = Date.now() + 10_000;
-  let res: Answer;
-  do {
-    assert.ok(Date.now() < deadline, 'the slot is released after the holder went');
-    res = await post(binaryHeaders('after-holder'), await fixture('chelsea.png'));
-  } while (res.status === 503);
+  await pollUntil('the slot to be released after the holder went', async () => (await metric('klassify_in_flight_requests')) === 0);
+  const res = await post(binaryHeaders('after-holder'), await fixture('chelsea.png'));
   assert.is(res.status, 200);
   assert.is(res.headers['ce-type'], CLASSIFIED);
 });
