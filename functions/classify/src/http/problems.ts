@@ -35,11 +35,11 @@ export const STATUS: Record<ErrorCode, number> = {
  */
 const CLOSES_CONNECTION = new Set<ErrorCode>(['payload-too-large', 'request-timeout', 'overloaded', 'malformed-multipart']);
 
-export function problemOf(err: ClientError): Problem {
+function problemOf(err: ClientError): Problem {
   return { type: problemType(err.code), title: err.title, status: STATUS[err.code], detail: err.message, ...err.details };
 }
 
-export function headersOf(err: ClientError): Record<string, string> {
+function headersOf(err: ClientError): Record<string, string> {
   const headers: Record<string, string> = {};
   if (CLOSES_CONNECTION.has(err.code)) headers.connection = 'close';
   if ('retryAfterSeconds' in err) headers['retry-after'] = String(err.retryAfterSeconds);
