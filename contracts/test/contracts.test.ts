@@ -1,26 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { CLASSIFICATION_SCHEMA, type Classification } from '../classification.ts';
 import { CLASSIFIED, decodeSubject, DELIVERY_FAILED, encodeSubject, EVENT_TYPE_PREFIX, REJECTED, REJECTION_SCHEMA, SUBMITTED, type Rejection } from '../events.ts';
 import { PAGE_DEFAULTS, PAGE_LIMITS } from '../page.ts';
 import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType, type Problem } from '../problems.ts';
-
-const DIR = path.resolve(import.meta.dirname, '..');
-
-const imports = suite('contracts: imports');
-imports('import nothing but each other, so the page, the UI server and the function can all load them', async () => {
-  const files = (await readdir(DIR)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
-  assert.ok(files.length >= 5);
-  for (const file of files) {
-    const text = await readFile(path.join(DIR, file), 'utf8');
-    const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
-    for (const spec of specs) assert.match(spec, /^\.\/[a-z-]+\.ts$/, `${file} imports ${spec}`);
-  }
-});
-imports.run();
 
 const events = suite('contracts: events');
 events('every type is distinct and carries the prefix', () => {
