@@ -26,9 +26,22 @@ import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
 import { baseEnv, hasHey, hey, meanBatch, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
 import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
+import { cli } from './cli.ts';
 
-const QUICK = process.argv.includes('--quick');
-const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const { values: args } = cli(
+  {
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      baseline: { type: 'string' },
+      'http-env': { type: 'string' },
+      tag: { type: 'string' },
+    },
+  },
+  'npm run bench -- [--quick] [--only=section,…] [--baseline=<dist/classify of another build>] [--http-env=K=V,…] [--tag=name]',
+);
+const QUICK = args.quick;
+const ONLY = args.only?.split(',');
 const STEP_S = QUICK ? 2 : 5;
 const REPEATS = QUICK ? 1 : 3;
 const LEVELS = [1, 2, 4, 8];
@@ -175,7 +188,7 @@ async function decode() {
  * earlier commit); the cold-start and saturation sections then run it interleaved with the
  * current build, so before and after meet the same background load.
  */
-const BASELINE = process.argv.find((a) => a.startsWith('--baseline='))?.slice(11);
+const BASELINE = args.baseline;
 const PRECISIONS = ['fp32', 'int8'] as const;
 const builds = (): Array<[string, string | undefined]> =>
   BASELINE ? [['current', undefined], ['baseline', path.resolve(BASELINE, 'main.js')]] : [['current', undefined]];
@@ -310,7 +323,7 @@ async function sideBySide() {
 
 /** `--http-env=K=V,K=V`: settings for the HTTP side of the throughput section only. */
 const HTTP_ENV: Record<string, string> = Object.fromEntries(
-  (process.argv.find((a) => a.startsWith('--http-env='))?.slice(11).split(',') ?? []).filter(Boolean).map((kv) => {
+  (args['http-env']?.split(',') ?? []).filter(Boolean).map((kv) => {
     const i = kv.indexOf('=');
     return [kv.slice(0, i), kv.slice(i + 1)];
   }),
@@ -644,7 +657,7 @@ async function main() {
   const dir = path.join(ROOT, 'bench/results');
   await mkdir(dir, { recursive: true });
   // --tag=NAME keeps a run from overwriting an earlier one of the same sections that day.
-  const tag = process.argv.find((a) => a.startsWith('--tag='))?.slice(6);
+  const { tag } = args;
   const file = path.join(dir, `${results.started!.toString().slice(0, 10)}-${info.host}${QUICK ? '-quick' : ''}${ONLY ? `-${ONLY.join('+')}` : ''}${tag ? `-${tag}` : ''}.json`);
   await writeFile(file, JSON.stringify(results, null, 1) + '\n');
   console.log(`\nload average at end: ${results.loadAtEnd}\nraw results: ${path.relative(ROOT, file)}`);
