@@ -1,8 +1,9 @@
 // Every error the service means to show a client, in one place, with no protocol in it:
 // a stable code, a human title and detail, and structured facts. Each transport owns its
-// own mapping: http/problems.ts turns a code into a status, problem type and headers; the
-// CloudEvents handler turns it into a `rejected` reply or a 4xx. Anything that is not a
-// ClientError is a bug and becomes a bare 500 without internals.
+// own mapping: http/problems.ts turns a code into a status, problem type and headers;
+// events/handler.ts turns it into a `rejected` reply or a failed delivery, whose status
+// http/events.ts leaves to http/problems.ts. Anything that is not a ClientError is a bug
+// and becomes a bare 500 without internals.
 
 export type ErrorCode =
   | 'invalid-input'
@@ -20,7 +21,6 @@ export type ErrorCode =
   | 'malformed-cloudevent'
   | 'unsupported-event-type'
   | 'missing-image'
-  | 'event-conflict'
   | 'not-found'
   | 'unknown-model'
   | 'batch-too-large'

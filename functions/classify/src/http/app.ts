@@ -8,9 +8,9 @@ import type { Config } from '../config.ts';
 import { ClientClosed, ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { MODEL_NAME } from '../model/mobilenet.ts';
-import { openApiDocument } from '../openapi.ts';
-import { guardBody, readUpload, type BodyTiming } from './body.ts';
-import { classifyOptions, mergeParams } from './params.ts';
+import { openApiDocument } from './openapi.ts';
+import { readUpload, type BodyGuard, type BodyTiming } from './body.ts';
+import { classifyOptions, readParams } from './params.ts';
 import { closesConnection } from './problems.ts';
 import type { Handler, Route } from './route.ts';
 import { sendJson, sendProblem } from './respond.ts';
@@ -28,10 +28,10 @@ export interface AppDeps {
   state: ServiceState;
   log: Logger;
   /**
-   * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `gone` fires
-   * when the sender has closed the connection: pass it on as ClassifyOptions.signal.
+   * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `body` is the
+   * request's body policy: its timing, and a signal that fires when the sender has gone.
    */
-  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, gone: AbortSignal) => Promise<number>;
+  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, body: BodyGuard) => Promise<number>;
 }
 
 /** What GET / answers: directions for a person or a probe that opens the function's URL. */
@@ -76,9 +76,9 @@ export function createApp(deps: AppDeps): RequestListener {
 
   const classify: Handler = (req, res, url, gone) =>
     withAdmission(async (classifier) => {
-      classifyOptions(url.searchParams, config); // a bad query is refused before the body is read
-      const upload = await readUpload(req, config.bodyLimitBytes);
-      const opts = classifyOptions(mergeParams(url.searchParams, upload.params), config);
+      const query = readParams(url.searchParams); // a bad query is refused before the body is read
+      const upload = await readUpload(req, config.bodyLimitBytes, { timing, signal: gone });
+      const opts = classifyOptions(config, query, readParams(upload.params, query));
       gone.throwIfAborted(); // nobody is waiting: start no work
       sendJson(res, 200, await classifier.classify(upload.bytes, { ...opts, signal: gone }));
       return 200;
@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): RequestListener {
     '/classify': { POST: classify },
     '/': {
       GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
-      POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, gone)),
+      POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, { timing, signal: gone })),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
@@ -116,6 +116,7 @@ export function createApp(deps: AppDeps): RequestListener {
   );
   const v2 = createV2Routes({
     config,
+    timing,
     models: servedModels(config),
     ready,
     withAdmission,
@@ -126,7 +127,6 @@ export function createApp(deps: AppDeps): RequestListener {
   return (req, res) => {
     const gone = new AbortController();
     res.once('close', () => res.writableFinished || gone.abort(new ClientClosed()));
-    guardBody(req, { timing, signal: gone.signal });
     // The Host header is client-controlled; only the path matters for routing.
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = routes[url.pathname] ?? v2(url.pathname);

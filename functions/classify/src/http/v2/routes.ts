@@ -10,7 +10,7 @@ import type { Config } from '../../config.ts';
 import { ClientError, InvalidInput, NotFound, NotReady, UnknownModel, type ErrorCode } from '../../errors.ts';
 import { topK } from '../../labels.ts';
 import type { Handler, Route } from '../route.ts';
-import { readRaw } from '../body.ts';
+import { readRaw, type BodyGuard, type BodyTiming } from '../body.ts';
 import { headersOf } from '../problems.ts';
 import { decodeContent, encodeResponse, HEADER_LENGTH, splitBody, type OutputTensor } from './codec.ts';
 import { IMAGE_INPUT, MODEL_VERSION, modelConfiguration, modelMetadata, pixelsPerImage, type V2Model, type V2Runtime } from './model.ts';
@@ -20,6 +20,8 @@ export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_config
 
 export interface V2Deps {
   config: Readonly<Config>;
+  /** The slow-client policy /classify's bodies are read with. */
+  timing: BodyTiming;
   models: readonly V2Model[];
   /** The core once it is ready; throws NotReady before. */
   ready(): Classifier;
@@ -129,7 +131,7 @@ function ok(res: ServerResponse, body: unknown): number {
 async function infer(deps: V2Deps, req: IncomingMessage, res: ServerResponse, model: V2Model, gone: AbortSignal): Promise<number> {
   return deps.withAdmission(async (classifier) => {
     const limit = deps.config.bodyLimitBytes;
-    const body = decodeContent(await readBody(req, limit), req.headers['content-encoding'], limit);
+    const body = decodeContent(await readBody(req, limit, { timing: deps.timing, signal: gone }), req.headers['content-encoding'], limit);
     const plan = planInference(splitBody(body, req.headers[HEADER_LENGTH]), model);
     gone.throwIfAborted(); // nobody is waiting: start no work
     const probabilities = await runBatch(deps.runtime(classifier), model, plan, gone);
@@ -141,9 +143,9 @@ async function infer(deps: V2Deps, req: IncomingMessage, res: ServerResponse, mo
   });
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+async function readBody(req: IncomingMessage, limit: number, guard: BodyGuard): Promise<Buffer> {
   try {
-    return await readRaw(req, limit);
+    return await readRaw(req, limit, guard);
   } catch (err) {
     if (err instanceof ClientError && err.code === 'empty-body') {
       throw new InvalidInput('The request body is empty; send an inference request: a JSON object, optionally followed by binary tensor data.');
