@@ -79,16 +79,17 @@ export function skipOrFail(suiteName: string, test: string, reason: string): voi
 let offline: string[] | null | undefined;
 
 /**
- * A command prefix that runs a program with no network at all (a new, empty network
- * namespace: `unshare -rn`), or undefined where the kernel or the platform does not allow
- * one; then the caller's suite is skipped, or fails in CI (skipOrFail).
+ * A command prefix that runs a program with no network but loopback (a new network
+ * namespace, `unshare -rn`, with only `lo` up), or undefined where the kernel or the
+ * platform does not allow one; then the caller's suite is skipped, or fails in CI.
  */
 export function offlinePrefix(suiteName: string): string[] | undefined {
   if (offline === undefined) {
-    const unshare = findProgram(['unshare']);
-    offline = unshare && spawnSync(unshare, ['-rn', 'true']).status === 0 ? [unshare, '-rn'] : null;
+    const [unshare, ip] = [findProgram(['unshare']), findProgram(['ip', '/usr/sbin/ip', '/sbin/ip'])];
+    const prefix = unshare && ip ? [unshare, '-rn', 'sh', '-c', `${ip} link set lo up && exec "$0" "$@"`] : undefined;
+    offline = prefix && spawnSync(prefix[0], [...prefix.slice(1), 'true']).status === 0 ? prefix : null;
   }
   if (offline) return offline;
-  skipOrFail(suiteName, 'needs a machine without network (unshare -rn)', 'unshare -rn does not work here (Linux with user namespaces only).');
+  skipOrFail(suiteName, 'needs a machine without network (unshare -rn)', 'unshare -rn and ip, to run with loopback only, do not work here (Linux with user namespaces only).');
   return undefined;
 }

@@ -3,14 +3,13 @@
 // server, with the local relay of `npm start` feeding the live feed. Leaves screenshots
 // at artifacts/ui-e2e.png and artifacts/ui-mobile.png.
 //
-// Needs /usr/bin/chromium (`apt-get install chromium`; .ci/run does it). Without it the
-// suite is skipped locally and fails under CI=true. Runs alone on a clean clone: the
+// Needs Chromium: CHROMIUM_PATH, else `chromium` in PATH (`apt-get install chromium`; .ci/run
+// does it). Without it the suite is skipped locally and fails under CI=true. Runs alone on a clean clone: the
 // fixtures are fetched and verified, and the function prepares its model itself.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -19,8 +18,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import sharp from 'sharp';
 import { createRelay, type Relay } from '../../scripts/relay.ts';
 import { createUiServer, type UiServer } from '../server/app.ts';
-import { CHROMIUM, CHROMIUM_ARGS, fixtures, freePort, ROOT, silentLogger, startClassifyFunction, testConfig, type ClassifyProcess } from './support.ts';
+import { requireProgram } from '../../test/programs.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PROGRAM, fixtures, freePort, ROOT, silentLogger, startClassifyFunction, testConfig, type ClassifyProcess } from './support.ts';
 
+const CHROMIUM = requireProgram(CHROMIUM_PROGRAM);
 const ARTIFACTS = path.join(ROOT, 'artifacts');
 const CAT = /Egyptian cat|tabby|tiger cat/i;
 const NOT_AN_IMAGE = /isn't an image: use JPEG, PNG, WebP, GIF, AVIF or TIFF\./;
@@ -392,11 +393,7 @@ waits('a 503 with Retry-After shows a countdown that ticks, then the result; "no
   await page.close();
 });
 
-if (existsSync(CHROMIUM)) {
+if (CHROMIUM) {
   e2e.run();
   waits.run();
-} else if (process.env.CI) {
-  throw new Error(`${CHROMIUM} is missing: .ci/run must apt-get install chromium`);
-} else {
-  console.warn(`ui e2e skipped: ${CHROMIUM} not found (apt-get install -y chromium)`);
 }
