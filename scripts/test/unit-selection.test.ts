@@ -2,28 +2,16 @@
 // a fresh clone would: in a copy of the files git knows (no .cache/, no dist/), in a network
 // namespace with no network at all, with no mirror variables, and with `chromium` on PATH a
 // stub that fails. A file the selection should not hold fails there.
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { copyClone } from '../../test/clone.ts';
 import { offlinePrefix } from '../../test/programs.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const BROWSERS = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
-
-/** Copies what a clone holds (tracked files, and new ones git does not ignore) into `dest`. */
-function copyClone(dest: string) {
-  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
-  assert.is(listed.status, 0, listed.stderr);
-  for (const file of listed.stdout.split('\0').filter(Boolean)) {
-    if (!existsSync(path.join(ROOT, file))) continue; // deleted, not yet committed
-    mkdirSync(path.dirname(path.join(dest, file)), { recursive: true });
-    cpSync(path.join(ROOT, file), path.join(dest, file));
-  }
-  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dest, 'node_modules'));
-}
 
 const OFFLINE = offlinePrefix('npm run test:unit: offline, no browser, no mirror');
 if (OFFLINE) {

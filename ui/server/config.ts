@@ -69,7 +69,7 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
 
   const config: UiConfig = {
     port: read.int('PORT', 3000, 0, 65535),
-    host: read.raw('HOST'),
+    host: read.host('HOST', undefined),
     publicDir: read.string('UI_PUBLIC_DIR', defaults.publicDir),
     classifyUpstream,
     publicClassifyUrl,

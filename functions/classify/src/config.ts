@@ -85,7 +85,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const revision = read.raw('K_REVISION') ?? null;
   const config: Config = {
     port: read.int('PORT', 8080, 0, 65535),
-    host: read.string('HOST', '0.0.0.0'),
+    host: read.host('HOST', '0.0.0.0'),
     engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
     provider,
     providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
