@@ -195,9 +195,23 @@ e2e('a big phone photo is shrunk before upload, upright, and still classified', 
   const shrunk = await sharp(sent[0].body).metadata();
   assert.is(shrunk.format, 'jpeg');
   assert.equal([shrunk.width, shrunk.height], [448, 597], 'short side 448, portrait: the EXIF rotation was applied');
-  assert.match(await card(page, 'phone.jpg').locator('.file-meta').innerText(), /MB → \d+(\.\d)? KB sent/);
+  assert.match(await card(page, 'phone.jpg').locator('.file-meta').first().innerText(), /MB → \d+(\.\d)? KB sent/);
+  assert.match(await card(page, 'phone.jpg').locator('.file-shrunk').innerText(), /^Shrunk before upload: 1\d(\.\d)? MB is over the 10 MB upload limit\.$/);
   const thumb = await card(page, 'phone.jpg').locator('.thumb img').evaluate((img) => (img as HTMLImageElement).naturalWidth);
   assert.is(thumb, 448, 'the thumbnail is the small version');
+});
+
+e2e('a photo the function takes goes byte for byte, even a big-sided one', async ({ page, images, uploads }) => {
+  // 1600×1200: over the 448 px the page once shrank everything to, far within every limit.
+  const photo = await sharp(path.join(images, 'rocket.jpg')).resize(1600, 1200, { fit: 'fill' }).jpeg({ quality: 85 }).toBuffer();
+  const before = uploads.length;
+  await page.locator('#picker').setInputFiles({ name: 'as-is.jpg', mimeType: 'image/jpeg', buffer: photo });
+  await waitForStatus(page, 'as-is.jpg', 'done');
+  const sent = uploads.slice(before);
+  assert.is(sent.length, 1);
+  assert.ok(sent[0].body.equals(photo), `sent ${sent[0].bytes} bytes, the file has ${photo.length}: not the same bytes`);
+  assert.not.ok(await card(page, 'as-is.jpg').locator('.file-shrunk').isVisible(), 'no shrink note');
+  assert.not.match(await card(page, 'as-is.jpg').locator('.file-meta').first().innerText(), /sent/);
 });
 
 e2e('two images at once: both classified', async ({ page, images }) => {
@@ -205,7 +219,7 @@ e2e('two images at once: both classified', async ({ page, images }) => {
   await waitForStatus(page, 'coffee.png', 'done');
   await waitForStatus(page, 'rocket.jpg', 'done');
   assert.match(await card(page, 'coffee.png').locator('.is-top .prediction-label').innerText(), /espresso/i);
-  assert.match(await page.locator('.summary').innerText(), /6 images · 4 classified · 2 failed/);
+  assert.match(await page.locator('.summary').innerText(), /7 images · 5 classified · 2 failed/);
 });
 
 e2e('keyboard opens the picker; paste and drag-and-drop add images', async ({ page, images }) => {
