@@ -45,10 +45,11 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
  */
 const UNIT = '(^|/)(contracts|server-kit|bench|scripts)/test/[^/]*\\.test\\.ts$|(^|/)ui/test/(lib|server)/[^/]*\\.test\\.ts$' +
   '|(^|/)knative/test/capacity\\.test\\.ts$|(^|/)functions/classify/test/(units|imports)\\.test\\.ts$';
-/** Files in those folders that need the model, the photos, the Knative CRDs or npm itself. */
+/** Files in those folders that need the model, the photos, the Knative CRDs, npm itself or hey. */
 const NOT_UNIT = [
   'bench/test/http.test.ts',
   'scripts/test/deploy-scripts.test.ts',
+  'scripts/test/generated-output.test.ts',
   'scripts/test/start.test.ts',
   'scripts/test/install.test.ts',
   'scripts/test/unit-selection.test.ts',
