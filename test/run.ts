@@ -43,7 +43,7 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
  * network, no browser and no mirror, in a copy of the tracked files: a file that needs
  * any of those fails there.
  */
-const UNIT = '(^|/)(contracts|server-kit|bench|scripts)/test/[^/]*\\.test\\.ts$|(^|/)ui/test/(lib|server)/[^/]*\\.test\\.ts$' +
+const UNIT = '(^|/)(contracts|server-kit|bench|scripts|docs)/test/[^/]*\\.test\\.ts$|(^|/)ui/test/(lib|server)/[^/]*\\.test\\.ts$' +
   '|(^|/)knative/test/capacity\\.test\\.ts$|(^|/)functions/classify/test/(units|imports)\\.test\\.ts$';
 /** Files in those folders that need the model, the photos, the Knative CRDs, npm itself or hey. */
 const NOT_UNIT = [

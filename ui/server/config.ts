@@ -61,7 +61,7 @@ export interface UiConfig {
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
-/** Reads every variable the UI server uses, each with its default. Documented in the README. */
+/** Reads every variable the UI server uses, each with its default (docs/configuration.md). */
 export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<UiConfig> {
   const read = envReader(env);
   const pageInt = (name: string, setting: keyof typeof PAGE_LIMITS, fallback: number) =>
