@@ -112,10 +112,18 @@ export function hasHey(): boolean {
   return !spawnSync('hey', ['-n', '0'], { stdio: 'ignore' }).error;
 }
 
-/** Runs hey for `seconds` at `concurrency` without blocking this event loop. */
-export function hey(url: string, image: string, concurrency: number, seconds: number): Promise<HeySummary> {
+export interface HeyRequest {
+  path?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** Runs hey for `seconds` at `concurrency` without blocking this event loop: POST `body` (a file) to /classify, or as `request` says. */
+export function hey(url: string, body: string, concurrency: number, seconds: number, request: HeyRequest = {}): Promise<HeySummary> {
+  const { path: route = '/classify', contentType = 'image/jpeg', headers = {} } = request;
+  const extra = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
   return new Promise((resolve, reject) => {
-    const child = spawn('hey', ['-z', `${seconds}s`, '-c', String(concurrency), '-m', 'POST', '-T', 'image/jpeg', '-D', image, `${url}/classify`]);
+    const child = spawn('hey', ['-z', `${seconds}s`, '-c', String(concurrency), '-m', 'POST', '-T', contentType, ...extra, '-D', body, `${url}${route}`]);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.once('error', reject);

@@ -1,7 +1,8 @@
 // `npm run bench` (add `-- --quick` for a short run): engine speed, decode cost, cold
 // start, RSS, and side-by-side measurements of the HTTP function against the same
 // pipeline in process (`side`: the 800×533 load-test JPEG; `throughput`: 512×512, with a
-// per-stage breakdown of both sides). Prints markdown tables and writes the raw numbers to
+// per-stage breakdown of both sides), and the Open Inference Protocol against /classify
+// (`v2`, bench/v2.ts). Prints markdown tables and writes the raw numbers to
 // bench/results/<date>-<host>.json. Needs `hey` (apt-get install -y hey) for the HTTP parts.
 //
 // Noise: every load measurement is repeated (3× by default) with configurations
@@ -636,6 +637,23 @@ async function main() {
     await section('throughput', throughput);
     await section('saturation', saturation);
     await section('configs', configurations);
+    await section('v2', async () => {
+      const v2 = await (await import('./v2.ts')).runV2(QUICK);
+      results.v2 = v2;
+      table(
+        `Open Inference Protocol over /classify, same photo (${v2.image.bytes} B JPEG), medians`,
+        ['clients', '/classify rps · p50', 'V2 JSON rps · p50', 'V2 binary rps · p50', 'JSON/classify p50', 'binary/classify p50'],
+        v2.rows.map((r: Record<string, any>) => [
+          r.concurrency,
+          `${r['/classify'].rps} · ${r['/classify'].p50} ms`,
+          `${r['V2 JSON'].rps} · ${r['V2 JSON'].p50} ms`,
+          `${r['V2 binary'].rps} · ${r['V2 binary'].p50} ms`,
+          r.jsonOverClassifyP50,
+          r.binaryOverClassifyP50,
+        ]),
+      );
+      table('V2 binary, one request of N images', ['N', 'clients', 'p50 per request', 'p50 per image', 'images/s'], v2.batchRows.map((r) => [r.n, r.concurrency, `${r.p50} ms`, `${r.p50PerImage} ms`, r.imagesPerSecond]));
+    });
   }
 
   results.loadAtEnd = await loadAverage();

@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'missing-image'
   | 'event-conflict'
   | 'not-found'
+  | 'unknown-model'
+  | 'batch-too-large'
   | 'method-not-allowed'
   | 'overloaded'
   | 'not-ready'
@@ -116,6 +118,22 @@ export class DecodeTimeout extends ClientError {
 export class NotFound extends ClientError {
   constructor(path: string) {
     super('not-found', 'Not found', `No route for ${path}.`);
+  }
+}
+
+/** A model (or model version) the server does not serve; `served` lists the ones it does. */
+export class UnknownModel extends ClientError {
+  constructor(detail: string, served: readonly string[]) {
+    super('unknown-model', 'Unknown model', detail, { models: served });
+  }
+}
+
+/** One request carries more images than a batch may hold. */
+export class BatchTooLarge extends ClientError {
+  constructor(size: number, limit: number) {
+    super('batch-too-large', 'Batch too large', `The request carries ${size} images; a batch may hold at most ${limit}. Split it into several requests.`, {
+      limitImages: limit,
+    });
   }
 }
 

@@ -5,13 +5,17 @@ import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
 import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../contracts/problems.ts';
 import type { Config } from './config.ts';
 import { MAX_TOPK, RESIZE_POLICIES } from './config.ts';
+import { V2_SCHEMAS, v2Paths } from './http/v2/openapi.ts';
 import { SUPPORTED_FORMATS } from './preprocess.ts';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { [PROBLEM_MEDIA_TYPE]: { schema: problem } } });
 
 export function openApiDocument(
-  config: Pick<Config, 'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds'>,
+  config: Pick<
+    Config,
+    'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds' | 'v2MaxBatchSize'
+  >,
 ) {
   return {
     openapi: '3.1.0',
@@ -82,11 +86,13 @@ export function openApiDocument(
         get: { summary: 'Model loaded and warmed up', responses: { 200: { description: 'ready' }, 503: problemResponse('not ready') } },
       },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition format' } } } },
+      ...v2Paths(config),
     },
     components: {
       schemas: {
         Problem: PROBLEM_SCHEMA,
         Classification: CLASSIFICATION_SCHEMA,
+        ...V2_SCHEMAS,
       },
     },
   };

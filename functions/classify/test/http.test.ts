@@ -226,8 +226,8 @@ routes('GET /metrics exposes requests, stages, in-flight and model load time', a
   await fetch(svc.url + '/classify', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
   await fetch(svc.url + '/classify', { method: 'POST', body: 'x', headers: { 'content-type': 'image/png' } });
   const text = await (await fetch(svc.url + '/metrics')).text();
-  assert.match(text, /klassify_requests_total\{route="\/classify",status="200"\} 1/);
-  assert.match(text, /klassify_requests_total\{route="\/classify",status="415"\} 1/);
+  assert.match(text, /klassify_requests_total\{route="\/classify",status="200",model="mobilenet_v1_0\.75_224"\} 1/);
+  assert.match(text, /klassify_requests_total\{route="\/classify",status="415",model="mobilenet_v1_0\.75_224"\} 1/);
   for (const stage of ['decode', 'queue', 'inference']) assert.match(text, new RegExp(`klassify_stage_seconds_count\\{stage="${stage}"\\} 1`));
   assert.match(text, /klassify_in_flight_requests 0/);
   assert.match(text, /klassify_model_load_seconds \d/);

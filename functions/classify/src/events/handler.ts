@@ -43,6 +43,8 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
   'request-timeout': 'refuse',
   'client-closed': 'refuse',
   'not-found': 'refuse',
+  'unknown-model': 'reject', // a retry cannot make the model exist
+  'batch-too-large': 'reject',
   'method-not-allowed': 'refuse',
   'overloaded': 'refuse',
   'not-ready': 'refuse',

@@ -15,6 +15,8 @@ export const STATUS: Record<ErrorCode, number> = {
   'unsupported-event-type': 400,
   'missing-image': 400,
   'not-found': 404,
+  'unknown-model': 404,
+  'batch-too-large': 400,
   'method-not-allowed': 405,
   'request-timeout': 408,
   'event-conflict': 409,

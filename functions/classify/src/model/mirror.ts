@@ -1,6 +1,6 @@
 // Local copies of what klassify otherwise downloads, for offline machines and CI. One
 // variable, KLASSIFY_MIRROR, names a folder laid out like the public data:
-//   models/mobilenet_v1_0.75_224/…   fixtures/images/…   knative/serving-knative-v1.22.1/…
+//   models/mobilenet_v1_0.75_224/…   fixtures/images/…   knative/serving-knative-v1.22.1/…   oip/…
 // and a per-kind variable, when set, overrides it for its kind. Relative paths are taken
 // from the current directory (the clone's root under npm).
 import path from 'node:path';
@@ -19,6 +19,7 @@ export interface MirrorKind {
 export const MODEL_MIRROR: MirrorKind = { variable: 'KLASSIFY_MODEL_MIRROR', folder: 'models', command: 'npm start' };
 export const FIXTURES_MIRROR: MirrorKind = { variable: 'KLASSIFY_FIXTURES_MIRROR', folder: 'fixtures/images', command: 'npm test' };
 export const KNATIVE_MIRROR: MirrorKind = { variable: 'KLASSIFY_KNATIVE_MIRROR', folder: 'knative', command: 'npm test' };
+export const OIP_MIRROR: MirrorKind = { variable: 'KLASSIFY_OIP_MIRROR', folder: 'oip', command: 'npm test' };
 
 /** The folder to copy `kind` from, absolute; undefined: download it. */
 export function mirrorDir(kind: MirrorKind, env: Record<string, string | undefined>): string | undefined {
