@@ -36,6 +36,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { classifySizing, readManifest, CLASSIFY_MANIFEST } from '../knative/sizing.ts';
+import { cli } from './cli.ts';
 import { lineChart } from './svg-chart.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -352,16 +353,24 @@ export function band(s: KpaSettings, load: Load, rps = classifySizing().rps): { 
   return { low: simulate(rps.low, s, load), high: simulate(rps.high, s, load) };
 }
 
-function main(argv: string[]) {
-  const arg = (name: string, fallback: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : fallback;
-  };
-  const rps = Number(arg('rps', '250'));
-  const hold = Number(arg('hold', '120'));
-  const out = path.resolve(arg('out', path.join(ROOT, 'docs/perf')));
-  const settings = settingsFromManifest(undefined, Number(arg('start', '3')));
-  if (argv.includes('--max-scale')) settings.maxScale = Number(arg('max-scale', '5'));
+function main() {
+  const { values } = cli(
+    {
+      options: {
+        rps: { type: 'string', default: '250' },
+        hold: { type: 'string', default: '120' },
+        out: { type: 'string', default: path.join(ROOT, 'docs/perf') },
+        start: { type: 'string', default: '3' },
+        'max-scale': { type: 'string' },
+      },
+    },
+    'node --import tsx bench/kpa-model.ts [--rps 250] [--hold 120] [--start 3] [--max-scale 5] [--out docs/perf]',
+  );
+  const rps = Number(values.rps);
+  const hold = Number(values.hold);
+  const out = path.resolve(values.out);
+  const settings = settingsFromManifest(undefined, Number(values.start));
+  if (values['max-scale'] !== undefined) settings.maxScale = Number(values['max-scale']);
   const sizing = classifySizing();
   const from = 10;
   const load: Load = { rps: (t) => (t >= from && t < from + hold ? rps : 0), durationS: from + hold + 480 };
@@ -414,4 +423,4 @@ export function summary(samples: Sample[], from: number, hold: number, podRps: n
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main(process.argv.slice(2));
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();

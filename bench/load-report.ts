@@ -12,6 +12,7 @@ import { classifySizing, parseRpsRange } from '../knative/sizing.ts';
 import { predictSteppedRun, settingsFrom, type RunPrediction } from './kpa-model.ts';
 import { renderReport } from './load-html.ts';
 import { lineChart } from './svg-chart.ts';
+import { cli } from './cli.ts';
 
 export interface HeySummary {
   requests: number;
@@ -226,11 +227,12 @@ function printTable(steps: Step[], knee?: Step): void {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const dir = process.argv[2];
+  const usage = 'node --import tsx bench/load-report.ts <results-dir> [label]';
+  const { positionals: [dir, label] } = cli({ allowPositionals: true }, usage);
   if (!dir) {
-    console.error('usage: node --import tsx bench/load-report.ts <results-dir> [label]');
+    console.error(`usage: ${usage}`);
     process.exit(2);
   }
-  const { steps, knee } = report(dir, process.argv[3]);
+  const { steps, knee } = report(dir, label);
   printTable(steps, knee);
 }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { envReader, type Env } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
+import { MODEL_MIRROR, mirrorDir } from './model/mirror.ts';
 
 const MiB = 1024 * 1024;
 
@@ -35,6 +36,8 @@ export interface Config {
   batchMaxSize: number;
   /** How long a partial batch may wait for more requests, in ms (0 = merge only what waits). */
   batchMaxDelayMs: number;
+  /** Images one Open Inference Protocol request may carry (its model's max_batch_size). */
+  v2MaxBatchSize: number;
   bodyLimitBytes: number;
   /** Longest pause between two reads of a request body, in ms (408 past it). */
   bodyIdleTimeoutMs: number;
@@ -82,10 +85,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const gpu = provider === 'webgpu';
   const cpus = os.availableParallelism();
   const revision = read.raw('K_REVISION') ?? null;
-  const mirror = read.raw('KLASSIFY_MODEL_MIRROR');
   const config: Config = {
     port: read.int('PORT', 8080, 0, 65535),
-    host: read.string('HOST', '0.0.0.0'),
+    host: read.host('HOST', '0.0.0.0'),
     engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
     provider,
     providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
@@ -98,6 +100,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     // waiting; a GPU amortises launches and copies over the batch.
     batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 1, 1, 256),
     batchMaxDelayMs: read.number('KLASSIFY_BATCH_DELAY_MS', gpu ? 2 : 0, 0, 100),
+    // A batch of N costs N images of decoding and inference while holding one admission
+    // place. On 2 cores images/s stop growing past 4, and 8 keeps a request near 0.2 s
+    // (docs/inference-protocol.md); 8 raw UINT8 images fit the body limit 8 times over.
+    v2MaxBatchSize: read.int('KLASSIFY_V2_MAX_BATCH', 8, 1, 256),
     bodyLimitBytes: read.int('KLASSIFY_BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 ** 3),
     // A trickle of a few bytes per second is refused after the grace period; a phone on a
     // poor link (tens of KiB/s) is far above the minimum rate (docs/reliability.md).
@@ -122,7 +128,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
     modelCacheDir: path.resolve(read.string('KLASSIFY_MODEL_CACHE', '.cache/model')),
-    modelMirror: mirror === undefined ? undefined : path.resolve(mirror),
+    // KLASSIFY_MODEL_MIRROR, else KLASSIFY_MIRROR's models/ (model/mirror.ts).
+    modelMirror: mirrorDir(MODEL_MIRROR, env),
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
     modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
