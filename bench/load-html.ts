@@ -3,7 +3,7 @@
 // autoscaler model (bench/kpa-model.ts) beside each measurement, so a first cluster run
 // shows at a glance where reality and the model part.
 import type { RunPrediction } from './kpa-model.ts';
-import type { PodSample, Step } from './load-report.ts';
+import type { PodSample, Step } from './load-types.ts';
 import { lineChart, PALETTE } from './svg-chart.ts';
 
 export interface ReportInput {

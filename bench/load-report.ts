@@ -11,35 +11,11 @@ import { pathToFileURL } from 'node:url';
 import { classifySizing, parseRpsRange } from '../knative/sizing.ts';
 import { predictSteppedRun, settingsFrom, type RunPrediction } from './kpa-model.ts';
 import { renderReport } from './load-html.ts';
+import type { HeySummary, PodSample, Step } from './load-types.ts';
 import { lineChart } from './svg-chart.ts';
 import { cli } from './cli.ts';
 
-export interface HeySummary {
-  requests: number;
-  seconds: number;
-  rps: number;
-  /** Latency percentiles in ms, over all answered requests (503s included). */
-  latencyMs: Record<'p10' | 'p25' | 'p50' | 'p75' | 'p90' | 'p95' | 'p99', number | null>;
-  statusCodes: Record<string, number>;
-  /** Transport errors hey counted (refused connections, timeouts), by message. */
-  errors: Record<string, number>;
-}
-
-export interface Step extends HeySummary {
-  concurrency: number;
-  /** Requests per second that got a 200. */
-  okRps: number;
-  started?: number;
-  ended?: number;
-}
-
-export interface PodSample {
-  t: number;
-  ready: number;
-  /** Pods not yet scheduled or started (absent from older pods.csv files). */
-  pending?: number;
-  total: number;
-}
+export type { HeySummary, PodSample, Step } from './load-types.ts';
 
 /** Parses hey's default text summary (hey 0.1.x). */
 export function parseHey(text: string): HeySummary {

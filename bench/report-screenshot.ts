@@ -9,11 +9,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import sharp from 'sharp';
-import { CHROMIUM, CHROMIUM_ARGS, ROOT } from '../ui/test/support.ts';
+import { findProgram } from '../test/programs.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PROGRAM, ROOT } from '../ui/test/support.ts';
 import { report } from './load-report.ts';
 import { writeSyntheticRun } from './test/synthetic-run.ts';
 
 const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'docs/perf/load-report.png'));
+const CHROMIUM = findProgram(process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : CHROMIUM_PROGRAM.candidates);
+if (!CHROMIUM) throw new Error(`Chromium not found. ${CHROMIUM_PROGRAM.install}`);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'klassify-report-'));
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 try {

@@ -15,8 +15,8 @@
 #   --url URL            target (default http://127.0.0.1:8080/classify; with --knative the
 #                        address `minikube tunnel` gave Kourier + /classify, with the ksvc's
 #                        host name as Host header)
-#   --host NAME          Host header to send (for a port-forwarded Kourier gateway:
-#                        classify.klassify.127.0.0.1.sslip.io with the default domain)
+#   --host NAME          Host header to send (for a port-forwarded Kourier gateway: the
+#                        host name of the URL scripts/minikube-up.sh printed)
 #   --hey-cpus LIST      run hey under `taskset -c LIST` (Linux only; keep it off the
 #                        server's cores)
 #   --levels "N N ..."   concurrency steps (default "1 2 4 8 16 32")

@@ -11,7 +11,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { renderReport } from '../load-html.ts';
 import { parseHey, report } from '../load-report.ts';
 import { requireProgram } from '../../test/programs.ts';
-import { CHROMIUM, CHROMIUM_ARGS } from '../../ui/test/support.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PROGRAM } from '../../ui/test/support.ts';
 import { heyText, writeSyntheticRun } from './synthetic-run.ts';
 
 /** Tags or attributes that would load something: the page must have none. */
@@ -36,13 +36,7 @@ text('the check for external references can fail', () => {
 
 text.run();
 
-const CHROMIUM_PATH = requireProgram({
-  name: 'Chromium',
-  env: 'CHROMIUM_PATH',
-  candidates: [CHROMIUM],
-  install: 'Install it with `apt-get install -y chromium` (.ci/run does).',
-  suite: 'load-test report in Chromium',
-});
+const CHROMIUM_PATH = requireProgram({ ...CHROMIUM_PROGRAM, suite: 'load-test report in Chromium' });
 
 if (CHROMIUM_PATH) {
   const browser = suite<{ dir: string; browser?: Browser }>('load-test report in Chromium', { dir: '' });
