@@ -4,7 +4,7 @@
 // shows at a glance where reality and the model part.
 import type { RunPrediction } from './kpa-model.ts';
 import type { PodSample, Step } from './load-types.ts';
-import { lineChart, PALETTE } from './svg-chart.ts';
+import { latencyChart, podsChart, throughputChart } from './load-charts.ts';
 
 export interface ReportInput {
   meta: Record<string, any>;
@@ -53,7 +53,7 @@ export function renderReport(input: ReportInput): string {
     '</header>',
     cards(input),
     stepsTable(input),
-    `<h2>Throughput and latency per step</h2><div class="charts">${throughputChart(input)}${latencyChart(input)}</div>`,
+    `<h2>Throughput and latency per step</h2><div class="charts">${throughputChart(steps, meta.label, prediction)}${latencyChart(steps, meta.label, prediction)}</div>`,
     pods.length ? podsSection(pods, steps, prediction) : '',
     coldStarts.length ? coldStartSection(coldStarts, prediction) : '',
     prediction ? modelNotes(prediction) : '<h2>Autoscaler model</h2><p class="model">Not drawn: this run did not go through Knative (run <code>scripts/load-test.sh --knative</code>).</p>',
@@ -113,50 +113,8 @@ function stepsTable({ steps, knee, prediction }: ReportInput): string {
 <p class="meta legend">Status codes: ${legend}. ${prediction ? 'Green cells: within 15 % of the model\'s range; red: outside it. The model\'s latency is a mean (Little\'s law), the measurement\'s a percentile.' : ''}</p>`;
 }
 
-function throughputChart({ steps, meta, prediction }: ReportInput): string {
-  return lineChart({
-    title: `Throughput vs clients (${meta.label ?? ''})`,
-    xLabel: 'concurrent clients (hey -c)',
-    yLabel: 'requests per second',
-    xScale: 'log2',
-    series: [
-      { name: '200 OK (measured)', points: steps.map((s) => [s.concurrency, s.okRps]) },
-      { name: 'all responses (measured)', points: steps.map((s) => [s.concurrency, s.rps]), dashed: true },
-    ],
-    bands: prediction ? [{ name: `model: ${prediction.podRps.low}–${prediction.podRps.high} req/s per pod`, points: prediction.steps.map((p) => [p.concurrency, p.rps[0], p.rps[1]]) }] : [],
-  });
-}
-
-function latencyChart({ steps, meta, prediction }: ReportInput): string {
-  return lineChart({
-    title: `Latency vs clients (${meta.label ?? ''})`,
-    xLabel: 'concurrent clients (hey -c)',
-    yLabel: 'latency (ms)',
-    xScale: 'log2',
-    series: (['p50', 'p90', 'p99'] as const).map((p) => ({ name: `${p} (measured)`, points: steps.map((s) => [s.concurrency, s.latencyMs[p] ?? NaN] as [number, number]) })),
-    bands: prediction ? [{ name: 'model: mean latency', points: prediction.steps.map((p) => [p.concurrency, Math.min(...p.latencyMs), Math.max(...p.latencyMs)]) }] : [],
-  });
-}
-
 function podsSection(pods: PodSample[], steps: Step[], prediction?: RunPrediction): string {
-  const t0 = pods[0].t;
-  // Clients in units of pods: what the autoscaler aims to give each pod (target × utilisation).
-  const perPod = prediction ? (prediction.settings.target * prediction.settings.utilization) / 100 : 1;
-  const clients = steps.filter((s) => s.started).flatMap((s) => [[s.started! - t0, s.concurrency / perPod], [s.ended! - t0, s.concurrency / perPod]] as Array<[number, number]>);
-  const svg = lineChart({
-    title: 'Pods over time',
-    xLabel: 'seconds since the first sample',
-    yLabel: 'pods',
-    width: 1300,
-    height: 420,
-    series: [
-      { name: 'ready pods (measured)', points: pods.map((p) => [p.t - t0, p.ready]), colour: PALETTE[0] },
-      { name: 'Pending pods (measured)', points: pods.map((p) => [p.t - t0, p.pending ?? NaN] as [number, number]), colour: PALETTE[1] },
-      { name: 'all pods (measured)', points: pods.map((p) => [p.t - t0, p.total]), colour: PALETTE[3], dashed: true },
-      ...(prediction ? [{ name: 'ready pods (model)', points: prediction.ready, colour: PALETTE[6], dashed: true }] : []),
-      { name: prediction ? `clients ÷ ${num(perPod, 2)} (the pods the load asks for, before max-scale)` : 'concurrent clients', points: clients, colour: PALETTE[4] },
-    ],
-  });
+  const svg = podsChart(pods, steps, '', prediction, 1300);
   return `<h2>Pods over time</h2><div class="charts" id="pods">${svg}</div>
 <p class="meta">Sampled every few seconds with kubectl: <i>ready</i> pods pass their readiness probe; <i>Pending</i> pods wait for the scheduler (no room for their CPU or memory requests) or for their containers; <i>all</i> includes pods that are starting or draining after being scaled away.</p>`;
 }

@@ -12,7 +12,7 @@ import { classifySizing, parseRpsRange } from '../knative/sizing.ts';
 import { predictSteppedRun, settingsFrom, type RunPrediction } from './kpa-model.ts';
 import { renderReport } from './load-html.ts';
 import type { HeySummary, PodSample, Step } from './load-types.ts';
-import { lineChart } from './svg-chart.ts';
+import { latencyChart, podsChart, throughputChart } from './load-charts.ts';
 import { cli } from './cli.ts';
 
 export type { HeySummary, PodSample, Step } from './load-types.ts';
@@ -102,51 +102,12 @@ export function readColdStarts(dir: string): Array<{ run: number; seconds: numbe
   });
 }
 
-export function charts(steps: Step[], pods: PodSample[], label = ''): Record<string, string> {
-  const suffix = label ? ` (${label})` : '';
-  const out: Record<string, string> = {
-    'latency.svg': lineChart({
-      title: `Latency vs concurrency${suffix}`,
-      xLabel: 'concurrent clients (hey -c)',
-      yLabel: 'latency (ms)',
-      xScale: 'log2',
-      series: (['p50', 'p90', 'p99'] as const).map((p) => ({
-        name: p,
-        points: steps.map((s) => [s.concurrency, s.latencyMs[p] ?? NaN] as [number, number]),
-      })),
-    }),
-    'throughput.svg': lineChart({
-      title: `Throughput vs concurrency${suffix}`,
-      xLabel: 'concurrent clients (hey -c)',
-      yLabel: 'requests per second',
-      xScale: 'log2',
-      series: [
-        { name: '200 OK', points: steps.map((s) => [s.concurrency, s.okRps]) },
-        { name: 'all responses (incl. 503)', points: steps.map((s) => [s.concurrency, s.rps]), dashed: true },
-      ],
-    }),
+export function charts(steps: Step[], pods: PodSample[], label = '', prediction?: RunPrediction): Record<string, string> {
+  return {
+    'latency.svg': latencyChart(steps, label, prediction),
+    'throughput.svg': throughputChart(steps, label, prediction),
+    ...(pods.length ? { 'pods.svg': podsChart(pods, steps, label, prediction) } : {}),
   };
-  if (pods.length) {
-    const t0 = pods[0].t;
-    const stepSeries = steps.filter((s) => s.started).map((s) => [
-      [s.started! - t0, s.concurrency],
-      [s.ended! - t0, s.concurrency],
-    ] as Array<[number, number]>);
-    out['pods.svg'] = lineChart({
-      title: `Ready pods over time${suffix}`,
-      xLabel: 'seconds since the first sample',
-      yLabel: 'pods / clients',
-      series: [
-        { name: 'ready pods', points: pods.map((p) => [p.t - t0, p.ready]) },
-        { name: 'all pods', points: pods.map((p) => [p.t - t0, p.total]), dashed: true },
-        ...(pods.some((p) => p.pending !== undefined)
-          ? [{ name: 'pending pods', points: pods.map((p) => [p.t - t0, p.pending ?? NaN] as [number, number]), dashed: true }]
-          : []),
-        { name: 'concurrent clients', points: stepSeries.flat() },
-      ],
-    });
-  }
-  return out;
 }
 
 /**
@@ -186,7 +147,7 @@ export function report(dir: string, label = ''): { steps: Step[]; knee?: Step; p
   const prediction = predictionFor(meta, steps, pods);
   writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ meta, knee: knee?.concurrency ?? null, steps, pods, coldStarts, prediction: prediction ?? null }, null, 2) + '\n');
   writeFileSync(path.join(dir, 'results.csv'), toCsv(steps));
-  for (const [name, svg] of Object.entries(charts(steps, pods, meta.label))) writeFileSync(path.join(dir, name), svg);
+  for (const [name, svg] of Object.entries(charts(steps, pods, meta.label, prediction))) writeFileSync(path.join(dir, name), svg);
   writeFileSync(path.join(dir, 'report.html'), renderReport({ meta, steps, pods, coldStarts, knee, prediction }));
   return { steps, knee, prediction };
 }

@@ -86,7 +86,7 @@ if (CHROMIUM_PATH) {
     }
     assert.is(await page.locator('svg polygon').count(), 2, 'the model band in the throughput and latency charts');
     const pods = await page.locator('#pods svg').innerHTML();
-    for (const name of ['ready pods (measured)', 'Pending pods (measured)', 'ready pods (model)', 'the pods the load asks for']) assert.match(pods, name);
+    for (const name of ['ready pods (measured)', 'pending pods (measured)', 'ready pods (model)', 'the pods the load asks for']) assert.match(pods, name);
     assert.is(await page.locator('#cold-starts tbody tr').count(), 3);
     assert.match(await page.locator('#model').innerText(), /Derived, not measured/);
     assert.match(await page.locator('#summary').innerText(), /most Pending pods/);
