@@ -266,7 +266,18 @@ derive_max_scale() {
   ((max_scale >= 1)) || die "the node's allocatable ${cpu}m CPU and $mib MiB hold no classify pod next to Knative and the UI with room for a rollout. Profiles that do:
 $(profiles_report "" "")"
   log "the node has ${cpu}m CPU and $mib MiB allocatable: $beside_ui classify pods fit beside the UI; max-scale $max_scale keeps room for a rollout (derived from requests, docs/scaling.md)"
+  warn_unreserved "$cpu"
   MAX_SCALE=$max_scale
+}
+
+# A docker-driver node made without the kubelet reservation (by hand, or by an older
+# script) reports the whole host: its container's CPU quota is less than the scheduler sees.
+warn_unreserved() {
+  local quota
+  [[ $(profile_driver) == docker ]] || return 0
+  quota=$(docker container inspect --format '{{.HostConfig.NanoCpus}}' "$MINIKUBE_PROFILE" 2>/dev/null || true)
+  [[ $quota =~ ^[0-9]+$ ]] && ((quota > 0 && $1 > quota / 1000000)) || return 0
+  log "WARNING: the scheduler sees $(($1 / 1000)) CPUs, but the node's container may use $((quota / 1000000000)): the profile was made without the kubelet reservation, so pods share fewer CPUs than the arithmetic assumes. Recreate it: npm run teardown -- --cluster && npm run deploy:minikube"
 }
 
 check_overlay_fits() {

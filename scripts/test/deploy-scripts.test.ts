@@ -269,6 +269,15 @@ for (const platform of platforms('deployment scripts')) {
     assert.is(indexOf(small, ' image build '), -1);
   });
 
+  up('a docker node whose scheduler sees more CPUs than its container may use is named, with the fix', () => {
+    const unreserved = run('scripts/minikube-up.sh', [], { FAKE_MINIKUBE_STATUS: 'Running', FAKE_ALLOCATABLE: '12 16Gi' });
+    assert.is(unreserved.status, 0, unreserved.stderr);
+    assert.match(unreserved.stderr, "WARNING: the scheduler sees 12 CPUs, but the node's container may use 6");
+    assert.match(unreserved.stderr, 'npm run teardown -- --cluster');
+    assert.not.match(run('scripts/minikube-up.sh', [], { FAKE_MINIKUBE_STATUS: 'Running' }).stderr, 'WARNING');
+    assert.not.match(run('scripts/minikube-up.sh', [], { FAKE_MINIKUBE_STATUS: 'Running', FAKE_ALLOCATABLE: '12 16Gi', FAKE_DOCKER_NODE: '' }).stderr, 'WARNING', 'a VM reports what it has');
+  });
+
   up('an existing Secret keeps its token: deploys never change it', () => {
     const token = 'a'.repeat(64);
     const r = run('scripts/minikube-up.sh', [], { FAKE_MINIKUBE_STATUS: 'Running', FAKE_EVENTS_TOKEN: token });

@@ -22,6 +22,7 @@
 //   FAKE_DOCKER_OS         `docker info` OperatingSystem and SecurityOptions (default "Ubuntu 24.04")
 //   FAKE_DOCKER_NODE       the profile label on the docker container `minikube` runs
 //                          (default klassify: the profile's node is a docker container)
+//   FAKE_DOCKER_NANOCPUS   that container's CPU quota (default 6000000000: 6 CPUs)
 //   FAKE_HOST_CPUS, FAKE_HOST_MEMORY_MIB   the machine itself, for VM drivers (getconf on
 //                          Linux, sysctl on the macOS-like platform; default 8 and 16384)
 // `kubectl apply -k DIR` copies DIR's files to $SHIM_DIR/applied-k/.
@@ -94,6 +95,7 @@ case "$*" in
   "info --format {{.NCPU}} {{.MemTotal}}") echo "\${FAKE_DOCKER:-8 8589934592}" ;;
   "info --format {{.NCPU}}") echo "\${FAKE_DOCKER:-8 8589934592}" | cut -d' ' -f1 ;;
   "info --format {{.OperatingSystem}} {{.SecurityOptions}}") echo "\${FAKE_DOCKER_OS:-Ubuntu 24.04} [name=seccomp,profile=builtin]" ;;
+  "container inspect --format {{.HostConfig.NanoCpus}} "*) echo "\${FAKE_DOCKER_NANOCPUS:-6000000000}" ;;
   "container inspect "*) [[ -n \${FAKE_DOCKER_NODE-klassify} ]] || exit 1; echo "\${FAKE_DOCKER_NODE-klassify}" ;;
 esac
 exit 0`,
