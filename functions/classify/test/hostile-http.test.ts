@@ -232,6 +232,30 @@ for (const [label, path, headers, partial] of bodyPaths) {
     await assertHealthy(label);
   });
 }
+aborts('with 4 places (as on Knative), one client with slow uploads keeps 1 and another client is served', async () => {
+  const started = performance.now();
+  // 1 KiB every 250 ms, above the minimum rate; each ends when this test resets it (maxMs).
+  const steady = Array.from({ length: 40 }, () => 'x'.repeat(1024));
+  const uploads = Array.from({ length: 4 }, (_, i) => {
+    const [, path, headers, partial] = bodyPaths[i];
+    return rawRequest(requestHead(path, { ...headers, 'content-length': 1_000_000, 'x-forwarded-for': '203.0.113.66' }), [partial.slice(0, 120), ...steady], { gapMs: 250, maxMs: 8_000 });
+  });
+  const body = await fixture('coffee.png');
+  const seen: number[] = [];
+  while (performance.now() - started < 8_000) {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
+    await res.arrayBuffer();
+    seen.push(res.status);
+    if (res.status === 200) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.is(seen.at(-1), 200, `another client is served: ${seen.join(',')}`);
+  assert.ok(performance.now() - started < 8_000);
+  assert.is(await inFlight(), 1, 'the slow client keeps one place');
+  const statuses = (await Promise.all(uploads)).map((r) => r.status);
+  assert.equal(statuses.filter((status) => status === 429).length, 3, `cut: ${statuses.join(',')}`);
+  await assertHealthy('one slow client, 4 places');
+});
 aborts('client aborts are counted as 499, without a stack trace', async () => {
   const before = Number(/klassify_requests_total\{route="\/classify",status="499"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
   const logged: unknown[] = [];
@@ -297,12 +321,15 @@ slow('a body above the minimum rate is still cut at the body deadline', async ()
   assert.ok(reply.ms < TIMING.total * 5, `cut after ${reply.ms} ms`);
   await assertHealthy('deadline');
 });
-slow('32 trickling uploads hold admission only until their grace period is spent', async () => {
+slow('32 trickling uploads from 32 clients hold admission only until their grace period is spent', async () => {
   const started = performance.now();
   const paths = bodyPaths.filter(([label]) => label !== 'CloudEvent (binary)');
+  // Each from its own client behind the (trusted, loopback) proxy: per-client shares do not
+  // apply, only the minimum rate does.
   const tricklers = Array.from({ length: 32 }, (_, i) => {
     const [, path, headers, partial] = paths[i % paths.length];
-    return rawRequest(requestHead(path, { ...headers, 'content-length': 100_000 }), [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
+    const head = requestHead(path, { ...headers, 'content-length': 100_000, 'x-forwarded-for': `198.51.100.${i + 1}` });
+    return rawRequest(head, [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
   });
   // Every slot is taken: a normal request is refused for now.
   const full = performance.now() + 5_000;
@@ -327,6 +354,76 @@ slow('32 trickling uploads hold admission only until their grace period is spent
   const replies = await Promise.all(tricklers);
   assert.equal([...new Set(replies.map((r) => r.status))], [408]);
   await assertHealthy('32 tricklers');
+});
+slow('one client sending 32 photos at once is never held to a share', async () => {
+  const body = await fixture('coffee.png');
+  const statuses = await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+  assert.equal([...new Set(statuses)], [200]);
+  await assertHealthy('32 photos at once');
+});
+slow('32 uploads at the minimum rate from one client: its share is kept, the rest cut; another client is served', async () => {
+  const rss0 = rssMb();
+  const started = performance.now();
+  const attacker = '203.0.113.66';
+  // 1 KiB every 500 ms: twice the minimum rate, and never idle for the idle timeout, so only
+  // the body deadline (6 s here, 120 s by default) would end these.
+  const atMinRate = Array.from({ length: 40 }, () => 'x'.repeat(1024));
+  const uploads = Array.from({ length: 32 }, (_, i) => {
+    const [, path, headers, partial] = bodyPaths[i % bodyPaths.length];
+    const head = requestHead(path, { ...headers, 'content-length': 100_000, 'x-forwarded-for': `10.9.8.7, ${attacker}` });
+    return rawRequest(head, [partial.slice(0, 120), ...atMinRate], { gapMs: 500 });
+  });
+  const full = performance.now() + 5_000;
+  while ((await inFlight()) < 32 && performance.now() < full) await new Promise((r) => setTimeout(r, 20));
+  assert.is(await inFlight(), 32, 'at first the uploads hold every place');
+  // A normal photo from another client, one request after another, until one is served.
+  const body = await fixture('coffee.png');
+  const before: number[] = [];
+  let servedAfter = Infinity;
+  while (performance.now() - started < 30_000) {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png', 'x-forwarded-for': '192.0.2.10' } }));
+    await res.arrayBuffer();
+    if (res.status === 200) {
+      servedAfter = performance.now() - started;
+      break;
+    }
+    before.push(res.status);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(servedAfter < 15_000, `another client's photo was first served ${Math.round(servedAfter)} ms after the flood began (${before.join(',')})`);
+  assert.ok(before.length > 0 && before.every((status) => status === 503), `503 until then: ${before.join(',')}`);
+  // The photo got a place because uploads past the share were cut, each once it had been
+  // slow for 2 s: soon only the share of 8 remains.
+  const cut = performance.now() + 10_000;
+  while ((await inFlight()) > 8 && performance.now() < cut) await new Promise((r) => setTimeout(r, 50));
+  assert.is(await inFlight(), 8, 'the attacker keeps its share of 8 places');
+  // From then on, the other client is served every time while the share is still held.
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png', 'x-forwarded-for': '192.0.2.10' } }));
+    await res.arrayBuffer();
+    assert.is(res.status, 200, 'served while the attacker holds its share');
+  }
+  // The attacker's next upload is refused at once.
+  const again = await rawRequest(requestHead('/classify', { 'content-type': 'image/jpeg', 'content-length': 100_000, 'x-forwarded-for': attacker }), ['x']);
+  assert.is(again.status, 429, again.head);
+  assert.match(again.head, /retry-after: 5/i);
+  assert.match(again.body, /too-many-uploads/);
+  assert.ok(again.ms < 5_000, `refused in ${again.ms} ms`);
+  const replies = await Promise.all(uploads);
+  const counts: Record<string, number> = {};
+  for (const reply of replies) counts[String(reply.status)] = (counts[String(reply.status)] ?? 0) + 1;
+  assert.equal(counts, { 408: 8, 429: 24 }, 'the share ends at the body deadline; the rest was cut');
+  for (const reply of replies.filter((r) => r.status === 429)) {
+    assert.ok(reply.ms < 15_000, `cut after ${Math.round(reply.ms)} ms`);
+  }
+  await assertHealthy('one client at the minimum rate');
+  assert.ok(rssMb() - rss0 < 100, `RSS grew by ${Math.round(rssMb() - rss0)} MB`);
 });
 slow.run();
 

@@ -45,6 +45,7 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
   'not-found': 'refuse',
   'method-not-allowed': 'refuse',
   'overloaded': 'refuse',
+  'too-many-uploads': 'refuse',
   'not-ready': 'refuse',
   'worker-unavailable': 'refuse',
 };

@@ -1,6 +1,7 @@
 // The HTTP transport: routing, admission, problem responses and metrics per request.
 // It knows nothing about images or models beyond calling the core.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { clientAddress, clientKey } from '../../../../server-kit/client-address.ts';
 import { stageClose } from '../../../../server-kit/linger.ts';
 import type { Logger } from '../../../../server-kit/log.ts';
 import type { Classifier } from '../classifier.ts';
@@ -8,7 +9,7 @@ import type { Config } from '../config.ts';
 import { ClientClosed, ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { openApiDocument } from '../openapi.ts';
-import { guardBody, readUpload, type BodyTiming } from './body.ts';
+import { cutBody, guardBody, readUpload, type BodyTiming } from './body.ts';
 import { classifyOptions, mergeParams } from './params.ts';
 import { closesConnection } from './problems.ts';
 import { sendJson, sendProblem } from './respond.ts';
@@ -61,19 +62,26 @@ export function createApp(deps: AppDeps): RequestListener {
     return state.classifier;
   };
 
-  /** Admission first, so a refused request costs no body buffering. */
-  const withAdmission = async (fn: (c: Classifier) => Promise<number>): Promise<number> => {
+  /**
+   * Admission first, so a refused request costs no body buffering. Every route that reads
+   * a body goes through here, so each counts against its client's share (admission.ts).
+   */
+  const withAdmission = async (req: IncomingMessage, fn: (c: Classifier) => Promise<number>): Promise<number> => {
     const classifier = ready();
-    const release = classifier.admit();
+    const client = clientKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustedProxies));
+    const ticket = classifier.admit(client, (err) => cutBody(req, err));
+    // 'end' comes once the body has been read to its end, by whichever reader.
+    req.once('end', ticket.bodyRead);
     try {
       return await fn(classifier);
     } finally {
-      release();
+      req.off('end', ticket.bodyRead);
+      ticket.release();
     }
   };
 
   const classify: Handler = (req, res, url, gone) =>
-    withAdmission(async (classifier) => {
+    withAdmission(req, async (classifier) => {
       classifyOptions(url.searchParams, config); // a bad query is refused before the body is read
       const upload = await readUpload(req, config.bodyLimitBytes);
       const opts = classifyOptions(mergeParams(url.searchParams, upload.params), config);
@@ -86,7 +94,7 @@ export function createApp(deps: AppDeps): RequestListener {
     '/classify': { POST: classify },
     '/': {
       GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
-      POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, gone)),
+      POST: (req, res, _url, gone) => withAdmission(req, (classifier) => deps.handleEvent(req, res, classifier, gone)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {

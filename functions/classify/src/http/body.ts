@@ -33,10 +33,18 @@ export interface BodyGuard {
 // A request-scoped context, so that every reader of a body (this module's and the
 // CloudEvents handler's, through readRaw) applies the same policy without threading it
 // through each signature.
-const guards = new WeakMap<IncomingMessage, BodyGuard>();
+const guards = new WeakMap<IncomingMessage, BodyGuard & { cut: AbortController }>();
 
 export function guardBody(req: IncomingMessage, guard: BodyGuard): void {
-  guards.set(req, guard);
+  guards.set(req, { ...guard, cut: new AbortController() });
+}
+
+/**
+ * Ends the request's body read (now, or as soon as one starts) with `reason`, which the
+ * reader throws: admission uses it to stop a client's excess slow uploads.
+ */
+export function cutBody(req: IncomingMessage, reason: Error): void {
+  guards.get(req)?.cut.abort(reason);
 }
 
 export interface Upload {
@@ -72,9 +80,10 @@ function refuseDeclared(req: IncomingMessage, allowed: number, limit: number): v
  * is allowed a little more than its file).
  */
 async function consume(req: IncomingMessage, { allowed, limit }: { allowed: number; limit: number }, onChunk: (chunk: Buffer) => void, cancel?: AbortSignal): Promise<number> {
-  const { timing, signal } = guards.get(req) ?? {};
+  const { timing, signal, cut } = guards.get(req) ?? {};
+  const cancels = [cancel, cut?.signal].filter((s): s is AbortSignal => s !== undefined);
   try {
-    return await consumeBody(req, { maxBytes: allowed, timing, signal, cancel }, onChunk);
+    return await consumeBody(req, { maxBytes: allowed, timing, signal, cancel: cancels.length > 1 ? AbortSignal.any(cancels) : cancels[0] }, onChunk);
   } catch (err) {
     throw clientError(err, limit);
   }
