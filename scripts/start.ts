@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { createRelay } from './relay.ts';
+import { createRelay, relayInfoFile } from './relay.ts';
 
 // performance.now() counts from this process's launch, so "ready in" includes Node's own start-up.
 const exitWhenReady = process.argv.includes('--exit-when-ready');
@@ -117,6 +117,8 @@ const relay = createRelay({
   uiUrl: `http://127.0.0.1:${uiPort}`,
   token,
   port: relayPort,
+  // Its URL with its per-run token, readable only by this user: `npm run emit` reads it.
+  infoFile: relayInfoFile(root),
   log: (line) => console.log(`[relay] ${line}`),
 });
 
