@@ -274,17 +274,20 @@ export function createRelay(options: RelayOptions): Relay {
       heldBytes -= reserved;
     };
     try {
+      // A declared body is read into one buffer of its size, so it is never held twice.
+      const whole = Number.isFinite(declared) ? Buffer.allocUnsafe(declared) : undefined;
       const chunks: Buffer[] = [];
       let size = 0;
       try {
         await consumeBody(req, { maxBytes: maxBodyBytes, timing: { timeoutMs: bodyTimeoutMs, idleTimeoutMs: 10_000 } }, (chunk) => {
+          if (whole) chunk.copy(whole, size);
           size += chunk.length;
           if (size > reserved) {
             if (heldBytes + size - reserved > maxHeldBytes) throw new OverBudget();
             hold(size - reserved);
             reserved = size;
           }
-          chunks.push(chunk);
+          if (!whole) chunks.push(chunk);
         });
       } catch (error) {
         if (error instanceof OverBudget) return busy();
@@ -293,7 +296,7 @@ export function createRelay(options: RelayOptions): Relay {
         if (reason === 'too-slow') return refuse(res, 408, 'request-timeout', 'Event too slow', (error as Error).message);
         return void res.destroy(); // the sender has gone
       }
-      const body = Buffer.concat(chunks, size);
+      const body = whole ?? Buffer.concat(chunks, size);
       const headers = eventHeaders(req.headers);
       const attributes = attributesOf(headers, body);
       if (!attributes) {

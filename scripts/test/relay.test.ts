@@ -3,13 +3,12 @@
 // is a scripted loopback server, so that failures happen on cue.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { CLASSIFIED, DELIVERY_FAILED, SUBMITTED } from '../../contracts/events.ts';
 import { createRelay, type Relay } from '../relay.ts';
+import { uploadsWhileAnswered } from '../../test/uploader.ts';
 import { createUiServer, type UiServer } from '../../ui/server/app.ts';
 import { raw, silentLogger, testConfig } from '../../ui/test/support.ts';
 import { openSse, type SseStream } from '../../ui/test/sse.ts';
@@ -181,29 +180,8 @@ relay('?wait answers with the outcome; a type no Trigger takes is dropped', asyn
 relay.run();
 
 // ---------------------------------------------------------------------------------------
-// Sends `count` bodies of `bytes` at once from a child process (so the sender's buffers are
-// not in this process's RSS), declared or chunked; prints each status.
-const SENDERS = `
-const net = require('node:net');
-const [port, path, count, bytes, chunked] = process.argv.slice(1).map((v, i) => (i === 1 ? v : Number(v)));
-const block = Buffer.alloc(65536, 0x61);
-const frame = chunked ? Buffer.concat([Buffer.from('10000\\r\\n'), block, Buffer.from('\\r\\n')]) : block;
-const head = 'POST ' + path + ' HTTP/1.1\\r\\nHost: x\\r\\nce-specversion: 1.0\\r\\nce-id: big\\r\\nce-source: /t\\r\\nce-type: dev.klassify.image.submitted\\r\\ncontent-type: image/jpeg\\r\\n' + (chunked ? 'transfer-encoding: chunked' : 'content-length: ' + bytes) + '\\r\\n\\r\\n';
-const one = () => new Promise((resolve) => {
-  const socket = net.connect(port, '127.0.0.1');
-  let got = '';
-  let sent = 0;
-  socket.setTimeout(30000, () => socket.destroy());
-  socket.on('data', (d) => { got += d; if (got.includes('\\r\\n\\r\\n')) socket.destroy(); });
-  socket.on('error', () => {});
-  socket.on('close', () => resolve(Number(got.slice(9, 12)) || null));
-  socket.write(head);
-  const pump = () => { while (!socket.destroyed && sent < bytes) { sent += 65536; if (!socket.write(frame)) return void socket.once('drain', pump); } if (chunked && sent >= bytes) socket.write('0\\r\\n\\r\\n'); };
-  pump();
-});
-Promise.all(Array.from({ length: count }, one)).then((s) => console.log(JSON.stringify(s)));
-`;
-
+// Bodies sent from a child process (test/uploader.ts), so the sender's buffers are not in
+// this process's RSS.
 const budget = suite<{ fn: http.Server; relay: Relay; release: () => void }>('local relay: bounded in bytes while bodies are read');
 budget.before(async (ctx) => {
   // A function that holds every delivery until released, so accepted events stay held.
@@ -233,9 +211,9 @@ for (const chunked of [false, true]) {
     const { port, pathname } = new URL(ctx.relay.url);
     const rss0 = process.memoryUsage().rss;
     const started = performance.now();
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', SENDERS, port, pathname, '16', String(15 * 1024 * 1024), chunked ? '1' : '0'], { timeout: 60_000 });
+    const headers = { 'ce-specversion': '1.0', 'ce-id': 'big', 'ce-source': '/t', 'ce-type': SUBMITTED };
+    const statuses = await uploadsWhileAnswered({ port, path: pathname, bytes: 15 * 1024 * 1024, chunked, count: 16, parallel: true, headers });
     const took = performance.now() - started;
-    const statuses: Array<number | null> = JSON.parse(stdout);
     const accepted = statuses.filter((status) => status === 202).length;
     assert.ok(accepted >= 1 && accepted <= 3, `accepted ${accepted}: ${statuses.join(',')}`);
     assert.is(statuses.filter((status) => status === 429).length, 16 - accepted, statuses.join(','));
