@@ -3,8 +3,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CLASSIFIED } from '../../contracts/events.ts';
+import { relayInfoFile } from '../relay.ts';
 import { fixtures } from '../../test/support.ts';
 import { freePort, raw, ROOT } from '../../ui/test/support.ts';
 import { openSse, type SseStream } from '../../ui/test/sse.ts';
@@ -65,7 +67,9 @@ start('emit goes through the relay into the feed; SIGHUP stops every process', a
   emit.stdout!.on('data', (chunk: Buffer) => (emitted += chunk));
   emit.stderr!.on('data', (chunk: Buffer) => (emitted += chunk));
   assert.is(await exited(emit, 60_000), 0, emitted);
-  assert.match(emitted, /local relay/);
+  assert.match(emitted, /^classified chelsea\.png: .+, delivered by the local relay/m);
+  // emit found the relay and its token where npm start left them, for this user only.
+  assert.is(statSync(relayInfoFile(ROOT)).mode & 0o777, 0o600);
 
   let data;
   do {
@@ -77,6 +81,7 @@ start('emit goes through the relay into the feed; SIGHUP stops every process', a
 
   child.kill('SIGHUP');
   assert.is(await exited(child, 30_000), 0, ctx.output.slice(-2000));
+  assert.not.ok(existsSync(relayInfoFile(ROOT)), 'the relay file goes with the relay');
   for (const port of [ctx.ports.fn, ctx.ports.ui, ctx.ports.relay]) {
     const refused = await raw(`http://127.0.0.1:${port}/health/liveness`).then(() => false, (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED');
     assert.ok(refused, `port ${port} is closed`);
