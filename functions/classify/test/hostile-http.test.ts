@@ -100,17 +100,40 @@ async function inFlight(): Promise<number> {
   return Number(/^klassify_in_flight_requests (\d+)/m.exec(await metricsText())?.[1]);
 }
 
+/** Reads the in-flight gauge until `done` holds or `ms` pass; resolves with the last reading. */
+async function inFlightUntil(done: (n: number) => boolean, ms = 5_000): Promise<number> {
+  const deadline = performance.now() + ms;
+  let n = await inFlight();
+  while (!done(n) && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    n = await inFlight();
+  }
+  return n;
+}
+
+/**
+ * Sends a normal photo (as `client`, when given) one request after another until one is
+ * served or `ms` pass: the statuses refused before it, and when it was served (since `since`).
+ */
+async function photoUntilServed(since: number, ms: number, client?: string): Promise<{ refused: number[]; servedAfter: number }> {
+  const body = await fixture('coffee.png');
+  const headers: Record<string, string> = { 'content-type': 'image/png', ...(client ? { 'x-forwarded-for': client } : {}) };
+  const refused: number[] = [];
+  while (performance.now() - since < ms) {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers }));
+    await res.arrayBuffer();
+    if (res.status === 200) return { refused, servedAfter: performance.now() - since };
+    refused.push(res.status);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { refused, servedAfter: Infinity };
+}
+
 /** The process still serves, and every admission has been released (within a deadline). */
 async function assertHealthy(label: string): Promise<void> {
   assert.is((await fetch(svc.url + '/health/liveness', bounded())).status, 200, `${label}: liveness`);
   assert.is((await fetch(svc.url + '/health/readiness', bounded())).status, 200, `${label}: readiness`);
-  const deadline = performance.now() + 5_000;
-  let n = await inFlight();
-  while (n !== 0 && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 25));
-    n = await inFlight();
-  }
-  assert.is(n, 0, `${label}: in-flight returns to 0`);
+  assert.is(await inFlightUntil((n) => n === 0), 0, `${label}: in-flight returns to 0`);
   const grown = rssMb() - rssAtStart;
   assert.ok(grown < RSS_BOUND_MB, `${label}: RSS grew by ${Math.round(grown)} MB`);
 }
@@ -240,18 +263,9 @@ aborts('with 4 places (as on Knative), one client with slow uploads keeps 1 and 
     const [, path, headers, partial] = bodyPaths[i];
     return rawRequest(requestHead(path, { ...headers, 'content-length': 1_000_000, 'x-forwarded-for': '203.0.113.66' }), [partial.slice(0, 120), ...steady], { gapMs: 250, maxMs: 8_000 });
   });
-  const body = await fixture('coffee.png');
-  const seen: number[] = [];
-  while (performance.now() - started < 8_000) {
-    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
-    await res.arrayBuffer();
-    seen.push(res.status);
-    if (res.status === 200) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.is(seen.at(-1), 200, `another client is served: ${seen.join(',')}`);
-  assert.ok(performance.now() - started < 8_000);
-  assert.is(await inFlight(), 1, 'the slow client keeps one place');
+  const { refused, servedAfter } = await photoUntilServed(started, 8_000);
+  assert.ok(servedAfter < 8_000, `another client is served (refused before: ${refused.join(',')})`);
+  assert.is(await inFlightUntil((n) => n <= 1), 1, 'the slow client keeps one place');
   const statuses = (await Promise.all(uploads)).map((r) => r.status);
   assert.equal(statuses.filter((status) => status === 429).length, 3, `cut: ${statuses.join(',')}`);
   await assertHealthy('one slow client, 4 places');
@@ -332,24 +346,9 @@ slow('32 trickling uploads from 32 clients hold admission only until their grace
     return rawRequest(head, [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
   });
   // Every slot is taken: a normal request is refused for now.
-  const full = performance.now() + 5_000;
-  while ((await inFlight()) < 32 && performance.now() < full) await new Promise((r) => setTimeout(r, 20));
-  assert.is(await inFlight(), 32, 'the tricklers hold every slot');
-  const body = await fixture('coffee.png');
-  const statuses: number[] = [];
-  let servedAfter = Infinity;
-  const deadline = performance.now() + TIMING.grace * 10;
-  while (performance.now() < deadline) {
-    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
-    await res.arrayBuffer();
-    statuses.push(res.status);
-    if (res.status === 200) {
-      servedAfter = performance.now() - started;
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.is(statuses[0], 503, `refused while the slots are held: ${statuses}`);
+  assert.is(await inFlightUntil((n) => n >= 32), 32, 'the tricklers hold every slot');
+  const { refused, servedAfter } = await photoUntilServed(started, TIMING.grace * 10);
+  assert.is(refused[0], 503, `refused while the slots are held: ${refused}`);
   assert.ok(servedAfter < TIMING.grace * 5, `a normal request was served ${servedAfter} ms after the trickle began`);
   const replies = await Promise.all(tricklers);
   assert.equal([...new Set(replies.map((r) => r.status))], [408]);
@@ -379,31 +378,16 @@ slow('32 uploads at the minimum rate from one client: its share is kept, the res
     const head = requestHead(path, { ...headers, 'content-length': 100_000, 'x-forwarded-for': `10.9.8.7, ${attacker}` });
     return rawRequest(head, [partial.slice(0, 120), ...atMinRate], { gapMs: 500 });
   });
-  const full = performance.now() + 5_000;
-  while ((await inFlight()) < 32 && performance.now() < full) await new Promise((r) => setTimeout(r, 20));
-  assert.is(await inFlight(), 32, 'at first the uploads hold every place');
+  assert.is(await inFlightUntil((n) => n >= 32), 32, 'at first the uploads hold every place');
   // A normal photo from another client, one request after another, until one is served.
-  const body = await fixture('coffee.png');
-  const before: number[] = [];
-  let servedAfter = Infinity;
-  while (performance.now() - started < 30_000) {
-    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png', 'x-forwarded-for': '192.0.2.10' } }));
-    await res.arrayBuffer();
-    if (res.status === 200) {
-      servedAfter = performance.now() - started;
-      break;
-    }
-    before.push(res.status);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(servedAfter < 15_000, `another client's photo was first served ${Math.round(servedAfter)} ms after the flood began (${before.join(',')})`);
-  assert.ok(before.length > 0 && before.every((status) => status === 503), `503 until then: ${before.join(',')}`);
-  // The photo got a place because uploads past the share were cut, each once it had been
-  // slow for 2 s: soon only the share of 8 remains.
-  const cut = performance.now() + 10_000;
-  while ((await inFlight()) > 8 && performance.now() < cut) await new Promise((r) => setTimeout(r, 50));
-  assert.is(await inFlight(), 8, 'the attacker keeps its share of 8 places');
+  const { refused, servedAfter } = await photoUntilServed(started, 30_000, '192.0.2.10');
+  assert.ok(servedAfter < 15_000, `another client's photo was first served ${Math.round(servedAfter)} ms after the flood began (${refused.join(',')})`);
+  assert.ok(refused.length > 0 && refused.every((status) => status === 503), `503 until then: ${refused.join(',')}`);
+  // The photo got a place because uploads past the share were cut, once the client's oldest
+  // had been arriving for 1 s: soon only the share of 8 remains.
+  assert.is(await inFlightUntil((n) => n <= 8, 10_000), 8, 'the attacker keeps its share of 8 places');
   // From then on, the other client is served every time while the share is still held.
+  const body = await fixture('coffee.png');
   for (let i = 0; i < 3; i++) {
     const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png', 'x-forwarded-for': '192.0.2.10' } }));
     await res.arrayBuffer();
@@ -566,9 +550,7 @@ stopping('shutdown answers what is in flight and then ends, though the client ke
       req.write(png.subarray(0, 1000));
       return { req, status };
     });
-    const deadline = performance.now() + 10_000;
-    while ((await inFlight()) < 3 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.is(await inFlight(), 3, 'three uploads admitted');
+    assert.is(await inFlightUntil((n) => n >= 3, 10_000), 3, 'three uploads admitted');
     const t0 = performance.now();
     let stopped = false;
     const closing = svc.shutdown().then(() => (stopped = true));
