@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
-import { fixture, startTestService } from '../test/support.ts';
+import { fixture, scrapeMetrics, startTestService } from '../test/support.ts';
 import { loadAverage } from './stats.ts';
 
 const svc = await startTestService({ KLASSIFY_WORKERS: '1' });
@@ -41,10 +41,7 @@ async function legitimate(): Promise<{ status: number; ms: number }> {
   return { status: res.status, ms: Math.round(performance.now() - t0) };
 }
 
-async function inFlight(): Promise<number> {
-  const text = await (await fetch(svc.url + '/metrics')).text();
-  return Number(/^klassify_in_flight_requests (\d+)/m.exec(text)?.[1]);
-}
+const inFlight = async () => (await scrapeMetrics(svc.url)).value('klassify_in_flight_requests');
 
 const count = (statuses: string[]) => statuses.reduce<Record<string, number>>((acc, s) => ((acc[s] = (acc[s] ?? 0) + 1), acc), {});
 const rows: string[][] = [];

@@ -11,7 +11,7 @@ import { topK } from './labels.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
 import { MODEL_NAME } from './model/mobilenet.ts';
-import type { InferencePool } from './pool.ts';
+import type { InferencePool, InferenceResult } from './pool.ts';
 import { decode, inspect, withDeadline, type Preprocessed } from './preprocess.ts';
 
 export interface ClassifyOptions {
@@ -89,16 +89,12 @@ export class Classifier {
 
   async classify(bytes: Uint8Array, opts: ClassifyOptions): Promise<Classification> {
     const t0 = performance.now();
-    const image = await this.decode(bytes, opts);
+    const image = await this.decodeImage(bytes, opts);
     const decode = performance.now() - t0;
     throwIfGone(opts.signal);
-    const result = await this.pool.infer(image.rgb, opts.signal);
+    const result = await this.infer(image.rgb, opts.signal);
     const total = performance.now() - t0;
-    const { stageSeconds } = this.metrics;
-    stageSeconds.labels('decode').observe(decode / 1000);
-    stageSeconds.labels('queue').observe(result.queueMs / 1000);
-    stageSeconds.labels('inference').observe(result.inferenceMs / 1000);
-    stageSeconds.labels('total').observe(total / 1000);
+    this.metrics.stageSeconds.labels('total').observe(total / 1000);
     return {
       model: MODEL_NAME,
       predictions: topK(result.probabilities, opts.topk),
@@ -115,11 +111,13 @@ export class Classifier {
   }
 
   /**
-   * Header checks, then a place in the decode gate for the estimated bytes, then the decode
-   * within its time budget. The place is held until libvips has really stopped, even when
-   * the client was already answered with decode-timeout, because the memory is still held.
+   * Encoded image bytes to the model's input, 224×224 RGB: header checks, then a place in
+   * the decode gate for the estimated bytes, then the decode within its time budget. The
+   * place is held until libvips has really stopped, even when the client was already
+   * answered with decode-timeout, because the memory is still held.
    */
-  private async decode(bytes: Uint8Array, opts: ClassifyOptions): Promise<Preprocessed> {
+  async decodeImage(bytes: Uint8Array, opts: Pick<ClassifyOptions, 'resize' | 'signal'>): Promise<Preprocessed> {
+    const t0 = performance.now();
     throwIfGone(opts.signal);
     const inspected = await inspect(bytes, this.limits);
     const release = await this.decodeGate.acquire(inspected.cost.bytes, opts.signal);
@@ -132,7 +130,22 @@ export class Classifier {
     const { decodeTimeoutSeconds } = this.config;
     const decoding = decode(inspected, { resize: opts.resize, timeoutSeconds: decodeTimeoutSeconds });
     decoding.then(release, release);
-    return withDeadline(decoding, decodeTimeoutSeconds);
+    const image = await withDeadline(decoding, decodeTimeoutSeconds);
+    this.metrics.stageSeconds.labels('decode').observe((performance.now() - t0) / 1000);
+    return image;
+  }
+
+  /**
+   * Runs the model on one image's input pixels (INPUT_SIZE² RGB bytes, row-major, as the
+   * decoder writes them) and gives its class probabilities. Work not yet started is
+   * skipped once `signal` aborts.
+   */
+  async infer(rgb: Uint8Array, signal?: AbortSignal): Promise<InferenceResult> {
+    const result = await this.pool.infer(rgb, signal);
+    const { stageSeconds } = this.metrics;
+    stageSeconds.labels('queue').observe(result.queueMs / 1000);
+    stageSeconds.labels('inference').observe(result.inferenceMs / 1000);
+    return result;
   }
 
   close(): Promise<void> {

@@ -1,8 +1,9 @@
 // Every error the service means to show a client, in one place, with no protocol in it:
 // a stable code, a human title and detail, and structured facts. Each transport owns its
-// own mapping: http/problems.ts turns a code into a status, problem type and headers; the
-// CloudEvents handler turns it into a `rejected` reply or a 4xx. Anything that is not a
-// ClientError is a bug and becomes a bare 500 without internals.
+// own mapping: http/problems.ts turns a code into a status, problem type and headers;
+// events/handler.ts turns it into a `rejected` reply or a failed delivery, whose status
+// http/events.ts leaves to http/problems.ts. Anything that is not a ClientError is a bug
+// and becomes a bare 500 without internals.
 
 export type ErrorCode =
   | 'invalid-input'
@@ -20,8 +21,9 @@ export type ErrorCode =
   | 'malformed-cloudevent'
   | 'unsupported-event-type'
   | 'missing-image'
-  | 'event-conflict'
   | 'not-found'
+  | 'unknown-model'
+  | 'batch-too-large'
   | 'method-not-allowed'
   | 'overloaded'
   | 'too-many-uploads'
@@ -117,6 +119,22 @@ export class DecodeTimeout extends ClientError {
 export class NotFound extends ClientError {
   constructor(path: string) {
     super('not-found', 'Not found', `No route for ${path}.`);
+  }
+}
+
+/** A model (or model version) the server does not serve; `served` lists the ones it does. */
+export class UnknownModel extends ClientError {
+  constructor(detail: string, served: readonly string[]) {
+    super('unknown-model', 'Unknown model', detail, { models: served });
+  }
+}
+
+/** One request carries more images than a batch may hold. */
+export class BatchTooLarge extends ClientError {
+  constructor(size: number, limit: number) {
+    super('batch-too-large', 'Batch too large', `The request carries ${size} images; a batch may hold at most ${limit}. Split it into several requests.`, {
+      limitImages: limit,
+    });
   }
 }
 

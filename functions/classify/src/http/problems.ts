@@ -15,9 +15,10 @@ export const STATUS: Record<ErrorCode, number> = {
   'unsupported-event-type': 400,
   'missing-image': 400,
   'not-found': 404,
+  'unknown-model': 404,
+  'batch-too-large': 400,
   'method-not-allowed': 405,
   'request-timeout': 408,
-  'event-conflict': 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'unprocessable-image': 422,
@@ -38,7 +39,7 @@ export const STATUS: Record<ErrorCode, number> = {
  */
 const CLOSES_CONNECTION = new Set<ErrorCode>(['payload-too-large', 'request-timeout', 'overloaded', 'too-many-uploads', 'malformed-multipart']);
 
-export function problemOf(err: ClientError): Problem {
+function problemOf(err: ClientError): Problem {
   return { type: problemType(err.code), title: err.title, status: STATUS[err.code], detail: err.message, ...err.details };
 }
 
