@@ -352,7 +352,9 @@ export function createRelay(options: RelayOptions): Relay {
         server.listen(options.port, options.host ?? '127.0.0.1', () => {
           server.off('error', reject);
           const address = server.address() as AddressInfo;
-          const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          // Bound to every interface, it is reached on loopback.
+          const reach = { '0.0.0.0': '127.0.0.1', '::': '::1' }[address.address] ?? address.address;
+          const host = address.family === 'IPv6' ? `[${reach}]` : reach;
           url = `http://${host}:${address.port}/${ingressToken}`;
           if (infoFile) {
             mkdirSync(path.dirname(infoFile), { recursive: true });

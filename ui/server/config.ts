@@ -31,6 +31,12 @@ export interface UiConfig {
   trustedProxies: BlockList;
   /** The page's settings that come from the environment. */
   page: Pick<PageConfig, 'topK' | 'uploadConcurrency' | 'slowAfterMs' | 'maxAttempts' | 'features'>;
+  /**
+   * The function's limits, read under the function's own variable names, so that one
+   * environment (npm start's, or the same values in both Services) sets both: the page
+   * shrinks a photo only when the function would refuse it.
+   */
+  functionLimits: Pick<PageConfig, 'maxPixels' | 'maxDimension'> & { bodyBytes: number };
   events: {
     bufferSize: number;
     maxClients: number;
@@ -60,7 +66,7 @@ export interface UiConfig {
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
-/** Reads every variable the UI server uses, each with its default. Documented in the README. */
+/** Reads every variable the UI server uses, each with its default (docs/configuration.md). */
 export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<UiConfig> {
   const read = envReader(env);
   const pageInt = (name: string, setting: keyof typeof PAGE_LIMITS, fallback: number) =>
@@ -74,13 +80,18 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
 
   const config: UiConfig = {
     port: read.int('PORT', 3000, 0, 65535),
-    host: read.raw('HOST'),
+    host: read.host('HOST', undefined),
     publicDir: read.string('UI_PUBLIC_DIR', defaults.publicDir),
     classifyUpstream,
     publicClassifyUrl,
     maxBodyBytes: pageInt('UI_MAX_BODY_BYTES', 'maxUploadBytes', PAGE_DEFAULTS.maxUploadBytes),
     proxyTimeoutMs: read.int('UI_PROXY_TIMEOUT_MS', 120_000, 100, 3_600_000),
     trustedProxies: readTrustedProxies(read, 'UI_TRUSTED_PROXIES'),
+    functionLimits: {
+      bodyBytes: read.int('KLASSIFY_BODY_LIMIT', PAGE_DEFAULTS.maxUploadBytes, 1024, 1024 ** 3),
+      maxPixels: pageInt('KLASSIFY_MAX_PIXELS', 'maxPixels', PAGE_DEFAULTS.maxPixels),
+      maxDimension: pageInt('KLASSIFY_MAX_DIMENSION', 'maxDimension', PAGE_DEFAULTS.maxDimension),
+    },
     page: {
       topK: pageInt('UI_TOPK', 'topK', PAGE_DEFAULTS.topK),
       uploadConcurrency: pageInt('UI_UPLOAD_CONCURRENCY', 'uploadConcurrency', PAGE_DEFAULTS.uploadConcurrency),
@@ -144,7 +155,9 @@ export function pageConfig(config: UiConfig): PageConfig {
     // The readiness probe goes through this server's proxy, so only beside the default URL.
     readinessUrl: config.publicClassifyUrl === PAGE_DEFAULTS.classifyUrl ? PAGE_DEFAULTS.readinessUrl : '',
     eventsUrl: PAGE_DEFAULTS.eventsUrl,
-    maxUploadBytes: config.maxBodyBytes,
+    maxUploadBytes: Math.min(config.maxBodyBytes, config.functionLimits.bodyBytes),
+    maxPixels: config.functionLimits.maxPixels,
+    maxDimension: config.functionLimits.maxDimension,
     ...config.page,
     /** Whether anything can write to the feed: without a source, "Live" would mean nothing. */
     eventSource: config.events.token !== '',

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { readTrustedProxies } from '../../../server-kit/client-address.ts';
 import { envReader, type Env } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
+import { MODEL_MIRROR, mirrorDir } from './model/mirror.ts';
 
 const MiB = 1024 * 1024;
 
@@ -93,11 +94,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const gpu = provider === 'webgpu';
   const cpus = os.availableParallelism();
   const revision = read.raw('K_REVISION') ?? null;
-  const mirror = read.raw('KLASSIFY_MODEL_MIRROR');
   const queueSize = read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000);
   const config: Config = {
     port: read.int('PORT', 8080, 0, 65535),
-    host: read.string('HOST', '0.0.0.0'),
+    host: read.host('HOST', '0.0.0.0'),
     engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
     provider,
     providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
@@ -142,7 +142,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
     modelCacheDir: path.resolve(read.string('KLASSIFY_MODEL_CACHE', '.cache/model')),
-    modelMirror: mirror === undefined ? undefined : path.resolve(mirror),
+    // KLASSIFY_MODEL_MIRROR, else KLASSIFY_MIRROR's models/ (model/mirror.ts).
+    modelMirror: mirrorDir(MODEL_MIRROR, env),
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
     modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),

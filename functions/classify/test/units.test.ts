@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config.ts';
 import { ConfigError, NotReady, Overloaded, TooManyUploads } from '../src/errors.ts';
 import { toProblem } from '../src/http/problems.ts';
 import { CLASS_NAMES, LABELS, topK } from '../src/labels.ts';
+import { FIXTURES_MIRROR, KNATIVE_MIRROR, mirrorDir } from '../src/model/mirror.ts';
 import { openApiDocument } from '../src/http/openapi.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -96,6 +97,14 @@ config('an invalid setting stops start-up with exit 78 and one JSON line naming 
     clearTimeout(backstop);
     child.kill('SIGKILL');
   }
+});
+config('the model mirror: KLASSIFY_MIRROR\'s models/, unless KLASSIFY_MODEL_MIRROR names one', () => {
+  assert.is(loadConfig({}).modelMirror, undefined);
+  assert.is(loadConfig({ KLASSIFY_MIRROR: '/data/mirror' }).modelMirror, '/data/mirror/models');
+  assert.is(loadConfig({ KLASSIFY_MIRROR: '/data/mirror', KLASSIFY_MODEL_MIRROR: '/elsewhere/models ' }).modelMirror, '/elsewhere/models');
+  assert.is(loadConfig({ KLASSIFY_MIRROR: 'mirror' }).modelMirror, path.resolve('mirror/models'), 'relative to the current folder');
+  assert.is(mirrorDir(KNATIVE_MIRROR, { KLASSIFY_MIRROR: '/m' }), '/m/knative');
+  assert.is(mirrorDir(FIXTURES_MIRROR, { KLASSIFY_MIRROR: '/m', KLASSIFY_FIXTURES_MIRROR: '' }), '/m/fixtures/images', 'empty counts as unset');
 });
 config('servedBy comes from HOSTNAME and K_REVISION', () => {
   const c = loadConfig({ HOSTNAME: 'pod-a', K_REVISION: 'classify-00002' });

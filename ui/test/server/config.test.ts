@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, loadConfig } from '../../server/config.ts';
+import { loadConfig as loadFunctionConfig } from '../../../functions/classify/src/config.ts';
+import { ConfigError, loadConfig, pageConfig } from '../../server/config.ts';
 
 const config = suite('ui config');
 config('defaults: port 3000, classify on 127.0.0.1:8080, frozen', () => {
@@ -28,6 +29,15 @@ config('reads PORT, CLASSIFY_URL, flags and the event token', () => {
   assert.is(c.classifyUpstream.host, 'classify.default.svc.cluster.local');
   assert.is(c.page.features.camera, false);
   assert.is(c.events.token, 'abcdefghijklmnop_-0123');
+});
+config('the page gets the function\'s limits, by the function\'s own variables and defaults', () => {
+  const fn = loadFunctionConfig({});
+  const page = pageConfig(loadConfig({}, { publicDir: '/srv' }));
+  assert.equal([page.maxUploadBytes, page.maxPixels, page.maxDimension], [fn.bodyLimitBytes, fn.maxPixels, fn.maxDimension]);
+  const env = { KLASSIFY_BODY_LIMIT: '4096', KLASSIFY_MAX_PIXELS: '1000000', KLASSIFY_MAX_DIMENSION: '2000' };
+  const set = pageConfig(loadConfig(env, { publicDir: '/srv' }));
+  assert.equal([set.maxUploadBytes, set.maxPixels, set.maxDimension], [4096, 1_000_000, 2000]);
+  assert.is(pageConfig(loadConfig({ UI_MAX_BODY_BYTES: '2048' }, { publicDir: '/srv' })).maxUploadBytes, 2048, 'the smaller body limit');
 });
 config('lists every invalid variable with the valid values', () => {
   try {

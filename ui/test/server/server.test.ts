@@ -151,6 +151,8 @@ cfg('config.json comes from the environment and is revalidated', async ({ base }
     readinessUrl: '/api/health/readiness',
     eventsUrl: '/events/stream',
     maxUploadBytes: 2048,
+    maxPixels: 50_000_000,
+    maxDimension: 32_768,
     topK: 3,
     uploadConcurrency: 2,
     slowAfterMs: 1500,
