@@ -226,7 +226,7 @@ e2e('two images at once: both classified', async ({ page, images }) => {
   await waitForStatus(page, 'coffee.png', 'done');
   await waitForStatus(page, 'rocket.jpg', 'done');
   assert.match(await card(page, 'coffee.png').locator('.is-top .prediction-label').innerText(), /espresso/i);
-  assert.match(await page.locator('.summary').innerText(), /7 images · 5 classified · 2 failed/);
+  assert.match(await page.locator('.summary').innerText(), /8 images · 6 classified · 2 failed/);
 });
 
 e2e('keyboard opens the picker; paste and drag-and-drop add images', async ({ page, images }) => {
