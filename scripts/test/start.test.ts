@@ -5,12 +5,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLASSIFIED } from '../../contracts/events.ts';
 import { copyClone } from '../../test/clone.ts';
+import { relayInfoFile } from '../relay.ts';
 import { fixtures } from '../../test/support.ts';
 import { freePort, raw, ROOT } from '../../ui/test/support.ts';
 import { openSse, type SseStream } from '../../ui/test/sse.ts';
@@ -116,7 +117,9 @@ start('emit goes through the relay into the feed', async (ctx) => {
 
   const emit = launch(process.execPath, ['--import', 'tsx', 'scripts/emit.ts', path.join(await fixtures(), 'chelsea.png')], env);
   assert.is(await exited(emit.proc, 60_000), 0, emit.output);
-  assert.match(emit.output, /local relay/);
+  assert.match(emit.output, /^classified chelsea\.png: .+, delivered by the local relay/m);
+  // emit found the relay and its token where npm start left them, for this user only.
+  assert.is(statSync(relayInfoFile(ROOT)).mode & 0o777, 0o600);
 
   let data;
   do {
@@ -142,6 +145,7 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     }
     assert.equal(open, [], `still listening 15 s after ${signal}:\n${ctx.run.output.slice(-1500)}`);
     assert.is.not(await exited(ctx.run.proc, 15_000), 'timeout', 'npm exited');
+    assert.not.ok(existsSync(relayInfoFile(ROOT)), 'the relay file goes with the relay');
   });
 }
 start.run();
