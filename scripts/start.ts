@@ -93,7 +93,8 @@ export async function start(root: string, argv: string[]): Promise<void> {
     host,
     port: relayService.port,
     // Its URL with its per-run token, readable only by this user: `npm run emit` reads it.
-    infoFile: relayInfoFile(root),
+    // Where `npm run emit` finds this relay; KLASSIFY_RELAY_FILE moves it (tests do).
+    infoFile: process.env.KLASSIFY_RELAY_FILE || relayInfoFile(root),
     log: (line) => say(`[relay] ${line}`),
   });
 
