@@ -18,7 +18,7 @@ import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { EXIT_CANNOT_START } from '../server-kit/exit.ts';
 import { staleBundles } from './bundles.ts';
-import { createRelay } from './relay.ts';
+import { createRelay, relayInfoFile } from './relay.ts';
 import { loopbackFor, portProblems, readSettings, urlHost, type Service } from './start-checks.ts';
 
 const say = (line: string) => console.log(line);
@@ -92,6 +92,9 @@ export async function start(root: string, argv: string[]): Promise<void> {
     token,
     host,
     port: relayService.port,
+    // Its URL with its per-run token, readable only by this user: `npm run emit` reads it.
+    // Where `npm run emit` finds this relay; KLASSIFY_RELAY_FILE moves it (tests do).
+    infoFile: process.env.KLASSIFY_RELAY_FILE || relayInfoFile(root),
     log: (line) => say(`[relay] ${line}`),
   });
 

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,11 @@ interface Run {
   group: boolean;
 }
 
+/** A folder of this run's own, removed when the process exits. */
+const RELAY_DIR = mkdtempSync(path.join(tmpdir(), 'klassify-start-'));
+process.once('exit', () => rmSync(RELAY_DIR, { recursive: true, force: true }));
+const RELAY_FILE = path.join(RELAY_DIR, 'relay.json');
+
 interface Ports {
   fn: number;
   ui: number;
@@ -35,6 +40,8 @@ const portEnv = (ports: Ports, extra: Record<string, string> = {}) => ({
   RELAY_PORT: String(ports.relay),
   KLASSIFY_WORKERS: '1',
   KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'),
+  // Never the repository's own .cache/relay.json: a developer's `npm start` may be using it.
+  KLASSIFY_RELAY_FILE: RELAY_FILE,
   npm_config_update_notifier: 'false',
   ...extra,
 });
@@ -116,7 +123,9 @@ start('emit goes through the relay into the feed', async (ctx) => {
 
   const emit = launch(process.execPath, ['--import', 'tsx', 'scripts/emit.ts', path.join(await fixtures(), 'chelsea.png')], env);
   assert.is(await exited(emit.proc, 60_000), 0, emit.output);
-  assert.match(emit.output, /local relay/);
+  assert.match(emit.output, /^classified chelsea\.png: .+, delivered by the local relay/m);
+  // emit found the relay and its token where npm start left them, for this user only.
+  assert.is(statSync(RELAY_FILE).mode & 0o777, 0o600);
 
   let data;
   do {
@@ -142,6 +151,7 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     }
     assert.equal(open, [], `still listening 15 s after ${signal}:\n${ctx.run.output.slice(-1500)}`);
     assert.is.not(await exited(ctx.run.proc, 15_000), 'timeout', 'npm exited');
+    assert.not.ok(existsSync(RELAY_FILE), 'the relay file goes with the relay');
   });
 }
 start.run();

@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
@@ -69,7 +70,7 @@ interface Ctx {
   ui: UiServer;
   base: string;
   relay: Relay;
-  relayPort: number;
+  relayFile: string;
   browser: Browser;
   context: BrowserContext;
   page: Page;
@@ -104,8 +105,10 @@ e2e.before(async (ctx) => {
   const token = randomBytes(18).toString('base64url');
   ctx.ui = createUiServer(await testConfig({ CLASSIFY_URL: ctx.tap.url, UI_EVENTS_TOKEN: token }), silentLogger);
   ctx.base = `http://127.0.0.1:${(await ctx.ui.listen()).port}`;
-  ctx.relay = createRelay({ functionUrl: ctx.fn.url, uiUrl: ctx.base, token, port: 0 });
-  ctx.relayPort = (await ctx.relay.listen()).port;
+  // Where emit finds the relay and its token, as `npm start` writes it to .cache/relay.json.
+  ctx.relayFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'klassify-relay-')), 'relay.json');
+  ctx.relay = createRelay({ functionUrl: ctx.fn.url, uiUrl: ctx.base, token, port: 0, infoFile: ctx.relayFile });
+  await ctx.relay.listen();
   ctx.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   ctx.context = await ctx.browser.newContext({ viewport: { width: 1280, height: 900 } });
   await ctx.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ctx.base });
@@ -118,6 +121,7 @@ e2e.before(async (ctx) => {
 e2e.after(async (ctx) => {
   await ctx.browser?.close();
   await ctx.relay?.close();
+  if (ctx.relayFile) await rm(path.dirname(ctx.relayFile), { recursive: true, force: true });
   await ctx.ui?.close();
   await ctx.tap?.close();
   await ctx.fn?.stop();
@@ -222,7 +226,7 @@ e2e('two images at once: both classified', async ({ page, images }) => {
   await waitForStatus(page, 'coffee.png', 'done');
   await waitForStatus(page, 'rocket.jpg', 'done');
   assert.match(await card(page, 'coffee.png').locator('.is-top .prediction-label').innerText(), /espresso/i);
-  assert.match(await page.locator('.summary').innerText(), /7 images · 5 classified · 2 failed/);
+  assert.match(await page.locator('.summary').innerText(), /8 images · 6 classified · 2 failed/);
 });
 
 e2e('keyboard opens the picker; paste and drag-and-drop add images', async ({ page, images }) => {
@@ -266,12 +270,12 @@ e2e('keyboard opens the picker; paste and drag-and-drop add images', async ({ pa
   assert.match(await card(page, 'dropped-cat.png').locator('.is-top').innerText(), CAT);
 });
 
-e2e('`npm run emit` reaches the live feed through the local relay, its subject decoded as text', async ({ page, images, relayPort }) => {
+e2e('`npm run emit` reaches the live feed through the local relay, its subject decoded as text', async ({ page, images, relayFile }) => {
   // emit percent-encodes the subject (the function takes printable ASCII only); the feed decodes it.
   const subject = 'emitted-café <b>cat</b>.png';
   const emit = spawn(process.execPath, ['--import', 'tsx', 'scripts/emit.ts', path.join(images, 'chelsea.png'), '--subject', subject], {
     cwd: ROOT,
-    env: { ...process.env, RELAY_PORT: String(relayPort) },
+    env: { ...process.env, KLASSIFY_RELAY_FILE: relayFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

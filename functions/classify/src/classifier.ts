@@ -1,10 +1,12 @@
 // The protocol-free core: image bytes in, predictions out. HTTP and CloudEvents are thin
-// adapters around this. It owns the model files, the worker pool and admission control.
+// adapters around this. It owns the model files, the worker pool and admission control
+// (admission.ts).
 import type { Classification } from '../../../contracts/classification.ts';
 import type { Config, ResizePolicy } from './config.ts';
 import { DecodeGate } from './decode-gate.ts';
 import type { DecodeLimits } from './decode-budget.ts';
-import { ClientClosed, Overloaded } from './errors.ts';
+import { Admission, type Ticket } from './admission.ts';
+import { ClientClosed, type TooManyUploads } from './errors.ts';
 import { topK } from './labels.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
@@ -26,7 +28,7 @@ function throwIfGone(signal: AbortSignal | undefined): void {
 }
 
 export class Classifier {
-  private admitted = 0;
+  private readonly admission: Admission;
   private readonly decodeGate: DecodeGate;
   private readonly limits: DecodeLimits;
 
@@ -35,6 +37,7 @@ export class Classifier {
     private metrics: Metrics,
     private pool: InferencePool,
   ) {
+    this.admission = new Admission({ queueSize: config.queueSize, maxUploadsPerClient: config.maxUploadsPerClient, workers: config.workers });
     this.decodeGate = new DecodeGate(config.decodeMemoryBytes, config.decodeConcurrency);
     const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans } = config;
     this.limits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans };
@@ -64,22 +67,23 @@ export class Classifier {
   }
 
   /**
-   * Reserves a place for one request, or throws Overloaded. Callers take it before reading
-   * the body, so a flood is refused before it costs memory; release() when done.
+   * Reserves a place for one request from `client` (a key from server-kit/client-address.ts),
+   * or throws Overloaded or TooManyUploads (admission.ts). Callers take it before reading
+   * the body, so a flood is refused before it costs memory; bodyRead() once the body is in,
+   * release() when done. `cut` stops the body read if the client's slow uploads must be cut.
    */
-  admit(): () => void {
-    if (this.admitted >= this.config.queueSize) {
-      // A rough drain estimate: what is admitted, spread over the workers, at ~50 ms each.
-      throw new Overloaded(Math.max(1, Math.ceil((this.admitted / this.config.workers) * 0.05)));
-    }
-    this.admitted++;
+  admit(client: string, cut: (err: TooManyUploads) => void): Ticket {
+    const ticket = this.admission.admit(client, cut);
     this.metrics.inFlight.inc();
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.admitted--;
-      this.metrics.inFlight.dec();
+    return {
+      bodyRead: ticket.bodyRead,
+      release: () => {
+        if (released) return;
+        released = true;
+        ticket.release();
+        this.metrics.inFlight.dec();
+      },
     };
   }
 
@@ -145,6 +149,7 @@ export class Classifier {
   }
 
   close(): Promise<void> {
+    this.admission.close();
     return this.pool.close();
   }
 }

@@ -70,4 +70,17 @@ config('a short or odd event token is refused without echoing it', () => {
     }
   }
 });
+config('trusted proxies: loopback by default, networks when set; the old hop count is refused by name', () => {
+  const c = loadConfig({}, { publicDir: '/srv' });
+  assert.ok(c.trustedProxies.check('127.0.0.1', 'ipv4'));
+  assert.not.ok(c.trustedProxies.check('10.244.0.5', 'ipv4'));
+  const knative = loadConfig({ UI_TRUSTED_PROXIES: '127.0.0.0/8,::1/128,10.244.0.0/16' }, { publicDir: '/srv' });
+  assert.ok(knative.trustedProxies.check('10.244.0.5', 'ipv4'));
+  for (const [env, expected] of [
+    [{ UI_TRUSTED_PROXIES: '10.244.0.0/' }, /^UI_TRUSTED_PROXIES="10\.244\.0\.0\/" is invalid/],
+    [{ UI_TRUSTED_PROXY_HOPS: '1' }, /UI_TRUSTED_PROXY_HOPS is no longer read; set UI_TRUSTED_PROXIES/],
+  ] as const) {
+    assert.throws(() => loadConfig(env, { publicDir: '/srv' }), (error: ConfigError) => expected.test(error.problems[0]));
+  }
+});
 config.run();

@@ -1,6 +1,7 @@
 // The HTTP transport: routing, admission, problem responses and metrics per request.
 // It knows nothing about images or models beyond calling the core.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { clientAddress, clientKey } from '../../../../server-kit/client-address.ts';
 import { stageClose } from '../../../../server-kit/linger.ts';
 import type { Logger } from '../../../../server-kit/log.ts';
 import type { Classifier } from '../classifier.ts';
@@ -12,7 +13,7 @@ import { openApiDocument } from './openapi.ts';
 import { readUpload, type BodyGuard, type BodyTiming } from './body.ts';
 import { classifyOptions, readParams } from './params.ts';
 import { closesConnection } from './problems.ts';
-import type { Handler, Route } from './route.ts';
+import type { Admit, Handler, Route } from './route.ts';
 import { sendJson, sendProblem } from './respond.ts';
 import { classifierRuntime, servedModels } from './v2/model.ts';
 import { createV2Routes } from './v2/routes.ts';
@@ -63,21 +64,31 @@ export function createApp(deps: AppDeps): RequestListener {
     return state.classifier;
   };
 
-  /** Admission first, so a refused request costs no body buffering. */
-  const withAdmission = async (fn: (c: Classifier) => Promise<number>): Promise<number> => {
+  /**
+   * Admission first, so a refused request costs no body buffering. Every route that reads
+   * a body goes through here, so each counts against its client's share (admission.ts), and
+   * reads its body with the policy handed to `fn`: the slow-client timing, `gone`, and the
+   * cut that ends the read when the client's slow uploads pass its share.
+   */
+  const withAdmission: Admit = async (req, gone, fn) => {
     const classifier = ready();
-    const release = classifier.admit();
+    const client = clientKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustedProxies));
+    const cut = new AbortController();
+    const ticket = classifier.admit(client, (err) => cut.abort(err));
+    // 'end' comes once the body has been read to its end, by whichever reader.
+    req.once('end', ticket.bodyRead);
     try {
-      return await fn(classifier);
+      return await fn(classifier, { timing, signal: gone, cut: cut.signal });
     } finally {
-      release();
+      req.off('end', ticket.bodyRead);
+      ticket.release();
     }
   };
 
   const classify: Handler = (req, res, url, gone) =>
-    withAdmission(async (classifier) => {
+    withAdmission(req, gone, async (classifier, body) => {
       const query = readParams(url.searchParams); // a bad query is refused before the body is read
-      const upload = await readUpload(req, config.bodyLimitBytes, { timing, signal: gone });
+      const upload = await readUpload(req, config.bodyLimitBytes, body);
       const opts = classifyOptions(config, query, readParams(upload.params, query));
       gone.throwIfAborted(); // nobody is waiting: start no work
       sendJson(res, 200, await classifier.classify(upload.bytes, { ...opts, signal: gone }));
@@ -88,7 +99,7 @@ export function createApp(deps: AppDeps): RequestListener {
     '/classify': { POST: classify },
     '/': {
       GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
-      POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, { timing, signal: gone })),
+      POST: (req, res, _url, gone) => withAdmission(req, gone, (classifier, body) => deps.handleEvent(req, res, classifier, body)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
@@ -116,7 +127,6 @@ export function createApp(deps: AppDeps): RequestListener {
   );
   const v2 = createV2Routes({
     config,
-    timing,
     models: servedModels(config),
     ready,
     withAdmission,
