@@ -115,16 +115,18 @@ YAML
 # Applies the base (or KLASSIFY_OVERLAY) with the build's tag, the events token and the
 # max-scale derived for this node.
 apply_manifests() {
-  local tag=$1 token dir status=0
+  local tag=$1 token dir
   token=$(events_token)
   mkdir -p "$ROOT/.cache"
   dir=$(mktemp -d "$ROOT/.cache/deploy.XXXXXX")
-  write_overlay "$dir" "$tag" "$token" "$MAX_SCALE"
-  log "applying knative/${OVERLAY:+overlays/}${OVERLAY:-base} with image tag $tag"
-  kube apply -k "$dir" || status=$?
-  # The overlay holds the token: it goes as soon as it has been applied.
-  rm -rf "$dir"
-  return "$status"
+  # The overlay holds the token: it goes once applied, and on every failure on the way
+  # (a step that dies exits this subshell, and its EXIT trap still runs).
+  (
+    trap 'rm -rf "$dir"' EXIT
+    write_overlay "$dir" "$tag" "$token" "$MAX_SCALE"
+    log "applying knative/${OVERLAY:+overlays/}${OVERLAY:-base} with image tag $tag"
+    kube apply -k "$dir"
+  )
 }
 
 wait_for_services() {

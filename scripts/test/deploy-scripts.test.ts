@@ -24,6 +24,8 @@ if (!hasKubectl) console.log('  (not rendering the applied kustomization: kubect
 const kubectlCalls = (run: Run) => run.calls.filter((c) => c.startsWith('kubectl '));
 /** Index of the first call containing every fragment (-1 if none). */
 const indexOf = (run: Run, ...fragments: string[]) => run.calls.findIndex((c) => fragments.every((f) => c.includes(f)));
+/** The deploy scripts' temporary overlay folders under .cache/ (they hold the events token). */
+const overlayDirs = () => (mkdirSync(path.join(ROOT, '.cache'), { recursive: true }), readdirSync(path.join(ROOT, '.cache')).filter((name) => name.startsWith('deploy.')));
 /** The URLs applied with `kubectl apply -f URL`, in order. */
 const installed = (run: Run) => run.calls.map((c) => / apply -f (https:\S+)/.exec(c)?.[1]).filter(Boolean) as string[];
 const flags = (call: string) => new Set(call.split(' ').filter((w) => w.startsWith('--')));
@@ -366,10 +368,13 @@ for (const platform of platforms('deployment scripts')) {
   });
 
   deploy('an unknown overlay is refused before anything is built', () => {
+    const before = new Set(overlayDirs());
     const r = run('scripts/deploy.sh', [], { FAKE_MINIKUBE_STATUS: 'Running', KLASSIFY_OVERLAY: 'tpu' });
     assert.is(r.status, 1);
     assert.match(r.stderr, 'no kustomization.yaml in');
     assert.is(indexOf(r, 'apply -k'), -1);
+    // The overlay folder holds the events token: it goes even when a step dies.
+    assert.equal(overlayDirs().filter((d) => !before.has(d)), []);
   });
 
   deploy('refuses when the profile is not running', () => {
