@@ -141,8 +141,8 @@ test('hosts of 4, 6 and 8 CPUs with 8 or 16 GB get the largest profile that leav
     [4, 6000, 'none'], // small needs 5120 + 1024 MiB
     [3, 16000, 'none'],
   ];
-  // One shell for all: each choose_profile still reads the manifests in its own subshells.
-  const chosen = capacitySh(hosts.map(([cpus, mib]) => `choose_profile ${cpus} ${mib} || echo none`).join('\n')).split('\n');
+  // One shell for all, with the pods' requests read first in it, as minikube-up.sh does.
+  const chosen = capacitySh(['read_pod_requests', ...hosts.map(([cpus, mib]) => `choose_profile ${cpus} ${mib} || echo none`)].join('\n')).split('\n');
   hosts.forEach(([cpus, mib, profile], i) => assert.is(chosen[i], profile, `a host of ${cpus} CPUs and ${mib} MiB`));
 });
 
