@@ -13,12 +13,12 @@ import { IMAGE_VALUES } from '../src/model/mobilenet.ts';
 import { AssetError } from '../src/errors.ts';
 import { topK } from '../src/labels.ts';
 import { fetchAssets } from '../src/model/assets.ts';
-import { FIXTURES_BASE_URL, FIXTURE_SHA256 } from '../src/model/checksums.ts';
-import { samePadding } from '../src/model/convert.ts';
+import { samePadding } from '../src/model/onnx-graph.ts';
 import { activationParams } from '../src/model/quantize.ts';
-import { prepareModel, type ModelFiles } from '../src/model/prepare.ts';
+import { prepareV1 as prepareModel, type V1Files as ModelFiles } from '../src/model/prepare-v1.ts';
 import { preprocess } from '../src/preprocess.ts';
 import { EXPECTED_TOP1, FIXTURE_NAMES, fixture, testConfig } from '../../../test/support.ts';
+import { FIXTURE_ASSETS } from '../../../test/fixtures.ts';
 
 const padding = suite('TF "same" padding');
 padding('stride 2 on an even input pads only after (0 before, 1 after)', () => {
@@ -218,7 +218,7 @@ assets('a mirror without the model names the variable, the folder layout and an 
 assets('a mirror without the photos names KLASSIFY_FIXTURES_MIRROR and the files it needs', async () => {
   const empty = await mkdtemp(path.join(os.tmpdir(), 'klassify-mirror-'));
   try {
-    await fetchAssets({ what: 'fixture photos', baseUrl: FIXTURES_BASE_URL, sha256: FIXTURE_SHA256 }, { dest: path.join(empty, 'out'), mirror: empty });
+    await fetchAssets(FIXTURE_ASSETS, { dest: path.join(empty, 'out'), mirror: empty });
     assert.unreachable('should have failed');
   } catch (err) {
     assert.instance(err, AssetError);

@@ -5,15 +5,23 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Config } from '../config.ts';
 import { AssetError } from '../errors.ts';
-import { FIXTURES_BASE_URL, FIXTURE_SHA256, MODEL_BASE_URL } from './checksums.ts';
-import { MODEL_NAME } from './mobilenet.ts';
 
 export interface AssetSet {
   /** What the files are, for messages ("MobileNet weights"). */
   what: string;
   baseUrl: string;
   sha256: Readonly<Record<string, string>>;
+  /** How to point this set at a local copy: every error names it, so the fix is in the message. */
+  mirrorHelp?: MirrorHelp;
+}
+
+export interface MirrorHelp {
+  env: string;
+  /** What the mirror folder holds, e.g. "mobilenet_v1_0.75_224/model.json and …". */
+  layout: string;
+  example: string;
 }
 
 export interface FetchOptions {
@@ -45,31 +53,14 @@ export async function fetchAssets(set: AssetSet, opts: FetchOptions): Promise<st
           `The source is corrupt or changed; delete ${opts.dest} and retry, or point the mirror at a good copy.`,
       );
     }
-    // Write then rename, so an interrupted run never leaves a half-written file behind.
-    const tmp = `${target}.part`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, target);
+    await writeAtomically(target, bytes);
     opts.onProgress?.(++done, files.length, file);
   }
   return opts.dest;
 }
 
-/** How to point each known set at a local copy: every error names it, so the fix is in the message. */
-const MIRROR_HELP: Readonly<Record<string, { env: string; layout: string; example: string }>> = {
-  [MODEL_BASE_URL]: {
-    env: 'KLASSIFY_MODEL_MIRROR',
-    layout: `${MODEL_NAME}/model.json and its weight files ${MODEL_NAME}/group1-shard1of1 … group55-shard1of1`,
-    example: 'KLASSIFY_MODEL_MIRROR=/data/models npm start',
-  },
-  [FIXTURES_BASE_URL]: {
-    env: 'KLASSIFY_FIXTURES_MIRROR',
-    layout: `the photos ${Object.keys(FIXTURE_SHA256).join(', ')}`,
-    example: 'KLASSIFY_FIXTURES_MIRROR=/data/photos npm test',
-  },
-};
-
 function mirrorHint(set: AssetSet): string {
-  const help = MIRROR_HELP[set.baseUrl];
+  const help = set.mirrorHelp;
   if (!help) return `Use a mirror folder that holds ${Object.keys(set.sha256).join(', ')}.`;
   return `Set ${help.env} to a folder that holds ${help.layout}, e.g. \`${help.example}\`.`;
 }
@@ -80,7 +71,7 @@ async function fromMirror(set: AssetSet, mirror: string, file: string): Promise<
     return await readFile(source);
   } catch (err) {
     throw new AssetError(`${set.what}: cannot read ${source} from the mirror (${(err as Error).message}). ` +
-      `${mirrorHint(set)} Or unset ${MIRROR_HELP[set.baseUrl]?.env ?? 'the mirror'} to download from ${set.baseUrl}.`);
+      `${mirrorHint(set)} Or unset ${set.mirrorHelp?.env ?? 'the mirror'} to download from ${set.baseUrl}.`);
   }
 }
 
@@ -95,4 +86,58 @@ async function download(set: AssetSet, file: string): Promise<Uint8Array> {
   }
   if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later, or use a local copy. ${mirrorHint(set)}`);
   return new Uint8Array(await res.arrayBuffer());
+}
+
+type ModelSourceConfig = Pick<Config, 'modelCacheDir' | 'modelMirror' | 'modelFetch'>;
+
+/** A model's published files, as its module describes them (mobilenet-v1.ts, mobilenet-v2.ts). */
+export interface ModelSource {
+  name: string;
+  title: string;
+  baseUrl: string;
+  sha256: Readonly<Record<string, string>>;
+  /** What `<mirror>/<name>/` holds, for messages. */
+  mirrorLayout: string;
+}
+
+/**
+ * Ensures a model's published files are in `dest`, verified: from `<KLASSIFY_MODEL_MIRROR>/<name>/`
+ * when a mirror is set, else from the pinned public URL, unless KLASSIFY_MODEL_FETCH=never.
+ */
+export async function fetchModelSource(model: ModelSource, config: ModelSourceConfig, dest: string, log: (msg: string) => void): Promise<void> {
+  const haveSource = Object.keys(model.sha256).every((f) => existsSync(path.join(dest, f)));
+  if (config.modelFetch === 'never' && !config.modelMirror && !haveSource) {
+    throw new AssetError(`${model.title} is not in ${config.modelCacheDir} and KLASSIFY_MODEL_FETCH=never forbids ` +
+      'downloading it. Run `npm run model` (or build the container image, which bakes it in) first.');
+  }
+  if (!haveSource) {
+    log(config.modelMirror ? `copying ${model.name} from the mirror ${config.modelMirror}` : `downloading ${model.name} from ${model.baseUrl}`);
+  }
+  await fetchAssets(
+    {
+      what: model.title,
+      baseUrl: model.baseUrl,
+      sha256: model.sha256,
+      mirrorHelp: { env: 'KLASSIFY_MODEL_MIRROR', layout: model.mirrorLayout, example: 'KLASSIFY_MODEL_MIRROR=/data/models npm start' },
+    },
+    { dest, mirror: config.modelMirror && path.join(config.modelMirror, model.name), onProgress: progressBar() },
+  );
+}
+
+/** Write then rename, so an interrupted run never leaves a half-written file behind. */
+export async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.part`, bytes);
+  await rename(`${file}.part`, file);
+}
+
+/** A one-line progress bar on a terminal; silent when stderr is a pipe or a log file. */
+function progressBar(stream = process.stderr) {
+  if (!stream.isTTY) return undefined;
+  return (done: number, total: number, file: string) => {
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} ${file.padEnd(20)}`);
+    if (done === total) stream.write('\n');
+  };
 }

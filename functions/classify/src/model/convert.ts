@@ -15,7 +15,8 @@
 //   floor(total/2) before and the rest after. For stride 2 on an even input that is
 //   0 before and 1 after; symmetric padding would shift every feature map by a pixel.
 import onnxProto from 'onnx-proto';
-import { CLASS_COUNT, INPUT_NAME, INPUT_SIZE, NORMALIZE, OUTPUT_NAME } from './mobilenet.ts';
+import { CLASS_COUNT, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from './mobilenet.ts';
+import { NORMALIZE } from './mobilenet-v1.ts';
 import { GraphBuilder, samePadding } from './onnx-graph.ts';
 import type { LayersModel, LayerSpec, Weight } from './tfjs-layers.ts';
 

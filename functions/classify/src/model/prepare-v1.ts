@@ -1,4 +1,4 @@
-// Makes the model available on disk: the verified TF.js source files, the ONNX file
+// Makes MobileNet v1 available on disk: the verified TF.js source files, the ONNX file
 // converted from them and, for KLASSIFY_MODEL_PRECISION=int8, its quantised version.
 // Conversion runs once; its output is named by a key derived from the pinned source
 // checksums, the converter version and (int8) the quantiser version and committed
@@ -6,13 +6,12 @@
 // These files are portable; what one runtime derives from them for one CPU is its
 // engine's business (engines/onnx-cache.ts).
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { AssetError } from '../errors.ts';
-import { fetchAssets, sha256 } from './assets.ts';
-import { MODEL_BASE_URL, MODEL_SHA256 } from './checksums.ts';
-import { MODEL_NAME, MODEL_TITLE } from './mobilenet.ts';
+import { fetchModelSource, sha256, writeAtomically } from './assets.ts';
+import { MOBILENET_V1, MODEL_NAME } from './mobilenet-v1.ts';
 /** Bump when the converter's output changes, to invalidate cached ONNX files. */
 const CONVERTER_VERSION = '2';
 /** Bump when the quantiser's output changes. */
@@ -23,7 +22,8 @@ const QUANTIZER_VERSION = '2';
  */
 const INT8_ACTIVATIONS = 'u8';
 
-export interface ModelFiles {
+export interface V1Files {
+  model: typeof MODEL_NAME;
   precision: Precision;
   /** Folder with model.json and its shards (the tfjs engine's input). */
   tfjsDir: string;
@@ -40,15 +40,16 @@ type ModelConfig = Pick<Config, 'modelCacheDir' | 'modelMirror' | 'modelFetch'> 
 const calibration = async () => (await import('./calibration.ts')).CALIBRATION;
 
 const cacheKey = async (precision: Precision) => {
-  const source = CONVERTER_VERSION + JSON.stringify(Object.entries(MODEL_SHA256).sort());
+  const source = CONVERTER_VERSION + JSON.stringify(Object.entries(MOBILENET_V1.sha256).sort());
   const int8 = precision === 'int8' ? QUANTIZER_VERSION + INT8_ACTIVATIONS + JSON.stringify(await calibration()) : '';
   return sha256(Buffer.from(source + int8)).slice(0, 12);
 };
 
-export async function modelPaths(config: ModelConfig): Promise<ModelFiles> {
+export async function v1Paths(config: ModelConfig): Promise<V1Files> {
   const precision = config.modelPrecision ?? 'fp32';
   const stem = path.join(config.modelCacheDir, `${MODEL_NAME}.${await cacheKey(precision)}${precision === 'int8' ? '.int8' : ''}`);
   return {
+    model: MODEL_NAME,
     precision,
     tfjsDir: path.join(config.modelCacheDir, 'tfjs', MODEL_NAME),
     onnxPath: `${stem}.onnx`,
@@ -56,11 +57,11 @@ export async function modelPaths(config: ModelConfig): Promise<ModelFiles> {
   };
 }
 
-export async function prepareModel(
+export async function prepareV1(
   config: ModelConfig,
   opts: { needSource?: boolean; log?: (msg: string) => void } = {},
-): Promise<ModelFiles> {
-  const files = await modelPaths(config);
+): Promise<V1Files> {
+  const files = await v1Paths(config);
   const log = opts.log ?? (() => {});
   if (existsSync(files.onnxPath) && !opts.needSource) return files;
   if (opts.needSource || !existsSync(files.fp32Path)) await convert(config, files, log);
@@ -76,49 +77,17 @@ export async function prepareModel(
       throw new AssetError(`Cannot write the int8 model to ${config.modelCacheDir} (${(err as Error).message}). ` +
         'Prepare it where the cache is writable: KLASSIFY_MODEL_PRECISION=int8 npm run model (the container image bakes it in).');
     }
-    log(`quantised the model to int8 in ${Math.round(performance.now() - started)} ms: ${files.onnxPath}`);
+    log(`quantised ${MODEL_NAME} to int8 in ${Math.round(performance.now() - started)} ms: ${files.onnxPath}`);
   }
   return files;
 }
 
-async function convert(config: ModelConfig, files: ModelFiles, log: (msg: string) => void): Promise<void> {
-  const haveSource = Object.keys(MODEL_SHA256).every((f) => existsSync(path.join(files.tfjsDir, f)));
-  if (config.modelFetch === 'never' && !config.modelMirror && !haveSource) {
-    throw new AssetError(`The model is not in ${config.modelCacheDir} and KLASSIFY_MODEL_FETCH=never forbids ` +
-      'downloading it. Run `npm run model` (or build the container image, which bakes it in) first.');
-  }
-  if (!haveSource) {
-    log(config.modelMirror ? `copying the model from the mirror ${config.modelMirror}` : `downloading the model from ${MODEL_BASE_URL}`);
-  }
-  await fetchAssets(
-    { what: `${MODEL_TITLE} (TF.js)`, baseUrl: MODEL_BASE_URL, sha256: MODEL_SHA256 },
-    {
-      dest: files.tfjsDir,
-      mirror: config.modelMirror && path.join(config.modelMirror, MODEL_NAME),
-      onProgress: progressBar(),
-    },
-  );
+async function convert(config: ModelConfig, files: V1Files, log: (msg: string) => void): Promise<void> {
+  await fetchModelSource(MOBILENET_V1, config, files.tfjsDir, log);
   if (existsSync(files.fp32Path)) return;
   const started = performance.now();
   // Loaded only when converting, to keep the protobuf schema out of a normal start-up.
   const [{ convertToOnnx }, { readLayersModel }] = await Promise.all([import('./convert.ts'), import('./tfjs-layers.ts')]);
   await writeAtomically(files.fp32Path, convertToOnnx(await readLayersModel(files.tfjsDir)));
-  log(`converted the model to ONNX in ${Math.round(performance.now() - started)} ms: ${files.fp32Path}`);
-}
-
-async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.part`, bytes);
-  await rename(`${file}.part`, file);
-}
-
-/** A one-line progress bar on a terminal; silent when stderr is a pipe or a log file. */
-function progressBar(stream = process.stderr) {
-  if (!stream.isTTY) return undefined;
-  return (done: number, total: number, file: string) => {
-    const width = 30;
-    const filled = Math.round((done / total) * width);
-    stream.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} ${file.padEnd(20)}`);
-    if (done === total) stream.write('\n');
-  };
+  log(`converted ${MODEL_NAME} to ONNX in ${Math.round(performance.now() - started)} ms: ${files.fp32Path}`);
 }
