@@ -19,6 +19,7 @@ import { IMAGE_VALUES } from '../functions/classify/src/model/mobilenet.ts';
 import { startInference } from '../functions/classify/src/inference.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
+import { prepareV1 } from '../functions/classify/src/model/prepare-v1.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
@@ -67,7 +68,7 @@ function machine() {
 
 async function engines() {
   const config = loadConfig({ ...baseEnv() });
-  const files = await prepareModel(config, { needSource: true });
+  const files = await prepareV1(config, { needSource: true });
   const input = new Uint8Array(8 * IMAGE_VALUES);
   input.set((await preprocess(await fixture('chelsea.png'), { resize: 'stretch', maxPixels: 5e7 })).rgb);
   for (let i = 1; i < 8; i++) input.copyWithin(i * IMAGE_VALUES, 0, IMAGE_VALUES);
@@ -109,7 +110,7 @@ async function decode() {
   const runs = QUICK ? 10 : 30;
   // Predictions per variant, to show a faster path changes nothing that matters.
   const config = loadConfig({ ...baseEnv() });
-  const files = await prepareModel(config);
+  const files = await prepareV1(config);
   const engine = await createEngine({ ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
   const classify = (rgb: Uint8Array) => engine.run(rgb, 1);
   const perFixture: Array<Record<string, unknown>> = [];
@@ -242,7 +243,7 @@ async function sideBySide() {
   const servers = [await startServer(), await startServer({ UV_THREADPOOL_SIZE: '2' })];
   const SIDES = ['HTTP', 'HTTP, UV_THREADPOOL_SIZE=2', 'in-process'] as const;
   type Side = (typeof SIDES)[number];
-  const runOne = async () => pool.infer((await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb);
+  const runOne = async () => pool.infer(config.model, (await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb);
   const measure = async (side: Side, c: number): Promise<LevelResult> => {
     if (side === 'in-process') {
       const { rps, latencies } = await closedLoop(runOne, c, STEP_S);
@@ -364,7 +365,7 @@ async function throughput() {
       const t0 = performance.now();
       const { rgb } = await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels });
       const t1 = performance.now();
-      const r = await pool.infer(rgb);
+      const r = await pool.infer(config.model, rgb);
       const t2 = performance.now();
       acc.decode.push(t1 - t0);
       acc.queue.push(r.queueMs);
@@ -395,7 +396,7 @@ async function throughput() {
   };
   const groups: Array<{ c: number; load: string } & Record<Side, Sample>> = [];
   try {
-    await closedLoop(async () => pool.infer((await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb), 2, 1);
+    await closedLoop(async () => pool.infer(config.model, (await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb), 2, 1);
     for (const server of Object.values(servers)) await hey(server.url, image, 2, 1);
     let turn = 0;
     for (let r = 0; r < REPEATS; r++) {
@@ -613,8 +614,8 @@ async function main() {
   if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
   // The engines section measures the graph the service loads on this CPU.
   for (const precision of PRECISIONS) {
-    const model = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'), KLASSIFY_MODEL_PRECISION: precision }), { needSource: true });
-    await saveOptimized(model.onnxPath);
+    const config = loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'), KLASSIFY_MODEL_PRECISION: precision });
+    for (const model of config.models) await saveOptimized((await prepareModel(model, config, { needSource: true })).onnxPath);
   }
 
   const section = async (name: string, fn: () => Promise<void>) => {

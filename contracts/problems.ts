@@ -24,6 +24,7 @@ export const PROBLEM_SCHEMA = {
     instance: { type: 'string' },
     supported: { type: 'array', items: { type: 'string' }, description: 'With 415: the image formats that are decoded.' },
     parameter: { type: 'string', description: 'With an invalid parameter: its name.' },
+    models: { type: 'array', items: { type: 'string' }, description: 'With unknown-model: the models this server serves.' },
   },
 } as const;
 

@@ -4,8 +4,10 @@
 // (server-kit/config.ts, shared with the UI server).
 import os from 'node:os';
 import path from 'node:path';
-import { envReader, type Env } from '../../../server-kit/config.ts';
+import { DEFAULT_MODEL } from '../../../contracts/models.ts';
+import { envReader, type Env, type EnvReader } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
+import { enginesFor, MODEL_NAMES, type ModelName } from './model/catalog.ts';
 
 const MiB = 1024 * 1024;
 
@@ -62,8 +64,15 @@ export interface Config {
   modelCacheDir: string;
   modelMirror: string | undefined;
   modelFetch: (typeof MODEL_FETCH)[number];
-  /** The onnx engine's weights and activations: fp32, or int8 quantised (docs/performance.md). */
+  /**
+   * MobileNet v1's weights and activations in the onnx engine: fp32, or our int8
+   * quantisation (docs/performance.md). v2 is int8 as published, whatever this says.
+   */
   modelPrecision: (typeof MODEL_PRECISIONS)[number];
+  /** The model that answers a request that names none. */
+  model: ModelName;
+  /** The models this server loads into every worker and answers with (the default among them). */
+  models: readonly ModelName[];
   shutdownTimeoutMs: number;
   dedupeTtlMs: number;
   dedupeMaxEntries: number;
@@ -76,6 +85,27 @@ export interface Config {
 
 export const MAX_TOPK = 1000;
 
+/**
+ * KLASSIFY_MODELS (the served models, comma-separated; default: every model the engine can
+ * run) and KLASSIFY_MODEL (the default among them; default DEFAULT_MODEL when served).
+ */
+function readModels(read: EnvReader, engine: EngineName): Pick<Config, 'model' | 'models'> {
+  const runnable = MODEL_NAMES.filter((m) => enginesFor(m).includes(engine));
+  const listed = read.raw('KLASSIFY_MODELS')?.split(',').map((m) => m.trim());
+  let models: ModelName[] = runnable;
+  if (listed) {
+    const valid = listed.every((m) => (MODEL_NAMES as readonly string[]).includes(m)) && new Set(listed).size === listed.length;
+    if (valid) models = listed as ModelName[];
+    else read.invalid('KLASSIFY_MODELS', `a comma-separated list of distinct model names from ${MODEL_NAMES.join(', ')} (default: all that KLASSIFY_ENGINE runs)`);
+  }
+  const model = read.oneOf('KLASSIFY_MODEL', MODEL_NAMES, models.includes(DEFAULT_MODEL) ? DEFAULT_MODEL : models[0]);
+  if (!models.includes(model)) read.problem(`KLASSIFY_MODEL=${model} is not among KLASSIFY_MODELS=${models.join(',')}; valid values: one of the served models.`);
+  for (const m of models.filter((m) => !runnable.includes(m))) {
+    read.problem(`${m} cannot run on KLASSIFY_ENGINE=${engine} (it runs on ${enginesFor(m).join(', ')}); serve it with KLASSIFY_ENGINE=onnx, or leave it out of KLASSIFY_MODELS.`);
+  }
+  return { model, models: Object.freeze(models) };
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const read = envReader(env);
   const provider = read.oneOf('KLASSIFY_PROVIDER', PROVIDERS, 'cpu');
@@ -83,10 +113,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const cpus = os.availableParallelism();
   const revision = read.raw('K_REVISION') ?? null;
   const mirror = read.raw('KLASSIFY_MODEL_MIRROR');
+  // Read in this order so that problems are listed in it.
+  const port = read.int('PORT', 8080, 0, 65535);
+  const host = read.string('HOST', '0.0.0.0');
+  const engine = read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx');
   const config: Config = {
-    port: read.int('PORT', 8080, 0, 65535),
-    host: read.string('HOST', '0.0.0.0'),
-    engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
+    port,
+    host,
+    engine,
     provider,
     providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
     // One worker per core, each running single-threaded inference, measured fastest on
@@ -125,6 +159,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     modelMirror: mirror === undefined ? undefined : path.resolve(mirror),
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
     modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
+    ...readModels(read, engine),
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     dedupeTtlMs: read.int('KLASSIFY_DEDUPE_TTL_MS', 10 * 60_000, 0, 24 * 3600_000),
     dedupeMaxEntries: read.int('KLASSIFY_DEDUPE_MAX', 1000, 0, 1_000_000),

@@ -7,6 +7,7 @@
 export type ErrorCode =
   | 'invalid-input'
   | 'invalid-parameter'
+  | 'unknown-model'
   | 'empty-body'
   | 'malformed-multipart'
   | 'missing-image-field'
@@ -49,6 +50,18 @@ export class InvalidInput extends ClientError {
 export class InvalidParameter extends ClientError {
   constructor(name: string, detail: string) {
     super('invalid-parameter', `Invalid parameter "${name}"`, detail, { parameter: name });
+  }
+}
+
+/** A request named a model this server does not serve; `models` lists those it does. */
+export class UnknownModel extends ClientError {
+  constructor(requested: string, models: readonly string[]) {
+    super(
+      'unknown-model',
+      'Unknown model',
+      `This server does not serve the model ${JSON.stringify(requested.slice(0, 100))}; choose one of ${models.join(', ')} (or name none for the default).`,
+      { parameter: 'model', models },
+    );
   }
 }
 

@@ -9,9 +9,10 @@ import { createDeduper, handleEvent } from '../src/events/handler.ts';
 import { UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
 import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
 import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
+import { MODEL_EXTENSION, MODEL_NAMES } from '../../../contracts/models.ts';
 import { PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
 
 let svc: RunningService;
 
@@ -54,9 +55,35 @@ events('binary mode: an image event is answered with a classified event', async 
   assert.is(reply.correlationsource, '/tests/uploader');
   assert.is(reply.datacontenttype, 'application/json');
   assert.ok(CAT_LABELS.includes(reply.data.predictions[0].label));
-  assert.is(reply.data.model, 'mobilenet_v1_0.75_224');
+  assert.is(reply.data.model, testConfig().model);
   assert.type(reply.data.timingMs.inference, 'number');
   assertValid(isClassification, reply.data);
+});
+events('the {MODEL_EXTENSION} extension picks the model, in binary and structured mode', async () => {
+  for (const model of MODEL_NAMES) {
+    const input = submitted(`evt-model-${model}`, await fixture('chelsea.png'), { [MODEL_EXTENSION]: model });
+    const { headers, body } = HTTP.binary(input);
+    assert.is(headers[`ce-${MODEL_EXTENSION}`], model);
+    const res = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
+    assert.is(res.event!.type, CLASSIFIED);
+    assert.is(res.event!.data.model, model);
+    assert.ok(CAT_LABELS.includes(res.event!.data.predictions[0].label));
+    const structured = JSON.stringify({
+      specversion: '1.0', id: `evt-model-s-${model}`, source: '/tests/uploader', type: SUBMITTED, [MODEL_EXTENSION]: model,
+      data_base64: Buffer.from(await fixture('coffee.png')).toString('base64'),
+    });
+    assert.is((await deliver({ 'content-type': 'application/cloudevents+json' }, structured)).event!.data.model, model);
+  }
+});
+events('an unknown model is a 400 (not retried) that lists the served ones', async () => {
+  const input = submitted('evt-model-x', await fixture('chelsea.png'), { [MODEL_EXTENSION]: 'inception_v3' });
+  const { headers, body } = HTTP.binary(input);
+  const res = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
+  assert.is(res.status, 400);
+  const problem = JSON.parse(res.text);
+  assert.is(problem.type, problemType('unknown-model'));
+  assert.equal(problem.models, [...MODEL_NAMES]);
+  assertValid(isProblem, problem);
 });
 events('structured mode with data_base64 works the same', async () => {
   const body = JSON.stringify({
@@ -71,7 +98,7 @@ events('structured mode with data_base64 works the same', async () => {
 events('a redelivered event gets the same reply without a second inference', async () => {
   const input = submitted('evt-dup', await fixture('rocket.jpg'));
   const { headers, body } = HTTP.binary(input);
-  const metric = async () => Number(/klassify_stage_seconds_count\{stage="inference"\} (\d+)/.exec(await (await fetch(svc.url + '/metrics')).text())?.[1] ?? 0);
+  const metric = async () => Number(/klassify_stage_seconds_count\{stage="inference",model="[^"]+"\} (\d+)/.exec(await (await fetch(svc.url + '/metrics')).text())?.[1] ?? 0);
   const first = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   const runs = await metric();
   const second = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
@@ -191,7 +218,7 @@ const config = { eventSource: '/tests/handler', topkDefault: 5, resize: 'stretch
 const incoming = (id: string) => ({ attributes: { specversion: '1.0', id, source: '/tests', type: SUBMITTED, subject: 'p.png' }, data: Buffer.from('bytes') });
 const failing = (err: Error) => {
   let calls = 0;
-  return { classifier: { classify: async () => (calls++, Promise.reject(err)) }, calls: () => calls };
+  return { classifier: { classify: async () => (calls++, Promise.reject(err)), model: (name = 'default-model') => ({ name }) }, calls: () => calls };
 };
 
 handler('a bad image is a rejected reply with the problem and correlation extensions, and is remembered', async () => {

@@ -341,10 +341,10 @@ const HANG = 2;
 const EXIT_0 = 3;
 engines.before(async () => {
   const config = testConfig();
-  const files = await prepareModel(config);
+  const files = await prepareModel(config.model, config);
   const inference = InferencePool.start({
     workers: 1,
-    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 },
+    engines: Object.fromEntries(config.models.map((m) => [m, { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 }])),
     batchMaxSize: 1,
     batchMaxDelayMs: 0,
     jobTimeoutMs: 1500,
@@ -389,7 +389,7 @@ for (const [label, level] of [['crashes', CRASH], ['hangs past the inference dea
   });
 }
 engines('a request whose client has gone while it waited for a worker is never run', async () => {
-  const batches = async () => Number(/^klassify_batch_size_count (\d+)/m.exec(await metricsText())?.[1]);
+  const batches = async () => [...(await metricsText()).matchAll(/^klassify_batch_size_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
   const before = await batches();
   const busy = classifySolid(6); // holds the only worker for 1 s
   const deadline = performance.now() + 10_000;

@@ -3,6 +3,7 @@
 import { subtle } from 'node:crypto';
 import { CloudEvent } from 'cloudevents';
 import { CLASSIFIED, REJECTED } from '../../../../contracts/events.ts';
+import { MODEL_EXTENSION } from '../../../../contracts/models.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
@@ -14,7 +15,8 @@ import { validateAttributes, type IncomingEvent } from './validate.ts';
 export type Reply = CloudEvent<unknown>;
 
 export interface EventDeps {
-  classifier: Pick<Classifier, 'classify'>;
+  /** classify, and model(): the served model by name (the default for none), or UnknownModel. */
+  classifier: Pick<Classifier, 'classify'> & { model(name?: string): { name: string } };
   config: Pick<Config, 'eventSource' | 'topkDefault' | 'resize'>;
   deduper: EventDeduper<Reply>;
 }
@@ -37,6 +39,7 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
   'unsupported-event-type': 'refuse',
   'event-conflict': 'refuse',
   'invalid-parameter': 'refuse',
+  'unknown-model': 'refuse',
   'malformed-multipart': 'refuse',
   'missing-image-field': 'refuse',
   'payload-too-large': 'refuse',
@@ -50,15 +53,19 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
 };
 
 /**
- * Validates every attribute, then answers from the de-duplication store or classifies.
- * The store's key is (source, id, SHA-256 of the data): a true redelivery gets the stored
+ * Validates every attribute, then answers from the de-duplication store or classifies with
+ * the model the `klassifymodel` extension names (the default without it).
+ * The store's key is (source, id, model, SHA-256 of the data): a true redelivery gets the stored
  * reply, while another payload under the same (source, id) is classified on its own.
  */
 export async function handleEvent(event: IncomingEvent, deps: EventDeps): Promise<{ reply: Reply; duplicate: boolean }> {
   const attributes = validateAttributes(event.attributes);
+  // The extension attribute names a model; an unknown one is refused before any work.
+  const requested = event.attributes[MODEL_EXTENSION];
+  const model = deps.classifier.model(requested === undefined || requested === null ? undefined : String(requested)).name;
   // Web Crypto hashes on the libuv pool, so a 10 MB image does not hold the event loop.
   const digest = event.data ? Buffer.from(await subtle.digest('SHA-256', event.data)).toString('base64') : '-';
-  const key = `${attributes.source}\n${attributes.id}\n${digest}`;
+  const key = `${attributes.source}\n${attributes.id}\n${model}\n${digest}`;
   const { value, duplicate } = await deps.deduper.once(key, async () => {
     // Only validated values reach the reply, and so its headers.
     const common = {
@@ -70,7 +77,7 @@ export async function handleEvent(event: IncomingEvent, deps: EventDeps): Promis
       datacontenttype: 'application/json',
     };
     try {
-      const result = await classify(event.data, deps);
+      const result = await classify(event.data, model, deps);
       return new CloudEvent({ ...common, type: CLASSIFIED, data: result });
     } catch (err) {
       if (!(err instanceof ClientError) || OUTCOME[err.code] === 'refuse') throw err;
@@ -80,10 +87,10 @@ export async function handleEvent(event: IncomingEvent, deps: EventDeps): Promis
   return { reply: value, duplicate };
 }
 
-function classify(data: Buffer | undefined, deps: EventDeps) {
+function classify(data: Buffer | undefined, model: string, deps: EventDeps) {
   if (!data) throw new InvalidInput('The event carries no image: send it as the body in binary mode, or as data_base64 in structured mode.', 'missing-image', 'No image in the event');
   if (data.length === 0) throw new InvalidInput('The event data is empty.', 'empty-body', 'Empty image');
-  return deps.classifier.classify(data, { topk: deps.config.topkDefault, resize: deps.config.resize });
+  return deps.classifier.classify(data, { topk: deps.config.topkDefault, resize: deps.config.resize, model });
 }
 
 /** The de-duplication store for replies, reported as metrics; a reply's size is that of its JSON form. */

@@ -33,16 +33,19 @@ export interface AppDeps {
 /** What GET / answers: directions for a person or a probe that opens the function's URL. */
 const INDEX = {
   service: 'klassify classify function',
-  classify: 'POST /classify with an image (raw bytes, or a multipart "image" file)',
-  events: 'POST / with a CloudEvent dev.klassify.image.submitted',
+  classify: 'POST /classify with an image (raw bytes, or a multipart "image" file); ?model= picks a model',
+  events: 'POST / with a CloudEvent dev.klassify.image.submitted (extension klassifymodel picks a model)',
   openapi: '/openapi.json',
   health: { liveness: '/health/liveness', readiness: '/health/readiness' },
   metrics: '/metrics',
   ui: 'The web UI is served on its own (npm start: http://localhost:3000; on Knative: the ui Service).',
 };
 
-/** `gone` is aborted when the client closes the connection before the reply is written. */
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
+/**
+ * `gone` is aborted when the client closes the connection before the reply is written;
+ * `fields` collects facts about the request (the model) for the log line of a failure.
+ */
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal, fields: Record<string, unknown>) => Promise<number> | number;
 
 export function createApp(deps: AppDeps): RequestListener {
   const { config, metrics, state, log } = deps;
@@ -72,11 +75,12 @@ export function createApp(deps: AppDeps): RequestListener {
     }
   };
 
-  const classify: Handler = (req, res, url, gone) =>
+  const classify: Handler = (req, res, url, gone, fields) =>
     withAdmission(async (classifier) => {
       classifyOptions(url.searchParams, config); // a bad query is refused before the body is read
       const upload = await readUpload(req, config.bodyLimitBytes);
       const opts = classifyOptions(mergeParams(url.searchParams, upload.params), config);
+      fields.model = opts.model ?? config.model;
       gone.throwIfAborted(); // nobody is waiting: start no work
       sendJson(res, 200, await classifier.classify(upload.bytes, { ...opts, signal: gone }));
       return 200;
@@ -85,7 +89,7 @@ export function createApp(deps: AppDeps): RequestListener {
   const routes: Record<string, Record<string, Handler>> = {
     '/classify': { POST: classify },
     '/': {
-      GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
+      GET: (_req, res) => (sendJson(res, 200, { ...INDEX, models: config.models, defaultModel: config.model }), 200),
       POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, gone)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
@@ -93,7 +97,7 @@ export function createApp(deps: AppDeps): RequestListener {
       GET: (_req, res) => {
         const classifier = ready();
         if (!classifier.workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
-        sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers });
+        sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers, models: config.models });
         return 200;
       },
     },
@@ -117,18 +121,19 @@ export function createApp(deps: AppDeps): RequestListener {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = routes[url.pathname];
     const routeLabel = route ? url.pathname : 'unmatched';
+    const fields: Record<string, unknown> = {};
     const run = async (): Promise<number> => {
       if (!route) throw new NotFound(url.pathname);
       const method = req.method === 'HEAD' && route.GET ? 'GET' : (req.method ?? '');
       const handler = route[method];
       if (!handler) throw new MethodNotAllowed(req.method ?? '', Object.keys(route));
-      return handler(req, res, url, gone.signal);
+      return handler(req, res, url, gone.signal, fields);
     };
     run()
       .catch((err) => {
         // A client that has gone reads nothing: whatever failed after that is not logged.
         if (gone.signal.aborted) return 499;
-        if (!(err instanceof ClientError)) log.error('request failed', { method: req.method, path: url.pathname, error: err });
+        if (!(err instanceof ClientError)) log.error('request failed', { method: req.method, path: url.pathname, ...fields, error: err });
         if (closesConnection(err)) dropConnectionAfterReply(req, res);
         return sendProblem(res, err, url.pathname);
       })

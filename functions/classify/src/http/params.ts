@@ -1,10 +1,11 @@
 // Query parameters of POST /classify, validated into typed options.
+import { MODEL_PARAMETER } from '../../../../contracts/models.ts';
 import type { Config } from '../config.ts';
 import { MAX_TOPK, RESIZE_POLICIES, type ResizePolicy } from '../config.ts';
 import type { ClassifyOptions } from '../classifier.ts';
-import { InvalidParameter } from '../errors.ts';
+import { InvalidParameter, UnknownModel } from '../errors.ts';
 
-export function classifyOptions(query: URLSearchParams, config: Pick<Config, 'topkDefault' | 'resize'>): ClassifyOptions {
+export function classifyOptions(query: URLSearchParams, config: Pick<Config, 'topkDefault' | 'resize' | 'models'>): ClassifyOptions {
   const rawTopk = query.get('topk');
   let topk = config.topkDefault;
   if (rawTopk !== null) {
@@ -17,7 +18,9 @@ export function classifyOptions(query: URLSearchParams, config: Pick<Config, 'to
   if (rawResize !== null && !RESIZE_POLICIES.includes(rawResize as ResizePolicy)) {
     throw new InvalidParameter('resize', `resize must be one of ${RESIZE_POLICIES.join(', ')}; got ${JSON.stringify(rawResize.slice(0, 40))}.`);
   }
-  return { topk, resize: (rawResize as ResizePolicy | null) ?? config.resize };
+  const model = query.get(MODEL_PARAMETER) ?? undefined;
+  if (model !== undefined && !(config.models as readonly string[]).includes(model)) throw new UnknownModel(model, config.models);
+  return { topk, resize: (rawResize as ResizePolicy | null) ?? config.resize, model };
 }
 
 /** Query parameters, with form fields filling in what the query string does not set. */

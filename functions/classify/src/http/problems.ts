@@ -8,6 +8,7 @@ import { ClientError, MethodNotAllowed, type ErrorCode } from '../errors.ts';
 export const STATUS: Record<ErrorCode, number> = {
   'invalid-input': 400,
   'invalid-parameter': 400,
+  'unknown-model': 400,
   'empty-body': 400,
   'malformed-multipart': 400,
   'missing-image-field': 400,
