@@ -6,6 +6,7 @@
  * settings take their defaults and ranges from contracts/page.ts, which the page reads too.
  */
 
+import { DEFAULT_MODEL, isModelName, MODEL_NAMES, MODEL_TITLES, type ModelName } from '../../contracts/models.ts';
 import { PAGE_DEFAULTS, PAGE_LIMITS, type PageConfig } from '../../contracts/page.ts';
 import { envReader, type Env, type EnvReader } from '../../server-kit/config.ts';
 
@@ -23,7 +24,7 @@ export interface UiConfig {
   maxBodyBytes: number;
   proxyTimeoutMs: number;
   /** The page's settings that come from the environment. */
-  page: Pick<PageConfig, 'topK' | 'uploadConcurrency' | 'slowAfterMs' | 'maxAttempts' | 'features'>;
+  page: Pick<PageConfig, 'topK' | 'uploadConcurrency' | 'slowAfterMs' | 'maxAttempts' | 'features' | 'models' | 'defaultModel'>;
   events: {
     bufferSize: number;
     maxClients: number;
@@ -85,6 +86,7 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
         camera: read.bool('UI_FEATURE_CAMERA', PAGE_DEFAULTS.features.camera),
         prewarm: read.bool('UI_FEATURE_PREWARM', PAGE_DEFAULTS.features.prewarm),
       },
+      ...readModels(read),
     },
     events: {
       bufferSize: read.int('UI_EVENT_BUFFER', 50, 0, 1000),
@@ -113,6 +115,21 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
   }
   read.done();
   return deepFreeze(config);
+}
+
+/**
+ * The models the page offers: UI_MODELS and UI_DEFAULT_MODEL, which say what the function's
+ * KLASSIFY_MODELS and KLASSIFY_MODEL say (default: every model, DEFAULT_MODEL first choice).
+ */
+function readModels(read: EnvReader): Pick<PageConfig, 'models' | 'defaultModel'> {
+  const listed = read.raw('UI_MODELS')?.split(',').map((m) => m.trim());
+  let names: readonly ModelName[] = MODEL_NAMES;
+  if (listed) {
+    if (listed.every(isModelName) && new Set(listed).size === listed.length) names = listed;
+    else read.invalid('UI_MODELS', `a comma-separated list of distinct model names from ${MODEL_NAMES.join(', ')}, as the function's KLASSIFY_MODELS (default: all)`);
+  }
+  const defaultModel = read.oneOf('UI_DEFAULT_MODEL', names, names.includes(DEFAULT_MODEL) ? DEFAULT_MODEL : names[0]);
+  return { models: names.map((name) => ({ name, title: MODEL_TITLES[name] })), defaultModel };
 }
 
 /** An absolute http(s) URL, such as the classify function's cluster-local address. */

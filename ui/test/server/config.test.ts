@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEFAULT_MODEL, MODEL_NAMES, MODEL_TITLES } from '../../../contracts/models.ts';
 import { ConfigError, loadConfig } from '../../server/config.ts';
 
 const config = suite('ui config');
@@ -28,6 +29,18 @@ config('reads PORT, CLASSIFY_URL, flags and the event token', () => {
   assert.is(c.classifyUpstream.host, 'classify.default.svc.cluster.local');
   assert.is(c.page.features.camera, false);
   assert.is(c.events.token, 'abcdefghijklmnop_-0123');
+});
+config('UI_MODELS and UI_DEFAULT_MODEL: the models the page offers (default all, the contract default first choice)', () => {
+  const [v1, v2] = MODEL_NAMES;
+  const all = loadConfig({}, { publicDir: '/srv' }).page;
+  assert.equal(all.models.map((m) => m.name), [...MODEL_NAMES]);
+  assert.is(all.defaultModel, DEFAULT_MODEL);
+  const one = loadConfig({ UI_MODELS: v2 }, { publicDir: '/srv' }).page;
+  assert.equal(one.models, [{ name: v2, title: MODEL_TITLES[v2] }]);
+  assert.is(one.defaultModel, v2);
+  for (const env of [{ UI_MODELS: `${v1},resnet` }, { UI_MODELS: `${v1},${v1}` }, { UI_MODELS: v1, UI_DEFAULT_MODEL: v2 }]) {
+    assert.throws(() => loadConfig(env, { publicDir: '/srv' }), (err: Error) => err instanceof ConfigError && /UI_(DEFAULT_)?MODELS?=/.test(err.message), JSON.stringify(env));
+  }
 });
 config('lists every invalid variable with the valid values', () => {
   try {
