@@ -2,7 +2,7 @@
 // the default configuration (loopback only, bounded counts). For each attack class it
 // prints how long it took, the RSS change, and what a legitimate request saw meanwhile.
 import net from 'node:net';
-import { fixture, startTestService } from '../test/support.ts';
+import { fixture, scrapeMetrics, startTestService } from '../test/support.ts';
 import { loadAverage } from './stats.ts';
 
 const svc = await startTestService({ KLASSIFY_WORKERS: '1' });
@@ -37,10 +37,7 @@ async function legitimate(): Promise<{ status: number; ms: number }> {
   return { status: res.status, ms: Math.round(performance.now() - t0) };
 }
 
-async function inFlight(): Promise<number> {
-  const text = await (await fetch(svc.url + '/metrics')).text();
-  return Number(/^klassify_in_flight_requests (\d+)/m.exec(text)?.[1]);
-}
+const inFlight = async () => (await scrapeMetrics(svc.url)).value('klassify_in_flight_requests');
 
 const count = (statuses: string[]) => statuses.reduce<Record<string, number>>((acc, s) => ((acc[s] = (acc[s] ?? 0) + 1), acc), {});
 const rows: string[][] = [];

@@ -21,7 +21,6 @@ const root = path.resolve(import.meta.dirname, '..');
 const port = Number(process.env.PORT || 8080);
 const uiPort = Number(process.env.UI_PORT || 3000);
 const relayPort = Number(process.env.RELAY_PORT || 8090);
-const hasUi = existsSync(path.join(root, 'ui/server/main.ts'));
 // A fresh secret per run: only this relay can write to this UI's feed.
 const token = randomBytes(24).toString('base64url');
 
@@ -80,15 +79,13 @@ await buildIfChanged('classify', ['functions/classify/src', 'contracts', 'packag
     logLevel: 'warning',
   });
 });
-if (hasUi) {
-  await buildIfChanged('ui', ['ui/src', 'ui/server', 'contracts', 'ui/build.ts'], path.join(root, 'dist/ui/server.js'), () =>
-    new Promise((resolve, reject) => {
-      // ui/build.ts finds its sources beside itself, so it runs from source (tsx), not bundled.
-      const child = spawn(process.execPath, ['--import', 'tsx', 'ui/build.ts'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-      child.once('error', reject);
-      child.once('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`ui/build.ts exited with ${code}`))));
-    }));
-}
+await buildIfChanged('ui', ['ui/src', 'ui/server', 'contracts', 'ui/build.ts'], path.join(root, 'dist/ui/server.js'), () =>
+  new Promise((resolve, reject) => {
+    // ui/build.ts finds its sources beside itself, so it runs from source (tsx), not bundled.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'ui/build.ts'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(null) : reject(new Error(`ui/build.ts exited with ${code}`))));
+  }));
 
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -140,13 +137,11 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal
 // libuv sizes its thread pool before any JavaScript runs, so it is set here, as in the
 // Dockerfile: four decode threads plus two for header reads and file I/O.
 run('classify', 'dist/classify/main.js', { PORT: String(port), UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE || '6' });
-if (hasUi) {
-  run('ui', 'dist/ui/server.js', {
-    PORT: String(uiPort),
-    CLASSIFY_URL: process.env.CLASSIFY_URL || `http://127.0.0.1:${port}`,
-    UI_EVENTS_TOKEN: token,
-  });
-}
+run('ui', 'dist/ui/server.js', {
+  PORT: String(uiPort),
+  CLASSIFY_URL: process.env.CLASSIFY_URL || `http://127.0.0.1:${port}`,
+  UI_EVENTS_TOKEN: token,
+});
 try {
   await relay.listen();
 } catch (error) {
@@ -165,7 +160,7 @@ function ok(url: string): Promise<boolean> {
   });
 }
 
-const probes = [`http://127.0.0.1:${port}/health/readiness`, ...(hasUi ? [`http://127.0.0.1:${uiPort}/health/readiness`] : [])];
+const probes = [`http://127.0.0.1:${port}/health/readiness`, `http://127.0.0.1:${uiPort}/health/readiness`];
 const deadline = Date.now() + 300_000;
 while (!stopping && Date.now() < deadline) {
   const ready = await Promise.all(probes.map(ok));
@@ -174,9 +169,7 @@ while (!stopping && Date.now() < deadline) {
 }
 if (!stopping) {
   const ms = Math.round(performance.now());
-  console.log(hasUi
-    ? `ready in ${ms} ms · UI: http://localhost:${uiPort} · function: http://localhost:${port} · relay (npm run emit): http://localhost:${relayPort}`
-    : `ready in ${ms} ms · function: http://localhost:${port} · relay (npm run emit): http://localhost:${relayPort}`);
+  console.log(`ready in ${ms} ms · UI: http://localhost:${uiPort} · function: http://localhost:${port} · relay (npm run emit): http://localhost:${relayPort}`);
   // For measuring start-up: `npm start -- --exit-when-ready`.
   if (exitWhenReady) stop('SIGTERM');
 }

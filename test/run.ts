@@ -34,7 +34,7 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
  * sockets and an esbuild build of the page; the script tests use bash (and shellcheck
  * when it is installed).
  */
-const UNIT = '(^|/)(contracts|server-kit|ui|bench|scripts)/test/(lib/|server/)?[^/]*\\.test\\.ts$|(^|/)knative/test/capacity\\.test\\.ts$|(^|/)functions/classify/test/(units|imports)\\.test\\.ts$';
+const UNIT = '(^|/)(contracts|server-kit|ui|bench|scripts)/test/(lib/|server/)?[^/]*\\.test\\.ts$|(^|/)knative/test/capacity\\.test\\.ts$|(^|/)functions/classify/test/units\\.test\\.ts$|^test/(imports|helpers)\\.test\\.ts$';
 /** Files in those folders that need the model, the photos or the Knative CRDs. */
 const NOT_UNIT = ['bench/test/http.test.ts', 'scripts/test/deploy-scripts.test.ts', 'scripts/test/start.test.ts', 'ui/test/lib/image-format.test.ts'];
 

@@ -58,3 +58,5 @@ export const EXPECTED_TOP1: Record<string, string[]> = {
 };
 
 export { requireProgram, findProgram, inCI, type Program } from './programs.ts';
+export { pollUntil, waitForPort, within } from './wait.ts';
+export { parseMetrics, scrapeMetrics, type MetricSamples } from './metrics.ts';

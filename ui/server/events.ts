@@ -20,7 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { CLASSIFIED, REJECTED, type RelayedEvent } from '../../contracts/events.ts';
 import { readBody } from '../../server-kit/body.ts';
-import { bodyProblem, bodyTooSlow, HttpError, payloadTooLarge } from './problem.ts';
+import { bodyError, tooLarge, tooSlow, UiError } from './errors.ts';
 
 /** The CloudEvent types the UI shows: the classify function's replies (contracts/events.ts). */
 export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]);
@@ -73,18 +73,14 @@ export class EventHub {
 
   /**
    * Stores the event and sends it to every open stream; returns its sequence
-   * number. Throws 413 (and stores nothing) when the frame is too large.
+   * number. Throws event-too-large (and stores nothing) when the frame is too large.
    */
   publish(event: Omit<RelayedEvent, 'seq'>): number {
     const seq = this.#seq + 1;
     // JSON.stringify never emits raw newlines, so one data: line is enough.
     const frame = Buffer.from(`id: ${seq}\ndata: ${JSON.stringify({ seq, ...event })}\n\n`);
     if (frame.length > this.#options.maxEventBytes) {
-      throw new HttpError(413, {
-        title: 'Event too large',
-        detail: `A relayed event may take at most ${this.#options.maxEventBytes} bytes on the stream; this one takes ${frame.length}.`,
-        type: 'event-too-large',
-      });
+      throw new UiError('event-too-large', 'Event too large', `A relayed event may take at most ${this.#options.maxEventBytes} bytes on the stream; this one takes ${frame.length}.`);
     }
     this.#seq = seq;
     if (this.#options.bufferSize > 0) {
@@ -100,25 +96,17 @@ export class EventHub {
    * events newer than Last-Event-ID.
    */
   subscribe(req: IncomingMessage, res: ServerResponse, address: string): void {
-    if (this.#closed) {
-      throw new HttpError(503, { title: 'Shutting down', type: 'shutting-down', headers: { 'Retry-After': '1' } });
-    }
+    if (this.#closed) throw new UiError('shutting-down', 'Shutting down');
     if (this.#clients.size >= this.#options.maxClients) {
-      throw new HttpError(503, {
-        title: 'Too many event streams',
-        detail: `This instance serves at most ${this.#options.maxClients} live feeds.`,
-        type: 'too-many-streams',
-        headers: { 'Retry-After': '30' },
-      });
+      throw new UiError('too-many-streams', 'Too many event streams', `This instance serves at most ${this.#options.maxClients} live feeds.`);
     }
     const held = this.#perAddress.get(address) ?? 0;
     if (held >= this.#options.maxClientsPerAddress) {
-      throw new HttpError(429, {
-        title: 'Too many event streams from this address',
-        detail: `One address may hold at most ${this.#options.maxClientsPerAddress} live feeds; close another tab first.`,
-        type: 'too-many-streams-per-client',
-        headers: { 'Retry-After': '30' },
-      });
+      throw new UiError(
+        'too-many-streams-per-client',
+        'Too many event streams from this address',
+        `One address may hold at most ${this.#options.maxClientsPerAddress} live feeds; close another tab first.`,
+      );
     }
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -162,7 +150,7 @@ export class EventHub {
     this.#startHeartbeat();
   }
 
-  /** Ends every stream and stops the heartbeat; later subscribes get 503. */
+  /** Ends every stream and stops the heartbeat; later subscribes get shutting-down. */
   close(): void {
     this.#closed = true;
     this.#stopHeartbeat();
@@ -216,22 +204,14 @@ export async function ingest(req: IncomingMessage, hub: EventHub, limits: Ingest
   const body = await readEvent(req, limits);
   // Checked on the text, before any parser recurses into it.
   if (nestingExceeds(body, limits.maxEventDepth)) {
-    throw new HttpError(422, {
-      title: 'Event nested too deeply',
-      detail: `Relayed events may nest objects and arrays at most ${limits.maxEventDepth} levels deep.`,
-      type: 'event-too-deep',
-    });
+    throw new UiError('event-too-deep', 'Event nested too deeply', `Relayed events may nest objects and arrays at most ${limits.maxEventDepth} levels deep.`);
   }
   let events: CloudEventV1<unknown>[];
   try {
     const parsed = HTTP.toEvent<unknown>({ headers: req.headers, body });
     events = Array.isArray(parsed) ? parsed : [parsed];
   } catch (error) {
-    throw new HttpError(400, {
-      title: 'Not a CloudEvent',
-      detail: 'Expected a CloudEvent in binary or structured HTTP mode.',
-      type: 'invalid-cloudevent',
-    }, { cause: error });
+    throw new UiError('invalid-cloudevent', 'Not a CloudEvent', 'Expected a CloudEvent in binary or structured HTTP mode.', { cause: error });
   }
   let published = 0;
   for (const event of events) {
@@ -278,19 +258,9 @@ async function readEvent(req: IncomingMessage, limits: IngestLimits): Promise<st
   try {
     return (await readBody(req, { maxBytes: limits.maxBodyBytes, timing: { timeoutMs: limits.timeoutMs } })).toString('utf8');
   } catch (error) {
-    throw bodyProblem(error, {
-      tooLarge: eventBodyTooLarge(limits.maxBodyBytes),
-      tooSlow: bodyTooSlow('Event too slow', limits.timeoutMs),
+    throw bodyError(error, {
+      tooLarge: tooLarge('event-too-large', limits.maxBodyBytes),
+      tooSlow: tooSlow('Event too slow', limits.timeoutMs),
     });
   }
-}
-
-function eventBodyTooLarge(limit: number): HttpError {
-  const base = payloadTooLarge(limit);
-  return new HttpError(413, {
-    title: 'Event too large',
-    detail: base.detail,
-    type: 'event-too-large',
-    headers: { Connection: 'close' },
-  });
 }

@@ -14,6 +14,8 @@ import { loadConfig, type UiConfig } from '../server/config.ts';
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 /** The fixture photos, verified: from KLASSIFY_FIXTURES_MIRROR or downloaded once into .cache. */
 export { fixtures } from '../../test/support.ts';
+import { pollUntil } from '../../test/wait.ts';
+export { pollUntil, waitForPort, within } from '../../test/wait.ts';
 
 /** Debian's Chromium, with the flags this machine's closed network needs. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -121,14 +123,17 @@ export async function startClassifyFunction(env: Record<string, string> = {}, re
     clearTimeout(timer);
   };
 
-  const deadline = Date.now() + readyTimeoutMs;
-  while (Date.now() < deadline && child.exitCode === null) {
-    const ready = await raw(`${url}/health/readiness`).then((res) => res.status === 200, () => false);
-    if (ready) return { url, log: () => output.join(''), stop };
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  const ready = async () => {
+    if (child.exitCode !== null) throw new Error(`the classify function exited with ${child.exitCode}`);
+    return raw(`${url}/health/readiness`).then((res) => res.status === 200, () => false);
+  };
+  try {
+    await pollUntil('the classify function to be ready', ready, { timeoutMs: readyTimeoutMs, intervalMs: 250 });
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}:\n${output.join('').slice(-2000)}`);
   }
-  await stop();
-  throw new Error(`classify function not ready after ${readyTimeoutMs} ms (exit ${child.exitCode}):\n${output.join('').slice(-2000)}`);
+  return { url, log: () => output.join(''), stop };
 }
 
 /**

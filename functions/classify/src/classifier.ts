@@ -40,7 +40,7 @@ export class Classifier {
   private admitted = 0;
   private readonly decodeGate: DecodeGate;
   private readonly limits: DecodeLimits;
-  /** The served models, the default first. */
+  /** The served models, the default first: the catalogue every transport answers from. */
   readonly models: readonly ModelInfo[];
 
   private constructor(
@@ -74,7 +74,7 @@ export class Classifier {
   model(name?: string): ModelInfo {
     if (name === undefined) return this.models[0];
     const found = this.models.find((m) => m.name === name);
-    if (!found) throw new UnknownModel(name, this.config.models);
+    if (!found) throw new UnknownModel(`Unknown model ${JSON.stringify(name.slice(0, 100))}; this server serves ${this.config.models.join(', ')}.`, this.config.models);
     return found;
   }
 
@@ -114,12 +114,12 @@ export class Classifier {
   async classify(bytes: Uint8Array, opts: ClassifyOptions): Promise<Classification> {
     const { name: model } = this.model(opts.model);
     const t0 = performance.now();
-    const image = await this.decode(bytes, opts);
+    const image = await this.decodeImage(bytes, { ...opts, model });
     const decode = performance.now() - t0;
     throwIfGone(opts.signal);
-    const result = await this.pool.infer(model, image.rgb, opts.signal);
+    const result = await this.infer(image.rgb, { model, signal: opts.signal });
     const total = performance.now() - t0;
-    this.observe(model, result, { decode, total });
+    this.metrics.stageSeconds.labels('total', model).observe(total / 1000);
     return {
       model,
       predictions: topK(result.probabilities, opts.topk),
@@ -136,36 +136,15 @@ export class Classifier {
   }
 
   /**
-   * Runs a served model on one image that is already the model's input: 224×224 RGB bytes,
-   * row by row (NHWC uint8, model/mobilenet.ts). Returns the 1000 class probabilities in the
-   * order of labels.ts. For protocols that carry tensors rather than image files.
+   * Encoded image bytes to the model's input, 224×224 RGB: header checks, then a place in
+   * the decode gate for the estimated bytes, then the decode within its time budget. The
+   * place is held until libvips has really stopped, even when the client was already
+   * answered with decode-timeout, because the memory is still held. Every served model
+   * takes the same input; `model` only labels the decode time in the metrics.
    */
-  async infer(rgb: Uint8Array, opts: InferOptions = {}): Promise<InferenceResult & { model: string }> {
+  async decodeImage(bytes: Uint8Array, opts: Pick<ClassifyOptions, 'resize' | 'signal' | 'model'>): Promise<Preprocessed> {
     const { name: model } = this.model(opts.model);
-    if (rgb.length !== IMAGE_VALUES) {
-      throw new InvalidInput(`An image tensor holds ${IMAGE_VALUES} bytes (224 × 224 × 3, uint8, RGB, row by row); got ${rgb.length}.`);
-    }
-    throwIfGone(opts.signal);
     const t0 = performance.now();
-    const result = await this.pool.infer(model, rgb, opts.signal);
-    this.observe(model, result, { total: performance.now() - t0 });
-    return { ...result, model };
-  }
-
-  private observe(model: string, result: InferenceResult, ms: { decode?: number; total: number }): void {
-    const { stageSeconds } = this.metrics;
-    if (ms.decode !== undefined) stageSeconds.labels('decode', model).observe(ms.decode / 1000);
-    stageSeconds.labels('queue', model).observe(result.queueMs / 1000);
-    stageSeconds.labels('inference', model).observe(result.inferenceMs / 1000);
-    stageSeconds.labels('total', model).observe(ms.total / 1000);
-  }
-
-  /**
-   * Header checks, then a place in the decode gate for the estimated bytes, then the decode
-   * within its time budget. The place is held until libvips has really stopped, even when
-   * the client was already answered with decode-timeout, because the memory is still held.
-   */
-  private async decode(bytes: Uint8Array, opts: ClassifyOptions): Promise<Preprocessed> {
     throwIfGone(opts.signal);
     const inspected = await inspect(bytes, this.limits);
     const release = await this.decodeGate.acquire(inspected.cost.bytes, opts.signal);
@@ -178,7 +157,28 @@ export class Classifier {
     const { decodeTimeoutSeconds } = this.config;
     const decoding = decode(inspected, { resize: opts.resize, timeoutSeconds: decodeTimeoutSeconds });
     decoding.then(release, release);
-    return withDeadline(decoding, decodeTimeoutSeconds);
+    const image = await withDeadline(decoding, decodeTimeoutSeconds);
+    this.metrics.stageSeconds.labels('decode', model).observe((performance.now() - t0) / 1000);
+    return image;
+  }
+
+  /**
+   * Runs a served model (the default when none is named) on one image's input pixels:
+   * INPUT_SIZE² RGB bytes, row-major, as the decoder writes them (model/mobilenet.ts). Gives
+   * the 1000 class probabilities in the order of labels.ts. Work not yet started is skipped
+   * once `signal` aborts.
+   */
+  async infer(rgb: Uint8Array, opts: InferOptions = {}): Promise<InferenceResult & { model: string }> {
+    const { name: model } = this.model(opts.model);
+    if (rgb.length !== IMAGE_VALUES) {
+      throw new InvalidInput(`An image's pixels are ${IMAGE_VALUES} bytes (224 × 224 × 3, uint8, RGB, row by row); got ${rgb.length}.`);
+    }
+    throwIfGone(opts.signal);
+    const result = await this.pool.infer(model, rgb, opts.signal);
+    const { stageSeconds } = this.metrics;
+    stageSeconds.labels('queue', model).observe(result.queueMs / 1000);
+    stageSeconds.labels('inference', model).observe(result.inferenceMs / 1000);
+    return { ...result, model };
   }
 
   close(): Promise<void> {

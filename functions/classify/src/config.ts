@@ -37,6 +37,8 @@ export interface Config {
   batchMaxSize: number;
   /** How long a partial batch may wait for more requests, in ms (0 = merge only what waits). */
   batchMaxDelayMs: number;
+  /** Images one Open Inference Protocol request may carry (its model's max_batch_size). */
+  v2MaxBatchSize: number;
   bodyLimitBytes: number;
   /** Longest pause between two reads of a request body, in ms (408 past it). */
   bodyIdleTimeoutMs: number;
@@ -132,6 +134,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     // waiting; a GPU amortises launches and copies over the batch.
     batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 1, 1, 256),
     batchMaxDelayMs: read.number('KLASSIFY_BATCH_DELAY_MS', gpu ? 2 : 0, 0, 100),
+    // A batch of N costs N images of decoding and inference while holding one admission
+    // place. On 2 cores images/s stop growing past 4, and 8 keeps a request near 0.2 s
+    // (docs/inference-protocol.md); 8 raw UINT8 images fit the body limit 8 times over.
+    v2MaxBatchSize: read.int('KLASSIFY_V2_MAX_BATCH', 8, 1, 256),
     bodyLimitBytes: read.int('KLASSIFY_BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 ** 3),
     // A trickle of a few bytes per second is refused after the grace period; a phone on a
     // poor link (tens of KiB/s) is far above the minimum rate (docs/reliability.md).

@@ -18,7 +18,6 @@
 //   AVIF               w·h·20 (8-bit) or w·h·24 (10/12-bit): libheif's YUV planes, its RGB
 //                      conversion and the AV1 decoder's frames, measured 19 and 24 B/px
 import type { Metadata } from 'sharp';
-import { INPUT_SIZE } from './model/mobilenet.ts';
 import { ImageTooLarge } from './errors.ts';
 
 const MiB = 1024 * 1024;
@@ -147,12 +146,12 @@ export function readTiffTile(bytes: Uint8Array): TiffTile | undefined {
 const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
 
 /**
- * The integer shrink sharp asks libjpeg for when the output is 224×224, from sharp's
- * pipeline.cc: the smaller of the two axis shrinks, rounded down to 8, 4 or 2, and halved
- * when it is exactly that (a libjpeg rounding workaround).
+ * The integer shrink sharp asks libjpeg for when the output is `side`×`side` (the model's
+ * input), from sharp's pipeline.cc: the smaller of the two axis shrinks, rounded down to 8,
+ * 4 or 2, and halved when it is exactly that (a libjpeg rounding workaround).
  */
-export function jpegShrinkOnLoad(width: number, height: number): number {
-  const shrink = Math.min(width, height) / INPUT_SIZE;
+export function jpegShrinkOnLoad(width: number, height: number, side: number): number {
+  const shrink = Math.min(width, height) / side;
   let factor = shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1;
   if (factor > 1 && Math.trunc(shrink) === factor) factor /= 2;
   return factor;
@@ -168,8 +167,8 @@ export interface DecodeCost {
   bytes: number;
 }
 
-/** Estimates what decoding the first frame costs; `format` is the sniffed one. */
-export function estimateDecodeCost(format: string, meta: Metadata, jpeg?: JpegStructure, tiffTile?: TiffTile): DecodeCost {
+/** Estimates what decoding the first frame to `side`×`side` costs; `format` is the sniffed one. */
+export function estimateDecodeCost(format: string, meta: Metadata, side: number, jpeg?: JpegStructure, tiffTile?: TiffTile): DecodeCost {
   const { width, height } = meta;
   const pixels = width * height;
   const bytesPerSample = BYTES_PER_SAMPLE[meta.depth] ?? 1;
@@ -177,7 +176,7 @@ export function estimateDecodeCost(format: string, meta: Metadata, jpeg?: JpegSt
   const cost = { width, height, bands, bitsPerSample: meta.bitsPerSample ?? bytesPerSample * 8 };
   switch (format) {
     case 'jpeg': {
-      const s = jpegShrinkOnLoad(width, height);
+      const s = jpegShrinkOnLoad(width, height, side);
       const output = Math.ceil(width / s) * Math.ceil(height / s) * bands;
       if (!jpeg?.progressive || jpeg.components.length === 0) return { ...cost, bytes: output };
       // One 64-coefficient block of 2-byte values per 8×8 samples of each component.

@@ -1,13 +1,13 @@
 // Every error the service means to show a client, in one place, with no protocol in it:
 // a stable code, a human title and detail, and structured facts. Each transport owns its
-// own mapping: http/problems.ts turns a code into a status, problem type and headers; the
-// CloudEvents handler turns it into a `rejected` reply or a 4xx. Anything that is not a
-// ClientError is a bug and becomes a bare 500 without internals.
+// own mapping: http/problems.ts turns a code into a status, problem type and headers;
+// events/handler.ts turns it into a `rejected` reply or a failed delivery, whose status
+// http/events.ts leaves to http/problems.ts. Anything that is not a ClientError is a bug
+// and becomes a bare 500 without internals.
 
 export type ErrorCode =
   | 'invalid-input'
   | 'invalid-parameter'
-  | 'unknown-model'
   | 'empty-body'
   | 'malformed-multipart'
   | 'missing-image-field'
@@ -21,8 +21,9 @@ export type ErrorCode =
   | 'malformed-cloudevent'
   | 'unsupported-event-type'
   | 'missing-image'
-  | 'event-conflict'
   | 'not-found'
+  | 'unknown-model'
+  | 'batch-too-large'
   | 'method-not-allowed'
   | 'overloaded'
   | 'not-ready'
@@ -48,21 +49,22 @@ export class InvalidInput extends ClientError {
 }
 
 export class InvalidParameter extends ClientError {
-  constructor(name: string, detail: string) {
-    super('invalid-parameter', `Invalid parameter "${name}"`, detail, { parameter: name });
+  constructor(name: string, detail: string, details: Record<string, unknown> = {}) {
+    super('invalid-parameter', `Invalid parameter "${name}"`, detail, { parameter: name, ...details });
   }
 }
 
-/** A request named a model this server does not serve; `models` lists those it does. */
-export class UnknownModel extends ClientError {
-  constructor(requested: string, models: readonly string[]) {
-    super(
-      'unknown-model',
-      'Unknown model',
-      `This server does not serve the model ${JSON.stringify(requested.slice(0, 100))}; choose one of ${models.join(', ')} (or name none for the default).`,
-      { parameter: 'model', models },
-    );
-  }
+/**
+ * A request parameter (?model=, the form field, the CloudEvent extension) names a model this
+ * server does not serve: an invalid parameter, listing the valid ones in `models`. (A path
+ * that names one, in the Open Inference Protocol, is UnknownModel: not found.)
+ */
+export function unknownModelParameter(requested: string, models: readonly string[]): InvalidParameter {
+  return new InvalidParameter(
+    'model',
+    `This server does not serve the model ${JSON.stringify(requested.slice(0, 100))}; choose one of ${models.join(', ')}, or name none for the default.`,
+    { models },
+  );
 }
 
 export class EmptyBody extends ClientError {
@@ -129,6 +131,22 @@ export class DecodeTimeout extends ClientError {
 export class NotFound extends ClientError {
   constructor(path: string) {
     super('not-found', 'Not found', `No route for ${path}.`);
+  }
+}
+
+/** A model (or model version) the server does not serve; `served` lists the ones it does. */
+export class UnknownModel extends ClientError {
+  constructor(detail: string, served: readonly string[]) {
+    super('unknown-model', 'Unknown model', detail, { models: served });
+  }
+}
+
+/** One request carries more images than a batch may hold. */
+export class BatchTooLarge extends ClientError {
+  constructor(size: number, limit: number) {
+    super('batch-too-large', 'Batch too large', `The request carries ${size} images; a batch may hold at most ${limit}. Split it into several requests.`, {
+      limitImages: limit,
+    });
   }
 }
 

@@ -95,7 +95,7 @@ export async function inspect(bytes: Uint8Array, limits: DecodeLimits): Promise<
     throw describeDecodeError(err as Error, format, limits.maxPixels);
   }
   const display = meta.autoOrient ?? { width: meta.width, height: meta.height };
-  const cost = estimateDecodeCost(format, meta, jpeg, format === 'tiff' ? readTiffTile(bytes) : undefined);
+  const cost = estimateDecodeCost(format, meta, INPUT_SIZE, jpeg, format === 'tiff' ? readTiffTile(bytes) : undefined);
   checkDecodeCost(cost, display, limits, jpeg);
   return { bytes, format, width: display.width, height: display.height, cost, srgb: isSrgbProfile(meta.icc), maxPixels: limits.maxPixels };
 }

@@ -10,7 +10,8 @@ import { STATUS } from '../src/http/problems.ts';
 import { startInference } from '../src/inference.ts';
 import { createMetrics } from '../src/metrics.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, pollUntil, startTestService, testConfig } from '../../../test/support.ts';
+import { silentLogger } from '../../../server-kit/log.ts';
 import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, tiledTiffBomb, webpBomb } from './bomb-images.ts';
 
 const MB = 1e6;
@@ -88,7 +89,7 @@ let photo: Uint8Array<ArrayBuffer>;
 const core = suite('bombs through the core');
 core.before(async () => {
   const config = testConfig();
-  classifier = await Classifier.create(config, createMetrics(), startInference(config, () => {}));
+  classifier = await Classifier.create(config, createMetrics(), startInference(config, silentLogger));
   photo = await fixture('chelsea.png');
 });
 core.after(async () => {
@@ -113,17 +114,13 @@ for (const bomb of BOMBS) {
 }
 core.run();
 
-/** Resolves once cond() holds, polling every millisecond; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 60_000) {
-  for (const deadline = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 1))) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-  }
-}
+/** Resolves once cond() holds, polling every millisecond: the decode gate's state changes fast. */
+const until = (cond: () => boolean, what: string) => pollUntil(what, cond, { timeoutMs: 60_000, intervalMs: 1 });
 
 /** A classifier that decodes scan bombs for real (scans uncapped), one decode at a time. */
 async function uncappedClassifier(overrides: Record<string, string> = {}) {
   const config = testConfig({ KLASSIFY_MAX_JPEG_SCANS: '100000', KLASSIFY_DECODE_CONCURRENCY: '1', ...overrides });
-  return Classifier.create(config, createMetrics(), startInference(config, () => {}));
+  return Classifier.create(config, createMetrics(), startInference(config, silentLogger));
 }
 
 const budget = suite('decode time budget');

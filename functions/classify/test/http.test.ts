@@ -6,7 +6,7 @@ import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
 import { MODEL_NAMES } from '../../../contracts/models.ts';
 import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, pollUntil, scrapeMetrics, startTestService, testConfig } from '../../../test/support.ts';
 
 /** The model that answers when a request names none, as the test services are configured. */
 const DEFAULT = testConfig().model;
@@ -225,7 +225,7 @@ models('a multipart form may name the model; the query string wins over it', asy
 models('an unknown model is a 400 that lists the served ones, in the query or the form', async () => {
   const res = await post('/classify?model=resnet50', await fixture('coffee.png'), { 'content-type': 'image/png' });
   await expectProblem(res, 400, /does not serve the model "resnet50"; choose one of/);
-  assert.is(res.json.type, problemType('unknown-model'));
+  assert.is(res.json.type, problemType('invalid-parameter'));
   assert.equal(res.json.models, [...MODEL_NAMES]);
   assert.is(res.json.parameter, 'model');
   const form = new FormData();
@@ -240,7 +240,7 @@ models('an unknown model in the query is refused before the body is read', async
   const endless = new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) });
   const res = await fetch(svc.url + '/classify?model=nope', { method: 'POST', body: endless, headers: { 'content-type': 'image/png' }, duplex: 'half' } as RequestInit);
   assert.is(res.status, 400);
-  assert.is((await res.json()).type, problemType('unknown-model'));
+  assert.is((await res.json()).type, problemType('invalid-parameter'));
 });
 models('metrics are labelled with the model that answered', async () => {
   const [other] = MODEL_NAMES.filter((m) => m !== DEFAULT);
@@ -296,15 +296,15 @@ routes('GET /openapi.json documents the API', async () => {
 routes('GET /metrics exposes requests, stages, in-flight and model load time', async () => {
   await fetch(svc.url + '/classify', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
   await fetch(svc.url + '/classify', { method: 'POST', body: 'x', headers: { 'content-type': 'image/png' } });
-  const text = await (await fetch(svc.url + '/metrics')).text();
-  assert.match(text, /klassify_requests_total\{route="\/classify",status="200"\} 1/);
-  assert.match(text, /klassify_requests_total\{route="\/classify",status="415"\} 1/);
-  for (const stage of ['decode', 'queue', 'inference']) assert.match(text, new RegExp(`klassify_stage_seconds_count\\{stage="${stage}",model="${DEFAULT}"\\} 1`));
-  assert.match(text, /klassify_in_flight_requests 0/);
-  assert.match(text, /klassify_model_load_seconds \d/);
-  assert.match(text, new RegExp(`klassify_batch_size_count\\{model="${DEFAULT}"\\} 1`));
+  const metrics = await scrapeMetrics(svc.url);
+  assert.is(metrics.value('klassify_requests_total', { route: '/classify', status: '200', model: DEFAULT }), 1);
+  assert.is(metrics.value('klassify_requests_total', { route: '/classify', status: '415' }), 1);
+  for (const stage of ['decode', 'queue', 'inference']) assert.is(metrics.value('klassify_stage_seconds_count', { stage, model: DEFAULT }), 1, stage);
+  assert.match(metrics.text, /^klassify_in_flight_requests 0$/m);
+  assert.ok(metrics.value('klassify_model_load_seconds') > 0);
+  assert.is(metrics.value('klassify_batch_size_count', { model: DEFAULT }), 1);
   for (const model of MODEL_NAMES) {
-    assert.match(text, new RegExp(`klassify_info\\{engine="onnx",provider="cpu",model="${model}",default="${model === DEFAULT}"\\} 1`));
+    assert.is(metrics.value('klassify_info', { engine: 'onnx', provider: 'cpu', model, default: String(model === DEFAULT) }), 1, model);
   }
 });
 routes('servedBy reports HOSTNAME and K_REVISION', async () => {
@@ -347,12 +347,7 @@ load('shutdown finishes the requests it accepted, then closes', async () => {
     const body = await fixture('motorcycle_left.png');
     const inflight = Array.from({ length: 4 }, () => fetch(s.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } }));
     // Shut down once all four are accepted (admitted by the server), not merely sent.
-    const admitted = async () => Number(/klassify_in_flight_requests (\d+)/.exec(await (await fetch(s.url + '/metrics')).text())?.[1]);
-    const deadline = performance.now() + 30_000;
-    while ((await admitted()) < 4) {
-      assert.ok(performance.now() < deadline, 'four requests admitted within 30 s');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await pollUntil('four requests to be admitted', async () => (await scrapeMetrics(s.url)).value('klassify_in_flight_requests') === 4, { timeoutMs: 30_000, intervalMs: 5 });
     const stopping = s.shutdown();
     const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
     assert.equal(statuses, [200, 200, 200, 200]);

@@ -183,7 +183,7 @@ budget('bytes follow bands and bit depth, as libvips decodes them', async () => 
   assert.is((await costOf(avif12)).bytes, 64 * 64 * 24);
 });
 budget('JPEG: shrink-on-load for baseline, coefficients for progressive', async () => {
-  assert.equal([8000, 1792, 1500, 1100, 448, 300].map((side) => jpegShrinkOnLoad(side * 2, side)), [8, 4, 4, 2, 1, 1]);
+  assert.equal([8000, 1792, 1500, 1100, 448, 300].map((side) => jpegShrinkOnLoad(side * 2, side, 224)), [8, 4, 4, 2, 1, 1]);
   const photo = sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#336699' } });
   assert.is((await costOf(await photo.clone().jpeg().toBuffer())).bytes, 500 * 375 * 3);
   const progressive444 = await photo.clone().jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer();

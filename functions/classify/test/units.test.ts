@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config.ts';
 import { ConfigError, NotReady, Overloaded } from '../src/errors.ts';
 import { toProblem } from '../src/http/problems.ts';
 import { CLASS_NAMES, LABELS, topK } from '../src/labels.ts';
-import { openApiDocument } from '../src/openapi.ts';
+import { openApiDocument } from '../src/http/openapi.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 

@@ -1,23 +1,21 @@
-// The CloudEvents handler, free of any transport: a submitted event in, a reply event (or an
+// The CloudEvents handler, free of any transport: a validated event in, a reply event (or an
 // error for the transport to map) out. The reply goes back into the Broker (the reply pattern).
 import { subtle } from 'node:crypto';
 import { CloudEvent } from 'cloudevents';
-import { CLASSIFIED, REJECTED } from '../../../../contracts/events.ts';
-import { MODEL_EXTENSION } from '../../../../contracts/models.ts';
+import { CLASSIFIED, REJECTED, type Rejection } from '../../../../contracts/events.ts';
+import { problemType } from '../../../../contracts/problems.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { ClientError, InvalidInput, type ErrorCode } from '../errors.ts';
-import { problemOf } from '../http/problems.ts';
+import { ClientError, ConfigError, InvalidInput, unknownModelParameter, type ErrorCode } from '../errors.ts';
 import { EventDeduper } from './dedupe.ts';
-import { validateAttributes, type IncomingEvent } from './validate.ts';
+import { copiedAttributes, type SubmittedEvent } from './validate.ts';
 
 export type Reply = CloudEvent<unknown>;
 
 export interface EventDeps {
-  /** classify, and model(): the served model by name (the default for none), or UnknownModel. */
-  classifier: Pick<Classifier, 'classify'> & { model(name?: string): { name: string } };
-  config: Pick<Config, 'eventSource' | 'topkDefault' | 'resize'>;
+  classifier: Pick<Classifier, 'classify'>;
+  config: Pick<Config, 'eventSource' | 'topkDefault' | 'resize' | 'model' | 'models'>;
   deduper: EventDeduper<Reply>;
 }
 
@@ -37,15 +35,15 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
   'invalid-input': 'reject',
   'malformed-cloudevent': 'refuse',
   'unsupported-event-type': 'refuse',
-  'event-conflict': 'refuse',
   'invalid-parameter': 'refuse',
-  'unknown-model': 'refuse',
   'malformed-multipart': 'refuse',
   'missing-image-field': 'refuse',
   'payload-too-large': 'refuse',
   'request-timeout': 'refuse',
   'client-closed': 'refuse',
   'not-found': 'refuse',
+  'unknown-model': 'reject', // a retry cannot make the model exist
+  'batch-too-large': 'reject',
   'method-not-allowed': 'refuse',
   'overloaded': 'refuse',
   'not-ready': 'refuse',
@@ -53,38 +51,55 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
 };
 
 /**
- * Validates every attribute, then answers from the de-duplication store or classifies with
- * the model the `klassifymodel` extension names (the default without it).
- * The store's key is (source, id, model, SHA-256 of the data): a true redelivery gets the stored
- * reply, while another payload under the same (source, id) is classified on its own.
+ * Answers from the de-duplication store or classifies, with the model that the extension
+ * attribute `klassifymodel` names (the default without one; one not served is refused like
+ * an invalid parameter, 400). The store's key is (source, id, model, SHA-256 of the data): a
+ * true redelivery gets the stored reply, while another payload under the same (source, id)
+ * is classified on its own.
  */
-export async function handleEvent(event: IncomingEvent, deps: EventDeps): Promise<{ reply: Reply; duplicate: boolean }> {
-  const attributes = validateAttributes(event.attributes);
-  // The extension attribute names a model; an unknown one is refused before any work.
-  const requested = event.attributes[MODEL_EXTENSION];
-  const model = deps.classifier.model(requested === undefined || requested === null ? undefined : String(requested)).name;
+export async function handleEvent(event: SubmittedEvent, deps: EventDeps): Promise<{ reply: Reply; duplicate: boolean }> {
+  const { attributes } = event;
+  const model = eventModel(attributes.model, deps.config);
   // Web Crypto hashes on the libuv pool, so a 10 MB image does not hold the event loop.
   const digest = event.data ? Buffer.from(await subtle.digest('SHA-256', event.data)).toString('base64') : '-';
   const key = `${attributes.source}\n${attributes.id}\n${model}\n${digest}`;
   const { value, duplicate } = await deps.deduper.once(key, async () => {
-    // Only validated values reach the reply, and so its headers.
-    const common = {
-      source: deps.config.eventSource,
-      subject: attributes.subject,
-      // The input's identity, so a consumer can match a result to what it submitted.
-      correlationid: attributes.id,
-      correlationsource: attributes.source,
-      datacontenttype: 'application/json',
-    };
+    // Only validated values reach the reply, and so its headers; the input's identity goes
+    // with it, so a consumer can match a result to what it submitted.
+    const common = { ...copiedAttributes(attributes), source: deps.config.eventSource, datacontenttype: 'application/json' };
     try {
       const result = await classify(event.data, model, deps);
       return new CloudEvent({ ...common, type: CLASSIFIED, data: result });
     } catch (err) {
       if (!(err instanceof ClientError) || OUTCOME[err.code] === 'refuse') throw err;
-      return new CloudEvent({ ...common, type: REJECTED, data: problemOf(err) });
+      return new CloudEvent({ ...common, type: REJECTED, data: rejection(err) });
     }
   });
   return { reply: value, duplicate };
+}
+
+/** Why the image was refused: the problem's type, title, detail and facts, with no transport's status. */
+function rejection(err: ClientError): Rejection {
+  return { type: problemType(err.code), title: err.title, detail: err.message, ...err.details };
+}
+
+/**
+ * The SDK checks the source of every reply it builds: a KLASSIFY_EVENT_SOURCE it refuses
+ * stops start-up instead of failing every delivery.
+ */
+export function checkEventSource(source: string): void {
+  try {
+    new CloudEvent({ id: 'check', source, type: CLASSIFIED });
+  } catch {
+    throw new ConfigError(`KLASSIFY_EVENT_SOURCE="${source}" is invalid; valid values: a URI reference (RFC 3986), as a CloudEvent source must be, e.g. /klassify/classify.`);
+  }
+}
+
+/** The model an event asks for with the klassifymodel extension, or the default. */
+function eventModel(requested: string | undefined, config: EventDeps['config']): string {
+  if (requested === undefined) return config.model;
+  if (!(config.models as readonly string[]).includes(requested)) throw unknownModelParameter(requested, config.models);
+  return requested;
 }
 
 function classify(data: Buffer | undefined, model: string, deps: EventDeps) {

@@ -8,7 +8,6 @@ import { ClientError, MethodNotAllowed, type ErrorCode } from '../errors.ts';
 export const STATUS: Record<ErrorCode, number> = {
   'invalid-input': 400,
   'invalid-parameter': 400,
-  'unknown-model': 400,
   'empty-body': 400,
   'malformed-multipart': 400,
   'missing-image-field': 400,
@@ -16,9 +15,10 @@ export const STATUS: Record<ErrorCode, number> = {
   'unsupported-event-type': 400,
   'missing-image': 400,
   'not-found': 404,
+  'unknown-model': 404,
+  'batch-too-large': 400,
   'method-not-allowed': 405,
   'request-timeout': 408,
-  'event-conflict': 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'unprocessable-image': 422,
@@ -37,7 +37,7 @@ export const STATUS: Record<ErrorCode, number> = {
  */
 const CLOSES_CONNECTION = new Set<ErrorCode>(['payload-too-large', 'request-timeout', 'overloaded', 'malformed-multipart']);
 
-export function problemOf(err: ClientError): Problem {
+function problemOf(err: ClientError): Problem {
   return { type: problemType(err.code), title: err.title, status: STATUS[err.code], detail: err.message, ...err.details };
 }
 

@@ -1,18 +1,22 @@
 // The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json. The payload and
 // problem schemas and the event types come from contracts/, which the UI imports too.
-import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
-import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
-import { MODEL_EXTENSION, MODEL_TITLES } from '../../../contracts/models.ts';
-import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../contracts/problems.ts';
-import type { Config } from './config.ts';
-import { MAX_TOPK, RESIZE_POLICIES } from './config.ts';
-import { SUPPORTED_FORMATS } from './preprocess.ts';
+import { CLASSIFICATION_SCHEMA } from '../../../../contracts/classification.ts';
+import { CLASSIFIED, REJECTED, REJECTION_SCHEMA, SUBMITTED } from '../../../../contracts/events.ts';
+import { MODEL_EXTENSION, MODEL_TITLES } from '../../../../contracts/models.ts';
+import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../../contracts/problems.ts';
+import type { Config } from '../config.ts';
+import { MAX_TOPK, RESIZE_POLICIES } from '../config.ts';
+import { V2_SCHEMAS, v2Paths } from './v2/openapi.ts';
+import { SUPPORTED_FORMATS } from '../preprocess.ts';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { [PROBLEM_MEDIA_TYPE]: { schema: problem } } });
 
 export function openApiDocument(
-  config: Pick<Config, 'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds' | 'model' | 'models'>,
+  config: Pick<
+    Config,
+    'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds' | 'v2MaxBatchSize' | 'model' | 'models'
+  >,
 ) {
   const model = { type: 'string', enum: [...config.models], default: config.model, description: 'The model that classifies; every one returns the same 1000 ImageNet classes.' } as const;
   return {
@@ -54,7 +58,7 @@ export function openApiDocument(
           },
           responses: {
             200: { description: 'Predictions', content: { 'application/json': { schema: { $ref: '#/components/schemas/Classification' } } } },
-            400: problemResponse('Empty body, malformed multipart, missing image field, invalid parameter or unknown model (the problem lists the served models in `models`)'),
+            400: problemResponse('Empty body, malformed multipart, missing image field or invalid parameter (a model not served: the problem lists the served ones in `models`)'),
             408: problemResponse('The body arrived too slowly, stalled, or took longer than the body deadline'),
             413: problemResponse('Body over the size limit'),
             415: problemResponse('Not an image, or a format that is not supported (SVG, BMP, HEIC, …)'),
@@ -71,15 +75,15 @@ export function openApiDocument(
           summary: `CloudEvent ${SUBMITTED} (binary or structured mode), classified by the model its extension attribute ${MODEL_EXTENSION} names (default ${config.model}); replies with ${CLASSIFIED} or ${REJECTED}`,
           responses: {
             200: {
-              description: `Reply event (binary mode): ${CLASSIFIED} with the classification, or ${REJECTED} with the problem for a bad or missing image`,
+              description: `Reply event (binary mode): ${CLASSIFIED} with the classification, or ${REJECTED} with the problem (without an HTTP status) for a bad or missing image`,
               headers: { 'ce-type': { schema: { type: 'string', enum: [CLASSIFIED, REJECTED] } } },
               content: {
                 'application/json': {
-                  schema: { oneOf: [{ $ref: '#/components/schemas/Classification' }, { $ref: '#/components/schemas/Problem' }] },
+                  schema: { oneOf: [{ $ref: '#/components/schemas/Classification' }, { $ref: '#/components/schemas/Rejection' }] },
                 },
               },
             },
-            400: problemResponse(`Malformed CloudEvent (a required attribute missing, an attribute not printable ASCII or over 1 KiB, over 32 extensions), another event type, or a ${MODEL_EXTENSION} that names no served model`),
+            400: problemResponse(`Malformed CloudEvent (a required attribute missing, an optional one empty, an attribute not printable ASCII, over 1 KiB or with a space at either end, over 32 extensions), another event type, or a ${MODEL_EXTENSION} that names no served model`),
             413: problemResponse('Body over the size limit (structured mode: its base64 plus 64 KiB)'),
             503: problemResponse('Overloaded, not ready or a worker lost (see Retry-After)'),
           },
@@ -90,11 +94,14 @@ export function openApiDocument(
         get: { summary: 'Model loaded and warmed up', responses: { 200: { description: 'ready' }, 503: problemResponse('not ready') } },
       },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition format' } } } },
+      ...v2Paths(config),
     },
     components: {
       schemas: {
         Problem: PROBLEM_SCHEMA,
+        Rejection: REJECTION_SCHEMA,
         Classification: CLASSIFICATION_SCHEMA,
+        ...V2_SCHEMAS,
       },
     },
   };
