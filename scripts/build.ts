@@ -11,7 +11,7 @@ await rm('dist/classify', { recursive: true, force: true });
 // stays in node_modules: native code (sharp's prebuilt addon and libvips, which its
 // bundled loader finds by package name, and onnxruntime-node), and the packages that only
 // the tfjs engine or the model converter load.
-const external = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs'];
+const external = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'flatbuffers'];
 await build({
   entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts'],
   outdir: 'dist/classify',
