@@ -182,7 +182,7 @@ async function coldStart(quick: boolean) {
 /**
  * RSS of one pod (1 worker, MALLOC_ARENA_MAX=2, as the manifest runs it) serving one model or
  * both: idle, and with 2 clients on every served model at once, so that every session in the
- * worker is busy.
+ * worker is busy; and its spawn → ready time, since one worker loads every model it serves.
  */
 async function servingSeveral(seconds: number, rounds: number) {
   const image = await loadImagePath(SQUARE_IMAGE);
@@ -191,7 +191,7 @@ async function servingSeveral(seconds: number, rounds: number) {
     { name: `${V2} only`, env: { KLASSIFY_MODELS: V2 }, models: [V2] },
     { name: 'both', env: { KLASSIFY_MODELS: `${V1},${V2}` }, models: [V1, V2] },
   ];
-  const seen = new Map<string, Array<{ idle: number; loaded: number }>>(choices.map((c) => [c.name, []]));
+  const seen = new Map<string, Array<{ idle: number; loaded: number; readyMs: number }>>(choices.map((c) => [c.name, []]));
   for (const [, order] of rotations(choices, rounds)) {
     for (const choice of order) {
       progress(`models, RSS serving ${choice.name}`);
@@ -200,13 +200,17 @@ async function servingSeveral(seconds: number, rounds: number) {
         const idle = rssMb(server.pid);
         const rss = sampler(() => rssMb(server.pid), 200);
         await Promise.all(choice.models.map((m) => hey(server.url, image, 2, seconds, { path: `/classify?model=${m}` })));
-        seen.get(choice.name)!.push({ idle, loaded: Math.max(...(await rss.stop())) });
+        seen.get(choice.name)!.push({ idle, loaded: Math.max(...(await rss.stop())), readyMs: server.readyMs });
       } finally {
         await server.stop();
       }
     }
   }
-  return Object.fromEntries([...seen].map(([k, v]) => [k, { idleRssMb: round(median(v.map((x) => x.idle))), rssUnderLoadMb: round(Math.max(...v.map((x) => x.loaded))) }]));
+  return Object.fromEntries([...seen].map(([k, v]) => [k, {
+    idleRssMb: round(median(v.map((x) => x.idle))),
+    rssUnderLoadMb: round(Math.max(...v.map((x) => x.loaded))),
+    readyMs: round(median(v.map((x) => x.readyMs))),
+  }]));
 }
 
 function run(cmd: string, args: string[], env: Record<string, string>): Promise<void> {

@@ -656,8 +656,8 @@ async function main() {
         ['ImageNet top-1, published', ...m.rows.map((r) => pct(r.publishedTop1))],
       ]);
     if (m.servingSeveral) {
-      table('One pod (1 worker, MALLOC_ARENA_MAX=2) serving one model or both: RSS MB, idle and with 2 clients on every served model',
-        ['served', 'idle', 'max under load'], Object.entries(m.servingSeveral).map(([k, v]) => [k, v.idleRssMb, v.rssUnderLoadMb]));
+      table('One pod (1 worker, MALLOC_ARENA_MAX=2) serving one model or both: RSS MB idle and with 2 clients on every served model; spawn → ready',
+        ['served', 'RSS idle, MB', 'RSS max under load, MB', 'spawn → ready, ms'], Object.entries(m.servingSeveral).map(([k, v]) => [k, v.idleRssMb, v.rssUnderLoadMb, v.readyMs]));
     }
     console.log(`\ndecision: v2 int8 ${m.decision.v2AtLeastAsAccurate ? 'is' : 'is not'} at least as accurate as v1 by the published figures; ` +
       `its best HTTP throughput is ${m.decision.httpSpeedupVsV1Fp32}× v1 fp32's (rule: ≥ 1.3×; by server CPU per answer ${m.decision.cpuSpeedupVsV1Fp32}×) → ` +
