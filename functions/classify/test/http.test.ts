@@ -242,6 +242,25 @@ models('an unknown model in the query is refused before the body is read', async
   assert.is(res.status, 400);
   assert.is((await res.json()).type, problemType('invalid-parameter'));
 });
+models('the Open Inference Protocol serves every model by the same name, with /classify\'s answer', async () => {
+  const png = Buffer.from(await fixture('chelsea.png'));
+  const listed = await (await fetch(`${svc.url}/v2/models/${MODEL_NAMES[1]}`)).json();
+  assert.is(listed.name, MODEL_NAMES[1]);
+  for (const model of MODEL_NAMES) {
+    const res = await fetch(`${svc.url}/v2/models/${model}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [png.toString('base64')] }], outputs: [{ name: 'probabilities', parameters: { classification: 1 } }] }),
+    });
+    assert.is(res.status, 200, model);
+    const body = await res.json();
+    assert.is(body.model_name, model);
+    const [probability, classIndex] = String(body.outputs[0].data[0]).split(':');
+    const expected = (await post(`/classify?topk=1&model=${model}`, png, { 'content-type': 'image/png' })).json.predictions[0];
+    assert.is(Number(classIndex), expected.classIndex, model);
+    assert.ok(Math.abs(Number(probability) - expected.probability) < 1e-6, `${model}: ${probability} vs ${expected.probability}`);
+  }
+});
 models('metrics are labelled with the model that answered', async () => {
   const [other] = MODEL_NAMES.filter((m) => m !== DEFAULT);
   const before = await (await fetch(svc.url + '/metrics')).text();
