@@ -155,6 +155,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { quick } = values;
   const results = await runInt8(quick, !values['no-variants']);
   const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${os.hostname()}-int8${quick ? '-quick' : ''}.json`);
+  await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(results, null, 1)}\n`);
   progress(`wrote ${path.relative(ROOT, out)}`);
 }

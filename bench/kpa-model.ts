@@ -210,7 +210,7 @@ export function settingsFromManifest(file = path.join(ROOT, 'knative/base/200-cl
 }
 
 /** The one-pod curve from a scripts/pod-capacity.sh results directory. */
-export function curveFromResults(dir = path.join(ROOT, 'bench/results/pod-1cpu')): PodCurve {
+export function curveFromResults(dir = path.join(ROOT, 'docs/perf/runs/pod-1cpu')): PodCurve {
   const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
   return { points: results.steps.map((s: any) => ({ concurrency: s.concurrency, rps: s.okRps, p50Ms: s.latencyMs.p50 })) };
 }

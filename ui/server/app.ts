@@ -16,13 +16,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
 import { API_PREFIX, CONFIG_PATH, EVENTS_STREAM_PATH } from '../../contracts/page.ts';
+import { clientAddress } from '../../server-kit/client-address.ts';
 import { writeJson } from '../../server-kit/json.ts';
 import { stageClose } from '../../server-kit/linger.ts';
 import { createLogger, type Logger } from '../../server-kit/log.ts';
+import { tokenMatches } from '../../server-kit/token.ts';
 import { ConfigError, pageConfig, type UiConfig } from './config.ts';
 import { receiveDeadLetter } from './dead-letters.ts';
 import { EventHub, ingest } from './events.ts';
-import { clientAddress, tokenMatches } from './ingress.ts';
 import { MethodNotAllowed, NotFound, UiError } from './errors.ts';
 import { sendProblem } from './problem.ts';
 import { createProxy } from './proxy.ts';
@@ -86,7 +87,7 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
     }
     if (pathname === EVENTS_STREAM_PATH) {
       if (method !== 'GET') throw new MethodNotAllowed(method, ['GET']);
-      return hub.subscribe(req, res, clientAddress(req, config.events.trustedProxyHops));
+      return hub.subscribe(req, res, clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustedProxies));
     }
     const ingress = EVENT_INGRESS.exec(pathname);
     if (ingress) {

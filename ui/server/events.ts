@@ -11,15 +11,24 @@
  * Everything is bounded in bytes and time: events are checked for size and
  * nesting before they are stored; each frame is serialised once into a Buffer
  * that every stream shares, so a stalled reader costs references, not copies,
- * and it is dropped once its unsent bytes pass a limit; streams are capped in
- * total and per client address, and end after a maximum lifetime (EventSource
- * reconnects on its own, with Last-Event-ID, so nothing is lost).
+ * and it is dropped once its unsent bytes pass a limit; streams end after a
+ * maximum lifetime (EventSource reconnects on its own, with Last-Event-ID, so
+ * nothing is lost).
+ *
+ * Streams are capped per client (an IPv4 address or an IPv6 /64, found through
+ * the trusted proxies: server-kit/client-address.ts) and in total. The total cap
+ * cannot be filled against a newcomer: when it is full, the oldest stream of
+ * the range (IPv4 /24, IPv6 /48) holding the most streams is ended to make
+ * room, unless the newcomer's own range would then hold as many. Many clients
+ * in one range, or one client with many tabs, so never lock out a viewer from
+ * elsewhere; only as many distinct ranges as there are streams could.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { CLASSIFIED, REJECTED, type RelayedEvent } from '../../contracts/events.ts';
 import { readBody } from '../../server-kit/body.ts';
+import { clientKey, rangeKey } from '../../server-kit/client-address.ts';
 import { bodyError, tooLarge, tooSlow, UiError } from './errors.ts';
 
 /** The CloudEvent types the UI shows: the classify function's replies (contracts/events.ts). */
@@ -28,6 +37,7 @@ export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]
 export interface HubOptions {
   bufferSize: number;
   maxClients: number;
+  /** Streams one client (an IPv4 address, an IPv6 /64) may hold. */
   maxClientsPerAddress: number;
   heartbeatMs: number;
   maxStreamMs: number;
@@ -42,8 +52,9 @@ interface Stored {
 
 interface Client {
   res: ServerResponse;
-  address: string;
   lifetime: ReturnType<typeof setTimeout>;
+  /** Forgets the stream (idempotent); the response is ended or destroyed by the caller. */
+  drop(): void;
 }
 
 const HEARTBEAT = Buffer.from(': ping\n\n');
@@ -52,11 +63,14 @@ export class EventHub {
   readonly #options: HubOptions;
   readonly #buffer: Stored[] = [];
   readonly #clients = new Set<Client>();
-  readonly #perAddress = new Map<string, number>();
+  readonly #perClient = new Map<string, number>();
+  /** Streams by range, each set in the order they opened (oldest first). */
+  readonly #perRange = new Map<string, Set<Client>>();
   #seq = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #dropped = 0;
+  #evicted = 0;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -69,6 +83,11 @@ export class EventHub {
   /** Streams closed because their reader fell too far behind. */
   get droppedSlowReaders(): number {
     return this.#dropped;
+  }
+
+  /** Streams ended to make room for a client from a lighter range. */
+  get evicted(): number {
+    return this.#evicted;
   }
 
   /**
@@ -92,15 +111,13 @@ export class EventHub {
   }
 
   /**
-   * Opens an SSE stream on `res` for a client at `address`; replays buffered
-   * events newer than Last-Event-ID.
+   * Opens an SSE stream on `res` for the client at `address` (as found through
+   * the trusted proxies); replays buffered events newer than Last-Event-ID.
    */
   subscribe(req: IncomingMessage, res: ServerResponse, address: string): void {
     if (this.#closed) throw new UiError('shutting-down', 'Shutting down');
-    if (this.#clients.size >= this.#options.maxClients) {
-      throw new UiError('too-many-streams', 'Too many event streams', `This instance serves at most ${this.#options.maxClients} live feeds.`);
-    }
-    const held = this.#perAddress.get(address) ?? 0;
+    const key = clientKey(address);
+    const held = this.#perClient.get(key) ?? 0;
     if (held >= this.#options.maxClientsPerAddress) {
       throw new UiError(
         'too-many-streams-per-client',
@@ -108,6 +125,8 @@ export class EventHub {
         `One address may hold at most ${this.#options.maxClientsPerAddress} live feeds; close another tab first.`,
       );
     }
+    const range = rangeKey(address);
+    if (this.#clients.size >= this.#options.maxClients) this.#makeRoom(range);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -116,28 +135,32 @@ export class EventHub {
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
 
+    let dropped = false;
     const client: Client = {
       res,
-      address,
       // Ending (not destroying) lets the browser reconnect at once with Last-Event-ID.
       lifetime: setTimeout(() => res.end(), this.#options.maxStreamMs),
+      drop: () => {
+        if (dropped) return;
+        dropped = true;
+        clearTimeout(client.lifetime);
+        this.#clients.delete(client);
+        const left = (this.#perClient.get(key) ?? 1) - 1;
+        if (left > 0) this.#perClient.set(key, left);
+        else this.#perClient.delete(key);
+        const inRange = this.#perRange.get(range);
+        inRange?.delete(client);
+        if (inRange?.size === 0) this.#perRange.delete(range);
+        if (this.#clients.size === 0) this.#stopHeartbeat();
+      },
     };
     client.lifetime.unref();
     this.#clients.add(client);
-    this.#perAddress.set(address, held + 1);
-    let dropped = false;
-    const drop = () => {
-      if (dropped) return;
-      dropped = true;
-      clearTimeout(client.lifetime);
-      this.#clients.delete(client);
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.#perAddress.set(address, left);
-      else this.#perAddress.delete(address);
-      if (this.#clients.size === 0) this.#stopHeartbeat();
-    };
-    res.on('close', drop);
-    res.on('error', drop);
+    this.#perClient.set(key, held + 1);
+    const inRange = this.#perRange.get(range) ?? new Set<Client>();
+    this.#perRange.set(range, inRange.add(client));
+    res.on('close', client.drop);
+    res.on('error', client.drop);
 
     // After a restart of this server the browser's Last-Event-ID is from
     // another sequence; then everything buffered is new to it.
@@ -159,7 +182,30 @@ export class EventHub {
       client.res.end();
     }
     this.#clients.clear();
-    this.#perAddress.clear();
+    this.#perClient.clear();
+    this.#perRange.clear();
+  }
+
+  /**
+   * The total cap is reached: ends the oldest stream of the range holding the
+   * most, or refuses when `range` would then hold as many as it (a range that
+   * fills the cap itself gets no more, and two ranges never take turns
+   * evicting each other).
+   */
+  #makeRoom(range: string): void {
+    let heaviest: Set<Client> | undefined;
+    for (const streams of this.#perRange.values()) {
+      if (!heaviest || streams.size > heaviest.size) heaviest = streams;
+    }
+    const mine = this.#perRange.get(range)?.size ?? 0;
+    if (!heaviest || mine + 1 >= heaviest.size) {
+      throw new UiError('too-many-streams', 'Too many event streams', `This instance serves at most ${this.#options.maxClients} live feeds.`);
+    }
+    const [oldest] = heaviest;
+    oldest.drop();
+    // Ended, not destroyed: a browser reconnects (and is then refused while its range is the heaviest).
+    oldest.res.end();
+    this.#evicted += 1;
   }
 
   #send(client: Client, frame: Buffer) {

@@ -193,7 +193,8 @@ function forwardHeaders(req: IncomingMessage): Record<string, string | string[]>
   }
   const length = req.headers['content-length'];
   if (length !== undefined && /^\d+$/.test(length)) out['content-length'] = length;
-  // The chain as proxies build it; the function only logs it.
+  // The chain as proxies build it: the function finds the client in it through its trusted
+  // proxies (server-kit/client-address.ts), so that its per-client limits count browsers.
   const peer = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   out['x-forwarded-for'] = prior ? `${prior}, ${peer}` : peer;

@@ -10,15 +10,23 @@ import path from 'node:path';
 import { SUBMITTED } from '../../contracts/events.ts';
 import { buildUi, type BuildResult } from '../build.ts';
 import { loadConfig, type UiConfig } from '../server/config.ts';
+import type { Program } from '../../test/programs.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-/** The fixture photos, verified: from KLASSIFY_FIXTURES_MIRROR or downloaded once into .cache. */
+/** The fixture photos, verified: from the mirror (KLASSIFY_MIRROR) or downloaded once into .cache. */
 export { fixtures } from '../../test/support.ts';
 import { pollUntil } from '../../test/wait.ts';
 export { pollUntil, waitForPort, within } from '../../test/wait.ts';
 
-/** Debian's Chromium, with the flags this machine's closed network needs. */
-export const CHROMIUM = '/usr/bin/chromium';
+/** A Chromium (Debian's, by default): the path in CHROMIUM_PATH, else `chromium` in PATH. */
+export const CHROMIUM_PROGRAM: Program = {
+  name: 'Chromium',
+  env: 'CHROMIUM_PATH',
+  candidates: ['chromium', 'chromium-browser'],
+  install: 'Install it with `apt-get install -y chromium` (.ci/run does), or set CHROMIUM_PATH.',
+  suite: 'ui e2e',
+};
+/** The flags this machine's closed network needs. */
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -99,7 +107,7 @@ export interface ClassifyProcess {
 /**
  * Spawns functions/classify on a free loopback port, and resolves once
  * /health/readiness says the model is loaded. The function prepares the model
- * itself (from KLASSIFY_MODEL_MIRROR, or downloaded and converted into
+ * itself (from the mirror (KLASSIFY_MIRROR), or downloaded and converted into
  * .cache/model), so this works on a clean clone without any earlier suite.
  */
 export async function startClassifyFunction(env: Record<string, string> = {}, readyTimeoutMs = 300_000): Promise<ClassifyProcess> {

@@ -1,11 +1,12 @@
 // The protocol-free core: image bytes in, predictions out, by any served model. HTTP,
 // CloudEvents and the Open Inference Protocol routes are thin adapters around this. It owns
-// the worker pool, the catalogue of served models and admission control.
+// the worker pool, the catalogue of served models and admission control (admission.ts).
 import type { Classification } from '../../../contracts/classification.ts';
 import type { Config, ResizePolicy } from './config.ts';
 import { DecodeGate } from './decode-gate.ts';
 import type { DecodeLimits } from './decode-budget.ts';
-import { ClientClosed, InvalidInput, Overloaded, UnknownModel } from './errors.ts';
+import { Admission, type Ticket } from './admission.ts';
+import { ClientClosed, InvalidInput, UnknownModel, type TooManyUploads } from './errors.ts';
 import { topK } from './labels.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
@@ -37,7 +38,7 @@ export interface InferOptions {
 }
 
 export class Classifier {
-  private admitted = 0;
+  private readonly admission: Admission;
   private readonly decodeGate: DecodeGate;
   private readonly limits: DecodeLimits;
   /** The served models, the default first: the catalogue every transport answers from. */
@@ -48,6 +49,7 @@ export class Classifier {
     private metrics: Metrics,
     private pool: InferencePool,
   ) {
+    this.admission = new Admission({ queueSize: config.queueSize, maxUploadsPerClient: config.maxUploadsPerClient, workers: config.workers });
     this.decodeGate = new DecodeGate(config.decodeMemoryBytes, config.decodeConcurrency);
     const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans } = config;
     this.limits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans };
@@ -92,22 +94,23 @@ export class Classifier {
   }
 
   /**
-   * Reserves a place for one request, or throws Overloaded. Callers take it before reading
-   * the body, so a flood is refused before it costs memory; release() when done.
+   * Reserves a place for one request from `client` (a key from server-kit/client-address.ts),
+   * or throws Overloaded or TooManyUploads (admission.ts). Callers take it before reading
+   * the body, so a flood is refused before it costs memory; bodyRead() once the body is in,
+   * release() when done. `cut` stops the body read if the client's slow uploads must be cut.
    */
-  admit(): () => void {
-    if (this.admitted >= this.config.queueSize) {
-      // A rough drain estimate: what is admitted, spread over the workers, at ~50 ms each.
-      throw new Overloaded(Math.max(1, Math.ceil((this.admitted / this.config.workers) * 0.05)));
-    }
-    this.admitted++;
+  admit(client: string, cut: (err: TooManyUploads) => void): Ticket {
+    const ticket = this.admission.admit(client, cut);
     this.metrics.inFlight.inc();
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.admitted--;
-      this.metrics.inFlight.dec();
+    return {
+      bodyRead: ticket.bodyRead,
+      release: () => {
+        if (released) return;
+        released = true;
+        ticket.release();
+        this.metrics.inFlight.dec();
+      },
     };
   }
 
@@ -182,6 +185,7 @@ export class Classifier {
   }
 
   close(): Promise<void> {
+    this.admission.close();
     return this.pool.close();
   }
 }

@@ -2,12 +2,15 @@
 // typed object that is passed down. Nothing else reads process.env. Invalid values fail
 // start-up with a message naming each invalid variable and its valid values
 // (server-kit/config.ts, shared with the UI server).
+import type { BlockList } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_MODEL } from '../../../contracts/models.ts';
+import { readTrustedProxies } from '../../../server-kit/client-address.ts';
 import { envReader, type Env, type EnvReader } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
 import { enginesFor, MODEL_NAMES, type ModelName } from './model/catalog.ts';
+import { MODEL_MIRROR, mirrorDir } from './model/mirror.ts';
 
 const MiB = 1024 * 1024;
 
@@ -33,6 +36,13 @@ export interface Config {
   intraOpThreads: number;
   /** Requests admitted at once (reading, decoding, queued or running); more get 503. */
   queueSize: number;
+  /** Slow uploads (admission.ts) one client may have at once; more get 429. */
+  maxUploadsPerClient: number;
+  /**
+   * Networks of the proxies in front that append their peer to X-Forwarded-For, through
+   * which the client is found (server-kit/client-address.ts); default loopback only.
+   */
+  trustedProxies: BlockList;
   /** Largest batch one inference call may merge. */
   batchMaxSize: number;
   /** How long a partial batch may wait for more requests, in ms (0 = merge only what waits). */
@@ -114,10 +124,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const gpu = provider === 'webgpu';
   const cpus = os.availableParallelism();
   const revision = read.raw('K_REVISION') ?? null;
-  const mirror = read.raw('KLASSIFY_MODEL_MIRROR');
+  const queueSize = read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000);
   // Read in this order so that problems are listed in it.
   const port = read.int('PORT', 8080, 0, 65535);
-  const host = read.string('HOST', '0.0.0.0');
+  const host = read.host('HOST', '0.0.0.0');
   const engine = read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx');
   const config: Config = {
     port,
@@ -129,7 +139,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     // 2 cores (docs/performance.md). A GPU is shared, so one worker feeds it batches.
     workers: read.int('KLASSIFY_WORKERS', gpu ? 1 : Math.min(cpus, 4), 1, 64),
     intraOpThreads: read.int('KLASSIFY_INTRA_OP_THREADS', 1, 1, 64),
-    queueSize: read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000),
+    queueSize,
+    // A quarter of the places: one client can never hold more than that with slow bodies
+    // (8 of 32 by default; 1 of 4 on Knative, where the pod takes 2 requests at once).
+    maxUploadsPerClient: read.int('KLASSIFY_MAX_UPLOADS_PER_CLIENT', Math.max(1, Math.floor(queueSize / 4)), 1, 10_000),
+    trustedProxies: readTrustedProxies(read, 'KLASSIFY_TRUSTED_PROXIES'),
     // On CPU a batch of 4 costs 4x one image (docs/performance.md), so merging only adds
     // waiting; a GPU amortises launches and copies over the batch.
     batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 1, 1, 256),
@@ -162,7 +176,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
     modelCacheDir: path.resolve(read.string('KLASSIFY_MODEL_CACHE', '.cache/model')),
-    modelMirror: mirror === undefined ? undefined : path.resolve(mirror),
+    // KLASSIFY_MODEL_MIRROR, else KLASSIFY_MIRROR's models/ (model/mirror.ts).
+    modelMirror: mirrorDir(MODEL_MIRROR, env),
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
     modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
     ...readModels(read, engine),

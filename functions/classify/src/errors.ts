@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'batch-too-large'
   | 'method-not-allowed'
   | 'overloaded'
+  | 'too-many-uploads'
   | 'not-ready'
   | 'worker-unavailable';
 
@@ -160,6 +161,23 @@ export class MethodNotAllowed extends ClientError {
 export class Overloaded extends ClientError {
   constructor(readonly retryAfterSeconds: number) {
     super('overloaded', 'Server overloaded', 'The inference queue is full; retry after the indicated delay.');
+  }
+}
+
+/**
+ * One client (an IPv4 address or IPv6 /64, behind the trusted proxies) has slow uploads and
+ * already as many in progress as it may (admission.ts): the server is not overloaded, this
+ * client is using its share. Refused before the body is read, or cut while it is read.
+ */
+export class TooManyUploads extends ClientError {
+  readonly retryAfterSeconds = 5;
+  constructor(limit: number, slowAfterMs: number) {
+    super(
+      'too-many-uploads',
+      'Too many slow uploads from this client',
+      `This client's uploads arrive slowly (the oldest for over ${slowAfterMs / 1000} s), and a client with slow uploads may have at most ${limit} in progress; send the next one when one has finished.`,
+      { limitUploads: limit },
+    );
   }
 }
 

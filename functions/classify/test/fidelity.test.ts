@@ -20,6 +20,7 @@ import { optimizedPathFor, saveOptimized } from '../src/engines/onnx-cache.ts';
 import { CLASS_NAMES, LABELS } from '../src/labels.ts';
 import { fetchAssets } from '../src/model/assets.ts';
 import { convertOperator, convertTflite } from '../src/model/convert-tflite.ts';
+import { MODEL_MIRROR } from '../src/model/mirror.ts';
 import { CLASS_COUNT, INPUT_NAME, OUTPUT_NAME } from '../src/model/mobilenet.ts';
 import { MOBILENET_V2, MOBILENET_V2_EXTRAS } from '../src/model/mobilenet-v2.ts';
 import { prepareV2 } from '../src/model/prepare-v2.ts';
@@ -37,7 +38,12 @@ async function extras(): Promise<string> {
   const config = testConfig();
   const dest = path.join(config.modelCacheDir, 'tflite', 'extras');
   return fetchAssets(
-    { what: 'MobileNet v2 release files', baseUrl: MOBILENET_V2_EXTRAS.baseUrl, sha256: MOBILENET_V2_EXTRAS.sha256 },
+    {
+      what: 'MobileNet v2 release files',
+      baseUrl: MOBILENET_V2_EXTRAS.baseUrl,
+      sha256: MOBILENET_V2_EXTRAS.sha256,
+      mirror: { kind: MODEL_MIRROR, holds: `${MOBILENET_V2.name}/${Object.keys(MOBILENET_V2_EXTRAS.sha256).join(', ')}` },
+    },
     { dest, mirror: config.modelMirror && path.join(config.modelMirror, MOBILENET_V2.name) },
   );
 }

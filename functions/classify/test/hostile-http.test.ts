@@ -97,6 +97,31 @@ const bounded = (init: RequestInit = {}): RequestInit => ({ ...init, signal: Abo
 const metric = async (name: string, labels?: Record<string, string>) => (await scrapeMetrics(svc.url)).value(name, labels);
 const inFlight = () => metric('klassify_in_flight_requests');
 
+/**
+ * Sends a normal photo (as `client`, when given) one request after another until one is
+ * served, within `ms` of `since`: the statuses refused before it, and when it was served.
+ */
+async function photoUntilServed(since: number, ms: number, client?: string): Promise<{ refused: number[]; servedAfter: number }> {
+  const body = await fixture('coffee.png');
+  const headers: Record<string, string> = { 'content-type': 'image/png', ...(client ? { 'x-forwarded-for': client } : {}) };
+  const refused: number[] = [];
+  const served = async () => {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers }));
+    await res.arrayBuffer();
+    if (res.status !== 200) refused.push(res.status);
+    return res.status === 200;
+  };
+  await pollUntil('a normal photo to be served', served, { timeoutMs: Math.max(0, since + ms - performance.now()), intervalMs: 100 });
+  return { refused, servedAfter: performance.now() - since };
+}
+
+/** Waits until the in-flight gauge satisfies `done`; resolves with its reading then. */
+async function inFlightWhen(what: string, done: (n: number) => boolean, timeoutMs = 5_000): Promise<number> {
+  let n = NaN;
+  await pollUntil(what, async () => done((n = await inFlight())), { timeoutMs, intervalMs: 25 });
+  return n;
+}
+
 /** The process still serves, and every admission has been released (within a deadline). */
 async function assertHealthy(label: string): Promise<void> {
   assert.is((await fetch(svc.url + '/health/liveness', bounded())).status, 200, `${label}: liveness`);
@@ -223,6 +248,21 @@ for (const [label, path, headers, partial] of bodyPaths) {
     await assertHealthy(label);
   });
 }
+aborts('with 4 places (as on Knative), one client with slow uploads keeps 1 and another client is served', async () => {
+  const started = performance.now();
+  // 1 KiB every 250 ms, above the minimum rate; each ends when this test resets it (maxMs).
+  const steady = Array.from({ length: 40 }, () => 'x'.repeat(1024));
+  const uploads = Array.from({ length: 4 }, (_, i) => {
+    const [, path, headers, partial] = bodyPaths[i];
+    return rawRequest(requestHead(path, { ...headers, 'content-length': 1_000_000, 'x-forwarded-for': '203.0.113.66' }), [partial.slice(0, 120), ...steady], { gapMs: 250, maxMs: 8_000 });
+  });
+  const { refused, servedAfter } = await photoUntilServed(started, 8_000);
+  assert.ok(servedAfter < 8_000, `another client is served (refused before: ${refused.join(',')})`);
+  assert.is(await inFlightWhen('the cut to leave one place', (n) => n <= 1), 1, 'the slow client keeps one place');
+  const statuses = (await Promise.all(uploads)).map((r) => r.status);
+  assert.equal(statuses.filter((status) => status === 429).length, 3, `cut: ${statuses.join(',')}`);
+  await assertHealthy('one slow client, 4 places');
+});
 aborts('client aborts are counted as 499, without a stack trace', async () => {
   const closed = { route: '/classify', status: '499' };
   const before = await metric('klassify_requests_total', closed);
@@ -288,30 +328,79 @@ slow('a body above the minimum rate is still cut at the body deadline', async ()
   assert.ok(reply.ms < TIMING.total * 5, `cut after ${reply.ms} ms`);
   await assertHealthy('deadline');
 });
-slow('32 trickling uploads hold admission only until their grace period is spent', async () => {
+slow('32 trickling uploads from 32 clients hold admission only until their grace period is spent', async () => {
   const started = performance.now();
   const paths = bodyPaths.filter(([label]) => label !== 'CloudEvent (binary)');
+  // Each from its own client behind the (trusted, loopback) proxy: per-client shares do not
+  // apply, only the minimum rate does.
   const tricklers = Array.from({ length: 32 }, (_, i) => {
     const [, path, headers, partial] = paths[i % paths.length];
-    return rawRequest(requestHead(path, { ...headers, 'content-length': 100_000 }), [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
+    const head = requestHead(path, { ...headers, 'content-length': 100_000, 'x-forwarded-for': `198.51.100.${i + 1}` });
+    return rawRequest(head, [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
   });
   // Every slot is taken: a normal request is refused for now.
-  await pollUntil('the tricklers to hold every slot', async () => (await inFlight()) === 32, { timeoutMs: 5_000 });
-  const body = await fixture('coffee.png');
-  const statuses: number[] = [];
-  const served = async () => {
-    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
-    await res.arrayBuffer();
-    statuses.push(res.status);
-    return res.status === 200;
-  };
-  await pollUntil('a normal request to be served', served, { timeoutMs: TIMING.grace * 10, intervalMs: 100 });
-  const servedAfter = performance.now() - started;
-  assert.is(statuses[0], 503, `refused while the slots are held: ${statuses}`);
+  assert.is(await inFlightWhen('the tricklers to hold every slot', (n) => n >= 32), 32);
+  const { refused, servedAfter } = await photoUntilServed(started, TIMING.grace * 10);
+  assert.is(refused[0], 503, `refused while the slots are held: ${refused}`);
   assert.ok(servedAfter < TIMING.grace * 5, `a normal request was served ${servedAfter} ms after the trickle began`);
   const replies = await Promise.all(tricklers);
   assert.equal([...new Set(replies.map((r) => r.status))], [408]);
   await assertHealthy('32 tricklers');
+});
+slow('one client sending 32 photos at once is never held to a share', async () => {
+  const body = await fixture('coffee.png');
+  const statuses = await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+  assert.equal([...new Set(statuses)], [200]);
+  await assertHealthy('32 photos at once');
+});
+slow('32 uploads at the minimum rate from one client: its share is kept, the rest cut; another client is served', async () => {
+  const rss0 = rssMb();
+  const started = performance.now();
+  const attacker = '203.0.113.66';
+  // 1 KiB every 500 ms: twice the minimum rate, and never idle for the idle timeout, so only
+  // the body deadline (6 s here, 120 s by default) would end these.
+  const atMinRate = Array.from({ length: 40 }, () => 'x'.repeat(1024));
+  const uploads = Array.from({ length: 32 }, (_, i) => {
+    const [, path, headers, partial] = bodyPaths[i % bodyPaths.length];
+    const head = requestHead(path, { ...headers, 'content-length': 100_000, 'x-forwarded-for': `10.9.8.7, ${attacker}` });
+    return rawRequest(head, [partial.slice(0, 120), ...atMinRate], { gapMs: 500 });
+  });
+  assert.is(await inFlightWhen('the uploads to hold every place', (n) => n >= 32), 32);
+  // A normal photo from another client, one request after another, until one is served.
+  const { refused, servedAfter } = await photoUntilServed(started, 30_000, '192.0.2.10');
+  assert.ok(servedAfter < 15_000, `another client's photo was first served ${Math.round(servedAfter)} ms after the flood began (${refused.join(',')})`);
+  assert.ok(refused.length > 0 && refused.every((status) => status === 503), `503 until then: ${refused.join(',')}`);
+  // The photo got a place because uploads past the share were cut, once the client's oldest
+  // had been arriving for 1 s: soon only the share of 8 remains.
+  assert.is(await inFlightWhen('the cut down to the share', (n) => n <= 8, 10_000), 8, 'the attacker keeps its share of 8 places');
+  // From then on, the other client is served every time while the share is still held.
+  const body = await fixture('coffee.png');
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png', 'x-forwarded-for': '192.0.2.10' } }));
+    await res.arrayBuffer();
+    assert.is(res.status, 200, 'served while the attacker holds its share');
+  }
+  // The attacker's next upload is refused at once.
+  const again = await rawRequest(requestHead('/classify', { 'content-type': 'image/jpeg', 'content-length': 100_000, 'x-forwarded-for': attacker }), ['x']);
+  assert.is(again.status, 429, again.head);
+  assert.match(again.head, /retry-after: 5/i);
+  assert.match(again.body, /too-many-uploads/);
+  assert.ok(again.ms < 5_000, `refused in ${again.ms} ms`);
+  const replies = await Promise.all(uploads);
+  const counts: Record<string, number> = {};
+  for (const reply of replies) counts[String(reply.status)] = (counts[String(reply.status)] ?? 0) + 1;
+  assert.equal(counts, { 408: 8, 429: 24 }, 'the share ends at the body deadline; the rest was cut');
+  for (const reply of replies.filter((r) => r.status === 429)) {
+    assert.ok(reply.ms < 15_000, `cut after ${Math.round(reply.ms)} ms`);
+  }
+  await assertHealthy('one client at the minimum rate');
+  assert.ok(rssMb() - rss0 < 100, `RSS grew by ${Math.round(rssMb() - rss0)} MB`);
 });
 slow.run();
 

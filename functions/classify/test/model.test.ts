@@ -209,13 +209,14 @@ assets('a mirror without the model names the variable, the folder layout and an 
   } catch (err) {
     assert.instance(err, AssetError);
     const msg = (err as Error).message;
-    assert.match(msg, /Set KLASSIFY_MODEL_MIRROR to a folder that holds mobilenet_v1_0\.75_224\/model\.json/);
-    assert.match(msg, /`KLASSIFY_MODEL_MIRROR=\S+ npm start`/);
+    assert.match(msg, /Set KLASSIFY_MIRROR to a folder whose models\/ holds mobilenet_v1_0\.75_224\/model\.json/);
+    assert.match(msg, /or KLASSIFY_MODEL_MIRROR to that models\/ folder itself/);
+    assert.match(msg, /`KLASSIFY_MIRROR=\S+ npm start`/);
   } finally {
     await Promise.all([rm(empty, { recursive: true, force: true }), rm(cache, { recursive: true, force: true })]);
   }
 });
-assets('a mirror without the photos names KLASSIFY_FIXTURES_MIRROR and the files it needs', async () => {
+assets('a mirror without the photos names KLASSIFY_MIRROR, KLASSIFY_FIXTURES_MIRROR and the files it needs', async () => {
   const empty = await mkdtemp(path.join(os.tmpdir(), 'klassify-mirror-'));
   try {
     await fetchAssets(FIXTURE_ASSETS, { dest: path.join(empty, 'out'), mirror: empty });
@@ -223,8 +224,9 @@ assets('a mirror without the photos names KLASSIFY_FIXTURES_MIRROR and the files
   } catch (err) {
     assert.instance(err, AssetError);
     const msg = (err as Error).message;
-    assert.match(msg, /Set KLASSIFY_FIXTURES_MIRROR to a folder that holds the photos astronaut\.png, .*rocket\.jpg/);
-    assert.match(msg, /`KLASSIFY_FIXTURES_MIRROR=\S+ npm test`/);
+    assert.match(msg, /Set KLASSIFY_MIRROR to a folder whose fixtures\/images\/ holds the photos astronaut\.png, .*rocket\.jpg/);
+    assert.match(msg, /KLASSIFY_FIXTURES_MIRROR/);
+    assert.match(msg, /`KLASSIFY_MIRROR=\S+ npm test`/);
   } finally {
     await rm(empty, { recursive: true, force: true });
   }

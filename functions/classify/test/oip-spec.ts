@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { fetchAssets, type AssetSet } from '../src/model/assets.ts';
+import { mirrorDir, OIP_MIRROR } from '../src/model/mirror.ts';
 import { ROOT } from '../../../test/support.ts';
 
 const COMMIT = 'd49cc23f89d709d87b210ef9449e273ae243984e';
@@ -18,12 +19,10 @@ export const OIP_SPEC: AssetSet = {
     'open_inference_rest.yaml': '719644d1cec52d1c98268ee16f3b75d6de7f523c6686463cbf06bf79134edbb2',
     'inference_rest.md': '842224871d9084e022dde279973bf2f7c9d5ef732e9b33ad008900bcf7698766',
   },
+  mirror: { kind: OIP_MIRROR, holds: 'open_inference_rest.yaml and inference_rest.md' },
 };
 
-export function oipMirror(env = process.env): string | undefined {
-  if (env.KLASSIFY_OIP_MIRROR) return env.KLASSIFY_OIP_MIRROR;
-  return env.KLASSIFY_MIRROR ? path.join(env.KLASSIFY_MIRROR, 'oip') : undefined;
-}
+export const oipMirror = (env = process.env): string | undefined => mirrorDir(OIP_MIRROR, env);
 
 export interface OipSpec {
   /** inference_rest.md, the prose with its examples. */

@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_MODEL, MODEL_NAMES, MODEL_TITLES } from '../../../contracts/models.ts';
-import { ConfigError, loadConfig } from '../../server/config.ts';
+import { loadConfig as loadFunctionConfig } from '../../../functions/classify/src/config.ts';
+import { ConfigError, loadConfig, pageConfig } from '../../server/config.ts';
 
 const config = suite('ui config');
 config('defaults: port 3000, classify on 127.0.0.1:8080, frozen', () => {
@@ -30,17 +31,29 @@ config('reads PORT, CLASSIFY_URL, flags and the event token', () => {
   assert.is(c.page.features.camera, false);
   assert.is(c.events.token, 'abcdefghijklmnop_-0123');
 });
-config('UI_MODELS and UI_DEFAULT_MODEL: the models the page offers (default all, the contract default first choice)', () => {
+config('the page offers the models the function serves, by its KLASSIFY_MODELS and KLASSIFY_MODEL', () => {
   const [v1, v2] = MODEL_NAMES;
   const all = loadConfig({}, { publicDir: '/srv' }).page;
   assert.equal(all.models.map((m) => m.name), [...MODEL_NAMES]);
   assert.is(all.defaultModel, DEFAULT_MODEL);
-  const one = loadConfig({ UI_MODELS: v2 }, { publicDir: '/srv' }).page;
+  const one = loadConfig({ KLASSIFY_MODELS: v2 }, { publicDir: '/srv' }).page;
   assert.equal(one.models, [{ name: v2, title: MODEL_TITLES[v2] }]);
   assert.is(one.defaultModel, v2);
-  for (const env of [{ UI_MODELS: `${v1},resnet` }, { UI_MODELS: `${v1},${v1}` }, { UI_MODELS: v1, UI_DEFAULT_MODEL: v2 }]) {
-    assert.throws(() => loadConfig(env, { publicDir: '/srv' }), (err: Error) => err instanceof ConfigError && /UI_(DEFAULT_)?MODELS?=/.test(err.message), JSON.stringify(env));
+  for (const env of [{ KLASSIFY_MODELS: `${v1},resnet` }, { KLASSIFY_MODELS: `${v1},${v1}` }, { KLASSIFY_MODELS: v1, KLASSIFY_MODEL: v2 }]) {
+    assert.throws(() => loadConfig(env, { publicDir: '/srv' }), (err: Error) => err instanceof ConfigError && /KLASSIFY_MODELS?=/.test(err.message), JSON.stringify(env));
   }
+  // The same defaults as the function's own reading of those variables.
+  const fn = loadFunctionConfig({});
+  assert.equal([all.models.map((m) => m.name), all.defaultModel], [[...fn.models], fn.model]);
+});
+config('the page gets the function\'s limits, by the function\'s own variables and defaults', () => {
+  const fn = loadFunctionConfig({});
+  const page = pageConfig(loadConfig({}, { publicDir: '/srv' }));
+  assert.equal([page.maxUploadBytes, page.maxPixels, page.maxDimension], [fn.bodyLimitBytes, fn.maxPixels, fn.maxDimension]);
+  const env = { KLASSIFY_BODY_LIMIT: '4096', KLASSIFY_MAX_PIXELS: '1000000', KLASSIFY_MAX_DIMENSION: '2000' };
+  const set = pageConfig(loadConfig(env, { publicDir: '/srv' }));
+  assert.equal([set.maxUploadBytes, set.maxPixels, set.maxDimension], [4096, 1_000_000, 2000]);
+  assert.is(pageConfig(loadConfig({ UI_MAX_BODY_BYTES: '2048' }, { publicDir: '/srv' })).maxUploadBytes, 2048, 'the smaller body limit');
 });
 config('lists every invalid variable with the valid values', () => {
   try {
@@ -71,6 +84,19 @@ config('a short or odd event token is refused without echoing it', () => {
       assert.match((error as ConfigError).message, new RegExp(`UI_EVENTS_TOKEN \\(${token.length} characters\\) is invalid; valid values: 16 to 256 characters`));
       assert.not.ok((error as ConfigError).message.includes(token));
     }
+  }
+});
+config('trusted proxies: loopback by default, networks when set; the old hop count is refused by name', () => {
+  const c = loadConfig({}, { publicDir: '/srv' });
+  assert.ok(c.trustedProxies.check('127.0.0.1', 'ipv4'));
+  assert.not.ok(c.trustedProxies.check('10.244.0.5', 'ipv4'));
+  const knative = loadConfig({ UI_TRUSTED_PROXIES: '127.0.0.0/8,::1/128,10.244.0.0/16' }, { publicDir: '/srv' });
+  assert.ok(knative.trustedProxies.check('10.244.0.5', 'ipv4'));
+  for (const [env, expected] of [
+    [{ UI_TRUSTED_PROXIES: '10.244.0.0/' }, /^UI_TRUSTED_PROXIES="10\.244\.0\.0\/" is invalid/],
+    [{ UI_TRUSTED_PROXY_HOPS: '1' }, /UI_TRUSTED_PROXY_HOPS is no longer read; set UI_TRUSTED_PROXIES/],
+  ] as const) {
+    assert.throws(() => loadConfig(env, { publicDir: '/srv' }), (error: ConfigError) => expected.test(error.problems[0]));
   }
 });
 config.run();

@@ -269,7 +269,6 @@ slow.run();
 // ---------------------------------------------------------------------------
 const perClient = tracked('ui server: streams per client address, and their lifetime', {
   UI_MAX_SSE_PER_CLIENT: '2',
-  UI_TRUSTED_PROXY_HOPS: '1',
   UI_SSE_MAX_LIFETIME_MS: '400',
 });
 

@@ -140,7 +140,7 @@ const [V1, V2] = MODEL_NAMES;
 
 const cfg = suite<Ctx>('ui server: /config.json and health');
 cfg.before(async (ctx) =>
-  void Object.assign(ctx, await start({ UI_TOPK: '3', UI_FEATURE_EVENTS: 'false', UI_MAX_BODY_BYTES: '2048', UI_UPLOAD_CONCURRENCY: '2', UI_MODELS: `${V2},${V1}`, UI_DEFAULT_MODEL: V2 })),
+  void Object.assign(ctx, await start({ UI_TOPK: '3', UI_FEATURE_EVENTS: 'false', UI_MAX_BODY_BYTES: '2048', UI_UPLOAD_CONCURRENCY: '2', KLASSIFY_MODELS: `${V2},${V1}`, KLASSIFY_MODEL: V2 })),
 );
 cfg.after(async (ctx) => ctx.ui.close());
 
@@ -154,6 +154,8 @@ cfg('config.json comes from the environment and is revalidated', async ({ base }
     readinessUrl: '/api/health/readiness',
     eventsUrl: '/events/stream',
     maxUploadBytes: 2048,
+    maxPixels: 50_000_000,
+    maxDimension: 32_768,
     topK: 3,
     uploadConcurrency: 2,
     slowAfterMs: 1500,

@@ -46,6 +46,7 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
   'batch-too-large': 'reject',
   'method-not-allowed': 'refuse',
   'overloaded': 'refuse',
+  'too-many-uploads': 'refuse',
   'not-ready': 'refuse',
   'worker-unavailable': 'refuse',
 };

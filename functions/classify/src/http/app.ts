@@ -1,6 +1,7 @@
 // The HTTP transport: routing, admission, problem responses and metrics per request.
 // It knows nothing about images or models beyond calling the core and naming its models.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { clientAddress, clientKey } from '../../../../server-kit/client-address.ts';
 import { stageClose } from '../../../../server-kit/linger.ts';
 import type { Logger } from '../../../../server-kit/log.ts';
 import type { Classifier } from '../classifier.ts';
@@ -11,7 +12,7 @@ import { openApiDocument } from './openapi.ts';
 import { readUpload, type BodyGuard, type BodyTiming } from './body.ts';
 import { classifyOptions, readParams } from './params.ts';
 import { closesConnection } from './problems.ts';
-import type { Handler, RequestFacts, Route } from './route.ts';
+import type { Admit, Handler, RequestFacts, Route } from './route.ts';
 import { sendJson, sendProblem } from './respond.ts';
 import { classifierRuntime, servedModels } from './v2/model.ts';
 import { createV2Routes } from './v2/routes.ts';
@@ -62,22 +63,32 @@ export function createApp(deps: AppDeps): RequestListener {
     return state.classifier;
   };
 
-  /** Admission first, so a refused request costs no body buffering. */
-  const withAdmission = async (fn: (c: Classifier) => Promise<number>): Promise<number> => {
+  /**
+   * Admission first, so a refused request costs no body buffering. Every route that reads
+   * a body goes through here, so each counts against its client's share (admission.ts), and
+   * reads its body with the policy handed to `fn`: the slow-client timing, `gone`, and the
+   * cut that ends the read when the client's slow uploads pass its share.
+   */
+  const withAdmission: Admit = async (req, gone, fn) => {
     const classifier = ready();
-    const release = classifier.admit();
+    const client = clientKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustedProxies));
+    const cut = new AbortController();
+    const ticket = classifier.admit(client, (err) => cut.abort(err));
+    // 'end' comes once the body has been read to its end, by whichever reader.
+    req.once('end', ticket.bodyRead);
     try {
-      return await fn(classifier);
+      return await fn(classifier, { timing, signal: gone, cut: cut.signal });
     } finally {
-      release();
+      req.off('end', ticket.bodyRead);
+      ticket.release();
     }
   };
 
   const classify: Handler = (req, res, url, gone, facts) =>
-    withAdmission(async (classifier) => {
+    withAdmission(req, gone, async (classifier, body) => {
       const query = readParams(url.searchParams, config.models); // a bad query is refused before the body is read
       facts.model = query.model;
-      const upload = await readUpload(req, config.bodyLimitBytes, { timing, signal: gone });
+      const upload = await readUpload(req, config.bodyLimitBytes, body);
       const opts = classifyOptions(config, query, readParams(upload.params, config.models, query));
       facts.model = opts.model;
       gone.throwIfAborted(); // nobody is waiting: start no work
@@ -89,7 +100,7 @@ export function createApp(deps: AppDeps): RequestListener {
     '/classify': { POST: classify },
     '/': {
       GET: (_req, res) => (sendJson(res, 200, { ...INDEX, models: config.models, defaultModel: config.model }), 200),
-      POST: (req, res, _url, gone, facts) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, { timing, signal: gone }, facts)),
+      POST: (req, res, _url, gone, facts) => withAdmission(req, gone, (classifier, body) => deps.handleEvent(req, res, classifier, body, facts)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
@@ -118,7 +129,6 @@ export function createApp(deps: AppDeps): RequestListener {
   );
   const v2 = createV2Routes({
     config,
-    timing,
     models: servedModels(config),
     ready,
     withAdmission,

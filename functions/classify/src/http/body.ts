@@ -28,6 +28,11 @@ export interface BodyGuard {
   timing?: BodyTiming;
   /** Aborted when the client goes away; the read then ends at once. */
   signal?: AbortSignal;
+  /**
+   * Aborted by admission when this client's slow uploads are past its share: the read ends
+   * at once with the signal's reason (TooManyUploads), which the request answers.
+   */
+  cut?: AbortSignal;
 }
 
 export interface Upload {
@@ -65,12 +70,13 @@ function refuseDeclared(req: IncomingMessage, allowed: number, limit: number): v
 async function consume(
   req: IncomingMessage,
   { allowed, limit }: { allowed: number; limit: number },
-  { timing, signal }: BodyGuard,
+  { timing, signal, cut }: BodyGuard,
   onChunk: (chunk: Buffer) => void,
   cancel?: AbortSignal,
 ): Promise<number> {
+  const cancels = [cancel, cut].filter((s): s is AbortSignal => s !== undefined);
   try {
-    return await consumeBody(req, { maxBytes: allowed, timing, signal, cancel }, onChunk);
+    return await consumeBody(req, { maxBytes: allowed, timing, signal, cancel: cancels.length > 1 ? AbortSignal.any(cancels) : cancels[0] }, onChunk);
   } catch (err) {
     throw clientError(err, limit);
   }

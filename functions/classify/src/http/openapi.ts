@@ -15,7 +15,18 @@ const problemResponse = (description: string) => ({ description, content: { [PRO
 export function openApiDocument(
   config: Pick<
     Config,
-    'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds' | 'v2MaxBatchSize' | 'model' | 'models'
+    | 'topkDefault'
+    | 'bodyLimitBytes'
+    | 'maxPixels'
+    | 'resize'
+    | 'maxDimension'
+    | 'maxDecodedBytes'
+    | 'maxJpegScans'
+    | 'decodeTimeoutSeconds'
+    | 'v2MaxBatchSize'
+    | 'maxUploadsPerClient'
+    | 'model'
+    | 'models'
   >,
 ) {
   const model = { type: 'string', enum: [...config.models], default: config.model, description: 'The model that classifies; every one returns the same 1000 ImageNet classes.' } as const;
@@ -65,6 +76,7 @@ export function openApiDocument(
             422: problemResponse(
               `Corrupt or truncated image (unprocessable-image); too costly to decode, judged from the header before decoding (image-too-large: over ${config.maxPixels} pixels, a side over ${config.maxDimension} px, over ${config.maxDecodedBytes} bytes of estimated decode memory or over ${config.maxJpegScans} JPEG scans; the problem names the image's size and the limit); or still decoding after ${config.decodeTimeoutSeconds} s (decode-timeout)`,
             ),
+            429: problemResponse(`This client already has ${config.maxUploadsPerClient} slow uploads in progress (too-many-uploads, see Retry-After)`),
             503: problemResponse('Model not ready, shutting down, or overloaded (see Retry-After)'),
           },
         },
@@ -85,6 +97,7 @@ export function openApiDocument(
             },
             400: problemResponse(`Malformed CloudEvent (a required attribute missing, an optional one empty, an attribute not printable ASCII, over 1 KiB or with a space at either end, over 32 extensions), another event type, or a ${MODEL_EXTENSION} that names no served model`),
             413: problemResponse('Body over the size limit (structured mode: its base64 plus 64 KiB)'),
+            429: problemResponse('The sender already has its share of slow uploads in progress (see Retry-After; the broker retries)'),
             503: problemResponse('Overloaded, not ready or a worker lost (see Retry-After)'),
           },
         },

@@ -2,6 +2,8 @@
 // how its errors are written (problem+json for the function's own API, {"error"} for the
 // Open Inference Protocol).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Classifier } from '../classifier.ts';
+import type { BodyGuard } from './body.ts';
 
 /**
  * `gone` is aborted when the client closes the connection before the reply is written. A
@@ -22,3 +24,10 @@ export interface Route {
   methods: Record<string, Handler>;
   sendError(res: ServerResponse, err: unknown, path: string): number;
 }
+
+/**
+ * Runs `fn` holding an admission place for the request, refused before the body is read,
+ * and counted against its client's share of slow uploads (admission.ts). `fn` reads the body
+ * with `body`: the slow-client timing, `gone`, and the cut for uploads past the share.
+ */
+export type Admit = (req: IncomingMessage, gone: AbortSignal, fn: (classifier: Classifier, body: BodyGuard) => Promise<number>) => Promise<number>;

@@ -7,21 +7,15 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { AssetError } from '../errors.ts';
+import { MIRROR_VARIABLE, MODEL_MIRROR, mirrorHint, type MirrorKind } from './mirror.ts';
 
 export interface AssetSet {
   /** What the files are, for messages ("MobileNet weights"). */
   what: string;
   baseUrl: string;
   sha256: Readonly<Record<string, string>>;
-  /** How to point this set at a local copy: every error names it, so the fix is in the message. */
-  mirrorHelp?: MirrorHelp;
-}
-
-export interface MirrorHelp {
-  env: string;
-  /** What the mirror folder holds, e.g. "mobilenet_v1_0.75_224/model.json and …". */
-  layout: string;
-  example: string;
+  /** Which mirror kind holds these files, and what its folder holds: every error names the variable (mirror.ts). */
+  mirror: { kind: MirrorKind; holds: string };
 }
 
 export interface FetchOptions {
@@ -59,11 +53,7 @@ export async function fetchAssets(set: AssetSet, opts: FetchOptions): Promise<st
   return opts.dest;
 }
 
-function mirrorHint(set: AssetSet): string {
-  const help = set.mirrorHelp;
-  if (!help) return `Use a mirror folder that holds ${Object.keys(set.sha256).join(', ')}.`;
-  return `Set ${help.env} to a folder that holds ${help.layout}, e.g. \`${help.example}\`.`;
-}
+const hint = (set: AssetSet) => mirrorHint(set.mirror.kind, set.mirror.holds);
 
 async function fromMirror(set: AssetSet, mirror: string, file: string): Promise<Uint8Array> {
   const source = path.join(mirror, file);
@@ -71,7 +61,7 @@ async function fromMirror(set: AssetSet, mirror: string, file: string): Promise<
     return await readFile(source);
   } catch (err) {
     throw new AssetError(`${set.what}: cannot read ${source} from the mirror (${(err as Error).message}). ` +
-      `${mirrorHint(set)} Or unset ${set.mirrorHelp?.env ?? 'the mirror'} to download from ${set.baseUrl}.`);
+      `${hint(set)} Or unset ${MIRROR_VARIABLE} and ${set.mirror.kind.variable} to download from ${set.baseUrl}.`);
   }
 }
 
@@ -82,9 +72,9 @@ async function download(set: AssetSet, file: string): Promise<Uint8Array> {
     res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
   } catch (err) {
     throw new AssetError(`${set.what}: download of ${url} failed (${(err as Error).message}). ` +
-      `Check your network, or use a local copy. ${mirrorHint(set)}`);
+      `Check your network, or use a local copy. ${hint(set)}`);
   }
-  if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later, or use a local copy. ${mirrorHint(set)}`);
+  if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later, or use a local copy. ${hint(set)}`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
@@ -96,13 +86,14 @@ export interface ModelSource {
   title: string;
   baseUrl: string;
   sha256: Readonly<Record<string, string>>;
-  /** What `<mirror>/<name>/` holds, for messages. */
+  /** What the models mirror holds for it, for messages ("mobilenet_v2_1.0_224_quant/…tflite"). */
   mirrorLayout: string;
 }
 
 /**
- * Ensures a model's published files are in `dest`, verified: from `<KLASSIFY_MODEL_MIRROR>/<name>/`
- * when a mirror is set, else from the pinned public URL, unless KLASSIFY_MODEL_FETCH=never.
+ * Ensures a model's published files are in `dest`, verified: from `<models mirror>/<name>/`
+ * when a mirror is set (mirror.ts), else from the pinned public URL, unless
+ * KLASSIFY_MODEL_FETCH=never.
  */
 export async function fetchModelSource(model: ModelSource, config: ModelSourceConfig, dest: string, log: (msg: string) => void): Promise<void> {
   const haveSource = Object.keys(model.sha256).every((f) => existsSync(path.join(dest, f)));
@@ -114,12 +105,7 @@ export async function fetchModelSource(model: ModelSource, config: ModelSourceCo
     log(config.modelMirror ? `copying ${model.name} from the mirror ${config.modelMirror}` : `downloading ${model.name} from ${model.baseUrl}`);
   }
   await fetchAssets(
-    {
-      what: model.title,
-      baseUrl: model.baseUrl,
-      sha256: model.sha256,
-      mirrorHelp: { env: 'KLASSIFY_MODEL_MIRROR', layout: model.mirrorLayout, example: 'KLASSIFY_MODEL_MIRROR=/data/models npm start' },
-    },
+    { what: model.title, baseUrl: model.baseUrl, sha256: model.sha256, mirror: { kind: MODEL_MIRROR, holds: model.mirrorLayout } },
     { dest, mirror: config.modelMirror && path.join(config.modelMirror, model.name), onProgress: progressBar() },
   );
 }

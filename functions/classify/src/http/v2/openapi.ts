@@ -133,6 +133,7 @@ export function v2Paths(config: Pick<Config, 'bodyLimitBytes' | 'v2MaxBatchSize'
         404: error('Unknown model or version'),
         408: error('The body arrived too slowly or stalled'),
         413: error('Body over the size limit'),
+        429: error('This client already has its share of slow uploads in progress (see Retry-After)'),
         503: error('Not ready, overloaded or a worker lost (see Retry-After)'),
       },
     },

@@ -9,8 +9,8 @@ import type { Classifier } from '../../classifier.ts';
 import type { Config } from '../../config.ts';
 import { ClientError, InvalidInput, NotFound, NotReady, UnknownModel, type ErrorCode } from '../../errors.ts';
 import { topK } from '../../labels.ts';
-import type { Handler, Route } from '../route.ts';
-import { readRaw, type BodyGuard, type BodyTiming } from '../body.ts';
+import type { Admit, Handler, Route } from '../route.ts';
+import { readRaw, type BodyGuard } from '../body.ts';
 import { headersOf } from '../problems.ts';
 import { decodeContent, encodeResponse, HEADER_LENGTH, splitBody, type OutputTensor } from './codec.ts';
 import { IMAGE_INPUT, MODEL_VERSION, modelConfiguration, modelMetadata, pixelsPerImage, type V2Model, type V2Runtime } from './model.ts';
@@ -20,13 +20,11 @@ export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_config
 
 export interface V2Deps {
   config: Readonly<Config>;
-  /** The slow-client policy /classify's bodies are read with. */
-  timing: BodyTiming;
   models: readonly V2Model[];
   /** The core once it is ready; throws NotReady before. */
   ready(): Classifier;
-  /** Runs `fn` holding an admission place, as /classify does: refused before the body is read. */
-  withAdmission(fn: (classifier: Classifier) => Promise<number>): Promise<number>;
+  /** Admission as /classify has it (route.ts): a place, the client's share, the body policy. */
+  withAdmission: Admit;
   runtime(classifier: Classifier): V2Runtime;
 }
 
@@ -38,6 +36,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   'request-timeout': 408,
   'payload-too-large': 413,
   'client-closed': 499,
+  'too-many-uploads': 429,
   overloaded: 503,
   'not-ready': 503,
   'worker-unavailable': 503,
@@ -129,9 +128,9 @@ function ok(res: ServerResponse, body: unknown): number {
 }
 
 async function infer(deps: V2Deps, req: IncomingMessage, res: ServerResponse, model: V2Model, gone: AbortSignal): Promise<number> {
-  return deps.withAdmission(async (classifier) => {
+  return deps.withAdmission(req, gone, async (classifier, guard) => {
     const limit = deps.config.bodyLimitBytes;
-    const body = decodeContent(await readBody(req, limit, { timing: deps.timing, signal: gone }), req.headers['content-encoding'], limit);
+    const body = decodeContent(await readBody(req, limit, guard), req.headers['content-encoding'], limit);
     const plan = planInference(splitBody(body, req.headers[HEADER_LENGTH]), model);
     gone.throwIfAborted(); // nobody is waiting: start no work
     const probabilities = await runBatch(deps.runtime(classifier), model, plan, gone);
