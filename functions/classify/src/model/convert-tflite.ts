@@ -160,25 +160,19 @@ class TfliteGraph {
   }
 
   private operator(op: Operator): void {
-    switch (op.op) {
-      case 'CONV_2D':
-      case 'DEPTHWISE_CONV_2D':
-        return this.conv(op);
-      case 'ADD':
-        return this.add(op);
-      case 'AVERAGE_POOL_2D':
-        return this.averagePool(op);
-      case 'MEAN':
-        return this.mean(op);
-      case 'RESHAPE':
-        return this.reshape(op);
-      case 'SOFTMAX':
-        return this.softmax(op);
-      case 'QUANTIZE':
-        return this.quantize(op);
-      default:
-        throw new Error(`unsupported operator ${op.op}`);
-    }
+    const handlers: Record<string, (op: Operator) => void> = {
+      CONV_2D: this.conv,
+      DEPTHWISE_CONV_2D: this.conv,
+      ADD: this.add,
+      AVERAGE_POOL_2D: this.averagePool,
+      MEAN: this.mean,
+      RESHAPE: this.reshape,
+      SOFTMAX: this.softmax,
+      QUANTIZE: this.quantize,
+    };
+    const handle = handlers[op.op];
+    if (!handle) throw new Error(`unsupported operator ${op.op}`);
+    handle.call(this, op);
   }
 
   private value(index: number): Value {

@@ -87,34 +87,17 @@ class Table {
     return this.bb.__offset(this.pos, 4 + 2 * slot);
   }
 
-  has(slot: number): boolean {
-    return this.field(slot) !== 0;
+  /** A scalar field, or `fallback` where the table leaves it out (its schema default). */
+  private scalar(slot: number, read: (this: ByteBuffer, offset: number) => number, fallback: number): number {
+    const o = this.field(slot);
+    return o ? read.call(this.bb, this.pos + o) : fallback;
   }
 
-  int32(slot: number, fallback = 0): number {
-    const o = this.field(slot);
-    return o ? this.bb.readInt32(this.pos + o) : fallback;
-  }
-
-  uint32(slot: number, fallback = 0): number {
-    const o = this.field(slot);
-    return o ? this.bb.readUint32(this.pos + o) : fallback;
-  }
-
-  int8(slot: number, fallback = 0): number {
-    const o = this.field(slot);
-    return o ? this.bb.readInt8(this.pos + o) : fallback;
-  }
-
-  uint8(slot: number, fallback = 0): number {
-    const o = this.field(slot);
-    return o ? this.bb.readUint8(this.pos + o) : fallback;
-  }
-
-  float32(slot: number, fallback = 0): number {
-    const o = this.field(slot);
-    return o ? this.bb.readFloat32(this.pos + o) : fallback;
-  }
+  int32 = (slot: number, fallback = 0) => this.scalar(slot, ByteBuffer.prototype.readInt32, fallback);
+  uint32 = (slot: number, fallback = 0) => this.scalar(slot, ByteBuffer.prototype.readUint32, fallback);
+  int8 = (slot: number, fallback = 0) => this.scalar(slot, ByteBuffer.prototype.readInt8, fallback);
+  uint8 = (slot: number, fallback = 0) => this.scalar(slot, ByteBuffer.prototype.readUint8, fallback);
+  float32 = (slot: number, fallback = 0) => this.scalar(slot, ByteBuffer.prototype.readFloat32, fallback);
 
   uint64(slot: number): number {
     const o = this.field(slot);
