@@ -34,8 +34,14 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip
 
 # ---------------------------------------------------------------------------------------
 # deps: production dependencies only (no @types/*, no TypeScript, no esbuild), pruned to
-# what Node.js on linux-x64 loads.
+# what Node.js on Linux loads, with the ONNX Runtime and sharp binaries of the architecture
+# being built (amd64 or arm64: `minikube image build` builds for the node's own, so an
+# Apple Silicon Mac gets arm64). The stage runs on that architecture, natively or emulated,
+# so npm installs its sharp binaries and the prune script keeps its ONNX Runtime ones; it
+# checks TARGETARCH (set by BuildKit and buildah, empty with the legacy builder) against
+# `uname -m`.
 FROM node-base AS deps
+ARG TARGETARCH=
 # Only for builds behind a TLS-intercepting proxy: the path of a CA bundle that the build
 # mounts with --volume (scripts/test-container.sh does). It reaches no layer of the image.
 ARG NODE_EXTRA_CA_CERTS=

@@ -135,10 +135,13 @@ async function http(quick: boolean, seconds: number, rounds: number) {
   return { image: path.basename(image), levels, seconds, rounds, summary, samples: Object.fromEntries(samples), loads };
 }
 
-/** scripts/pod-capacity.sh per setup, rotating; the best req/s of each run and its RSS. */
+/**
+ * scripts/pod-capacity.sh per setup, rotating (its default CPU quota of 1, the pod's limit);
+ * the best req/s of each run and its RSS.
+ */
 async function pod(quick: boolean, seconds: number, rounds: number) {
   const levels = quick ? '1 2' : '1 2 4';
-  const runs = new Map<string, Array<{ rps: number; rssMaxMb: number; rssIdleMb: number; load: string }>>(SETUPS.map((s) => [s.name, []]));
+  const runs = new Map<string, Array<{ rps: number; rssMaxMb: number; rssIdleMb: number; load: string; confinement: string }>>(SETUPS.map((s) => [s.name, []]));
   for (const [r, order] of rotations(SETUPS, rounds)) {
     for (const s of order) {
       progress(`models, one-core pod round ${r + 1}/${rounds}: ${s.name}`);
@@ -148,8 +151,8 @@ async function pod(quick: boolean, seconds: number, rounds: number) {
       await run('bash', ['scripts/pod-capacity.sh', '--port', port, '--levels', levels, '--duration', `${seconds}s`, '--pause', '1', '--out', out], { ...baseEnv(), ...s.env });
       const results = JSON.parse(await readFile(path.join(out, 'results.json'), 'utf8')) as { steps: Array<{ okRps: number }> };
       const rssCsv = (await readFile(path.join(out, 'rss.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => Number(l.split(',')[1]));
-      const podJson = JSON.parse(await readFile(path.join(out, 'pod.json'), 'utf8')) as { rssIdleMb: number; loadavgBefore: string };
-      runs.get(s.name)!.push({ rps: Math.max(...results.steps.map((x) => x.okRps)), rssMaxMb: Math.max(...rssCsv), rssIdleMb: podJson.rssIdleMb, load: podJson.loadavgBefore });
+      const podJson = JSON.parse(await readFile(path.join(out, 'pod.json'), 'utf8')) as { rssIdleMb: number; loadavgAfter: string; confinement: string };
+      runs.get(s.name)!.push({ rps: Math.max(...results.steps.map((x) => x.okRps)), rssMaxMb: Math.max(...rssCsv), rssIdleMb: podJson.rssIdleMb, load: podJson.loadavgAfter, confinement: podJson.confinement });
     }
   }
   return {
