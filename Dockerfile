@@ -61,12 +61,14 @@ COPY package.json package-lock.json .npmrc ./
 RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci
 
 # ---------------------------------------------------------------------------------------
-# model: fetched from its public URL and checked against the SHA-256 sums pinned in
-# functions/classify/src/model/checksums.ts. Offline builds pass a mirror inside the build
-# context instead (scripts/test-container.sh stages one at .cache/model-mirror); the same
-# checksums apply, so a mirror cannot change what gets baked in. `npm run model` also saves
-# ONNX Runtime's optimised graph for the build machine's CPU (~200 ms less cold start); its
-# name carries a CPU+runtime fingerprint, so on another CPU the function ignores it.
+# model: every model the image serves (MobileNet v1 from its TF.js files, v2 from its TFLite
+# file), fetched from its public URL and checked against the SHA-256 sums pinned in its
+# module (functions/classify/src/model/mobilenet-v1.ts, mobilenet-v2.ts), then converted to
+# ONNX; v1 also in int8 (KLASSIFY_MODEL_PRECISION=int8). Offline builds pass a mirror inside
+# the build context instead (scripts/test-container.sh stages one at .cache/model-mirror);
+# the same checksums apply, so a mirror cannot change what gets baked in. `npm run model` also
+# saves ONNX Runtime's optimised graph for the build machine's CPU (~200 ms less cold start);
+# its name carries a CPU+runtime fingerprint, so on another CPU the function ignores it.
 FROM dev AS model
 ARG NODE_EXTRA_CA_CERTS=
 ARG KLASSIFY_MODEL_MIRROR=
@@ -79,7 +81,7 @@ COPY functions/classify/src functions/classify/src
 # the COPY valid when there is none.
 COPY package.json .cach[e] .cache/
 RUN KLASSIFY_MODEL_CACHE=/app/model npm run model \
- && KLASSIFY_MODEL_CACHE=/app/model KLASSIFY_MODEL_PRECISION=int8 npm run model \
+ && KLASSIFY_MODEL_CACHE=/app/model KLASSIFY_MODELS=mobilenet_v1_0.75_224 KLASSIFY_MODEL_PRECISION=int8 npm run model \
  && find /app -exec touch -h -d "@$KLASSIFY_FILE_TIME" {} +
 
 # ---------------------------------------------------------------------------------------

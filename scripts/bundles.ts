@@ -17,7 +17,7 @@ const CONFIG_INPUTS = ['scripts/bundles.ts', 'scripts/fresh.mjs', 'package-lock.
 // stays in node_modules: native code (sharp's prebuilt addon and libvips, which its
 // bundled loader finds by package name, and onnxruntime-node), and the packages that only
 // the tfjs engine or the model converter load.
-export const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs'];
+export const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'flatbuffers'];
 
 export function classifyOptions(root: string, logLevel: LogLevel = 'warning'): BuildOptions {
   return {

@@ -103,6 +103,8 @@ choose_confinement() {
 start_server() {
   [[ -f $ROOT/dist/classify/main.js ]] || (cd "$ROOT" && npm run build >/dev/null)
   mkdir -p "$OUT"
+  # Something already answering there would be measured instead of this server.
+  if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/"; then die "port $PORT is in use; pass --port with a free one"; fi
   log "starting the function under $CONFINEMENT (port $PORT)"
   local confine=(taskset -c "$SERVER_CPU")
   # The subshell joins the cgroup, then becomes the server: nothing else runs under the quota.
