@@ -282,7 +282,7 @@ perClient('one address may hold only its share; spoofed X-Forwarded-For entries 
 
 perClient.run();
 
-const lifetime = tracked('ui server: an event stream\'s lifetime', { UI_MAX_SSE_PER_CLIENT: '2', UI_SSE_MAX_LIFETIME_MS: '100' });
+const lifetime = tracked('ui server: an event stream\'s lifetime', { UI_SSE_MAX_LIFETIME_MS: '100' });
 lifetime('a stream ends after its maximum lifetime and the slot frees', async (ctx) => {
   const stream = await open(ctx, { 'X-Forwarded-For': '192.0.2.1' });
   await within(10_000, 'the server to end the stream', stream.ended);
