@@ -1,5 +1,5 @@
-// Production build: bundles the classify function (main + worker) and, when present, the
-// UI into dist/. Dependencies stay external: sharp and onnxruntime-node ship native code.
+// Production build: bundles the classify function (main, the inference worker and the
+// decoder process) and, when present, the UI into dist/. Dependencies stay external: sharp and onnxruntime-node ship native code.
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
@@ -13,7 +13,7 @@ await rm('dist/classify', { recursive: true, force: true });
 // the tfjs engine or the model converter load.
 const external = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs'];
 await build({
-  entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts'],
+  entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts', 'functions/classify/src/decoder-process.ts'],
   outdir: 'dist/classify',
   bundle: true,
   platform: 'node',

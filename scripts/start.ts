@@ -68,7 +68,7 @@ async function buildIfChanged(name: string, sources: string[], output: string, b
 await buildIfChanged('classify', ['functions/classify/src', 'contracts', 'package-lock.json'], path.join(root, 'dist/classify/main.js'), async () => {
   const { build } = await import('esbuild');
   await build({
-    entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts'].map((file) => path.join(root, file)),
+    entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts', 'functions/classify/src/decoder-process.ts'].map((file) => path.join(root, file)),
     outdir: path.join(root, 'dist/classify'),
     bundle: true,
     platform: 'node',

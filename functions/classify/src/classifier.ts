@@ -1,16 +1,18 @@
 // The protocol-free core: image bytes in, predictions out. HTTP and CloudEvents are thin
-// adapters around this. It owns the model files, the worker pool and admission control.
+// adapters around this. It owns the worker pool, the decoders and admission control.
 import type { Classification } from '../../../contracts/classification.ts';
 import type { Config, ResizePolicy } from './config.ts';
 import { DecodeGate } from './decode-gate.ts';
 import type { DecodeLimits } from './decode-budget.ts';
+import { decodeImage, type DecodeContext, type DecodeRequest, type DecodeSteps, type Preprocessed } from './decode-image.ts';
+import { DecoderPool } from './decoder-pool.ts';
 import { ClientClosed, Overloaded } from './errors.ts';
 import { topK } from './labels.ts';
+import { log as defaultLog } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
 import { MODEL_NAME } from './model/mobilenet.ts';
 import type { InferencePool } from './pool.ts';
-import { decode, inspect, withDeadline, type Preprocessed } from './preprocess.ts';
 
 export interface ClassifyOptions {
   topk: number;
@@ -28,26 +30,39 @@ function throwIfGone(signal: AbortSignal | undefined): void {
 export class Classifier {
   private admitted = 0;
   private readonly decodeGate: DecodeGate;
-  private readonly limits: DecodeLimits;
+  private readonly decodeContext: DecodeContext;
 
   private constructor(
     private config: Readonly<Config>,
     private metrics: Metrics,
     private pool: InferencePool,
+    private decoders: DecodeSteps & { close?(): Promise<void>; processes?: { ready: number; total: number } },
   ) {
     this.decodeGate = new DecodeGate(config.decodeMemoryBytes, config.decodeConcurrency);
-    const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans } = config;
-    this.limits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans };
+    const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans, maxFrames } = config;
+    const limits: DecodeLimits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans, maxFrames };
+    this.decodeContext = { steps: decoders, limits, timeoutSeconds: config.decodeTimeoutSeconds, gate: this.decodeGate };
   }
 
-  /** Wraps a pool started by startInference(), once its workers are warm. */
-  static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>): Promise<Classifier> {
-    const { pool, loadMs } = await inference;
+  /**
+   * Wraps a pool started by startInference(), once its workers are warm, and starts the
+   * decoder processes meanwhile (or, with KLASSIFY_DECODERS=0, loads sharp here).
+   */
+  static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>, log: (msg: string) => void = defaultLog.warn): Promise<Classifier> {
+    const starting = config.decoders
+      ? DecoderPool.start({ processes: config.decoders, log, onLoss: (reason) => metrics.decoderLosses.labels(reason).inc() })
+      : import('./preprocess.ts').then((m) => m.IN_PROCESS);
+    const [model, decoders] = await Promise.allSettled([inference, starting]);
+    if (model.status === 'rejected' || decoders.status === 'rejected') {
+      if (decoders.status === 'fulfilled' && decoders.value instanceof DecoderPool) await decoders.value.close();
+      throw model.status === 'rejected' ? model.reason : (decoders as PromiseRejectedResult).reason;
+    }
+    const { pool, loadMs } = model.value;
     pool.onBatch = (n) => metrics.batchSize.observe(n);
     pool.onWorkerLost = (reason) => metrics.workerLosses.labels(reason).inc();
     metrics.modelLoadSeconds.set(loadMs / 1000);
     metrics.info.labels(config.engine, pool.provider, MODEL_NAME).set(1);
-    return new Classifier(config, metrics, pool);
+    return new Classifier(config, metrics, pool, decoders.value);
   }
 
   get provider(): string {
@@ -61,6 +76,11 @@ export class Classifier {
 
   get workers(): { ready: number; total: number } {
     return { ready: this.pool.readyWorkers, total: this.config.workers };
+  }
+
+  /** Decoder processes ready and running; none when decoding in this process. */
+  get decoderProcesses(): { ready: number; total: number } {
+    return this.decoders.processes ?? { ready: 0, total: 0 };
   }
 
   /**
@@ -111,27 +131,15 @@ export class Classifier {
   }
 
   /**
-   * Header checks, then a place in the decode gate for the estimated bytes, then the decode
-   * within its time budget. The place is held until libvips has really stopped, even when
-   * the client was already answered with decode-timeout, because the memory is still held.
+   * Image bytes → 224×224 RGB (decode-image.ts): the header checks, then the header read and
+   * the decode, each in a decoder process within its deadline and memory allowance, holding
+   * a place in the decode gate until its memory is really returned. For every transport.
    */
-  private async decode(bytes: Uint8Array, opts: ClassifyOptions): Promise<Preprocessed> {
-    throwIfGone(opts.signal);
-    const inspected = await inspect(bytes, this.limits);
-    const release = await this.decodeGate.acquire(inspected.cost.bytes, opts.signal);
-    try {
-      throwIfGone(opts.signal);
-    } catch (err) {
-      release();
-      throw err;
-    }
-    const { decodeTimeoutSeconds } = this.config;
-    const decoding = decode(inspected, { resize: opts.resize, timeoutSeconds: decodeTimeoutSeconds });
-    decoding.then(release, release);
-    return withDeadline(decoding, decodeTimeoutSeconds);
+  decode(bytes: Uint8Array, req: DecodeRequest): Promise<Preprocessed> {
+    return decodeImage(bytes, req, this.decodeContext);
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), this.decoders.close?.()]);
   }
 }

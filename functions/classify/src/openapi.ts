@@ -5,7 +5,7 @@ import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
 import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../contracts/problems.ts';
 import type { Config } from './config.ts';
 import { MAX_TOPK, RESIZE_POLICIES } from './config.ts';
-import { SUPPORTED_FORMATS } from './preprocess.ts';
+import { SUPPORTED_FORMATS } from './image-format.ts';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { [PROBLEM_MEDIA_TYPE]: { schema: problem } } });
