@@ -176,7 +176,7 @@ export function withStrayByte(jpeg: Buffer): Buffer {
   return Buffer.concat([jpeg.subarray(0, end), Buffer.from([0x00]), jpeg.subarray(end)]);
 }
 
-/** An animated WebP of `frames` 1×1 lossless frames (~42 bytes each) on a 1×1 canvas. */
+/** An animated WebP of `frames` 1×1 lossless frames (50 bytes each) on a 1×1 canvas. */
 export async function animatedWebp(frames: number): Promise<Buffer> {
   const image = (await tiny('webp')).subarray(12); // the VP8L chunk, padded
   const vp8x = Buffer.alloc(10);
