@@ -12,7 +12,8 @@
 //     cheaper to finish than a process is to start again).
 // A process that dies on its own (a codec crash) answers unprocessable-image. Every lost
 // process is replaced: at once after a kill, after a doubling backoff while replacements
-// keep dying before they are ready. Queued tasks wait for a process at most their deadline.
+// keep dying before they are ready. Queued tasks wait for a process while one is starting
+// or running; with none (all are backing off), they are answered 503 at once.
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
@@ -40,6 +41,8 @@ export interface DecoderPoolOptions {
 export const ABORT_GRACE_MS = 250;
 /** What libvips gets past the decode budget to stop by itself (ms). */
 const DEADLINE_GRACE_MS = 250;
+/** A process not ready by then is killed, and counts as a failed start (ms). */
+const START_TIMEOUT_MS = 30_000;
 const MiB = 1024 * 1024;
 
 /**
@@ -181,12 +184,10 @@ export class DecoderPool implements DecodeSteps {
     const task: Task = { msg, bytes, signal, answer, finish };
     if (this.closed) this.end(task, { error: new WorkerUnavailable('The decoders are shutting down.') });
     else if (signal?.aborted) this.end(task, { error: new ClientClosed() });
+    else if (!this.procs.length) this.end(task, { error: noneRunning() });
     else {
       task.onAbort = () => this.abandon(task);
       signal?.addEventListener('abort', task.onAbort, { once: true });
-      // Waiting for a process counts against the deadline too: a pool whose processes keep
-      // dying answers instead of holding requests.
-      task.timer = setTimeout(() => this.expire(task), deadlineMs(task));
       this.queue.push(task);
       this.dispatch();
     }
@@ -226,13 +227,6 @@ export class DecoderPool implements DecodeSteps {
     task.finish = ((finish) => () => (clearTimeout(timer), finish()))(task.finish);
   }
 
-  /** A task that found no process before its deadline. */
-  private expire(task: Task): void {
-    const i = this.queue.indexOf(task);
-    if (i < 0) return;
-    this.queue.splice(i, 1);
-    this.end(task, { error: new WorkerUnavailable('No decoder process became ready in time; retry shortly.') });
-  }
 
   /** Answers (if not yet) and ends a task. */
   private end(task: Task, outcome?: { value: unknown } | { error: Error }): void {
@@ -252,10 +246,14 @@ export class DecoderPool implements DecodeSteps {
     });
     const proc: Proc = { child, state: 'starting', exited: new Promise((resolve) => child.once('exit', () => resolve())) };
     this.procs.push(proc);
+    // One that hangs while starting would hold the tasks waiting for it.
+    const starting = setTimeout(() => proc.state === 'starting' && child.kill('SIGKILL'), START_TIMEOUT_MS);
+    proc.exited.then(() => clearTimeout(starting));
     return new Promise((resolve, reject) => {
       child.on('message', (msg: FromDecoder) => {
         if (msg.type === 'ready') {
           if (proc.state !== 'starting') return;
+          clearTimeout(starting);
           proc.state = 'ready';
           this.failures = 0;
           resolve();
@@ -306,12 +304,17 @@ export class DecoderPool implements DecodeSteps {
       if (!deliberate) this.failures++;
       const delay = this.failures ? Math.min(this.backoff.max, this.backoff.initial * 2 ** (this.failures - 1)) : 0;
       this.log(`decoder process ${deliberate ? `killed (${reason})` : `exited (${how})`}; starting a replacement${delay ? ` in ${delay} ms (attempt ${this.failures})` : ''}`);
-      const timer = setTimeout(() => {
-        this.respawns.delete(timer);
-        this.spawn().catch(() => {}); // a failed start is lost() again, with a longer delay
-      }, delay);
-      this.respawns.add(timer);
+      // Tasks queued meanwhile wait for the replacement, unless there is none to wait for.
+      if (!delay) this.spawn().catch(() => {}); // a failed start is lost() again, with a delay
+      else {
+        const timer = setTimeout(() => {
+          this.respawns.delete(timer);
+          this.spawn().catch(() => {});
+        }, delay);
+        this.respawns.add(timer);
+      }
     }
+    if (!this.procs.length) for (const waiting of this.queue.splice(0)) this.end(waiting, { error: noneRunning() });
     this.dispatch();
     this.wake();
   }
@@ -332,6 +335,8 @@ export class DecoderPool implements DecodeSteps {
 }
 
 const deadlineMs = (task: Task) => task.msg.job.timeoutSeconds * 1000 + DEADLINE_GRACE_MS;
+
+const noneRunning = () => new WorkerUnavailable('No decoder process is running; one is being restarted. Retry shortly.');
 
 function lossError(reason: DecoderLoss, msg: ToDecoder): Error {
   const { format, timeoutSeconds } = msg.job;

@@ -197,7 +197,7 @@ budget('are killed at the deadline: answered 422, their memory returned at once,
   attacking = false;
   await meanwhile;
   for (const one of outcome as unknown[]) assertRefused(one, { name: 'scan bomb, uncapped', code: 'decode-timeout', detail: /after 1 s/ });
-  assert.ok(ms < 10_000, `four answered after ${ms.toFixed(0)} ms; two at a time, 1.25 s each`);
+  assert.ok(ms < 20_000, `four answered after ${ms.toFixed(0)} ms; two at a time, 1.25 s each, and a process start between`);
   await until(() => classifier!.decoding.decodes === 0, 'the gate drains as the processes are killed', 2000);
   assert.ok(photos.every((p) => p.ok), `photos meanwhile: ${JSON.stringify(photos)}`);
   const t0 = performance.now();

@@ -153,10 +153,10 @@ work('a process that cannot start fails the start; replacements that keep failin
   const t0 = performance.now();
   const waiting = await settled(p.header(new Uint8Array([0]), headerJob({ timeoutSeconds: 1 })).result);
   assert.instance(waiting, WorkerUnavailable);
-  assert.ok(performance.now() - t0 < 5000, 'answered within its deadline');
-  const delays = logged.map((m) => Number(/in (\d+) ms/.exec(m)?.[1])).filter(Number.isFinite);
-  assert.ok(delays.length >= 3, logged.join('\n'));
-  assert.equal(delays.slice(0, 3), [50, 100, 200], logged.join('\n'));
+  assert.ok(performance.now() - t0 < 5000, 'answered without waiting for its deadline');
+  const delays = () => logged.map((m) => Number(/in (\d+) ms/.exec(m)?.[1])).filter(Number.isFinite);
+  await until(() => delays().length >= 4, 'four failed starts');
+  assert.equal(delays().slice(0, 4), [50, 100, 200, 200], logged.join('\n'));
 });
 work('close() lets a running task end, refuses queued ones and stops every process', async () => {
   const p = await start({ entry: FAULT });
