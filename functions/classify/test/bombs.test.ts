@@ -15,7 +15,7 @@ import { CLASSIFIED, SUBMITTED } from '../../../contracts/events.ts';
 import { CAT_LABELS, fixture, startTestService, testConfig } from '../../../test/support.ts';
 import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, TIFF_TYPES, tiledTiffBomb, webpBomb } from './bomb-images.ts';
 import { animatedGif, animatedWebp, iccProfile, multiScanBaselineJpeg, pngIccBomb, pngTextBomb, tiffDirectoryChain, withIccProfile, withStrayByte } from './header-bombs.ts';
-import { treeRss, withPeakRss } from './process-memory.ts';
+import { treeRss, withPeakRss } from './process-tree.ts';
 
 const MB = 1e6;
 

@@ -11,7 +11,7 @@ import { ClientClosed, ClientError, DecodeTimeout, UnprocessableImage, WorkerUna
 import { fixture } from '../../../test/support.ts';
 import { jpegScanBomb } from './bomb-images.ts';
 import { multiScanBaselineJpeg } from './header-bombs.ts';
-import { treeRss, withPeakRss } from './process-memory.ts';
+import { treeRss, withPeakRss } from './process-tree.ts';
 
 const MB = 1e6;
 const FAULT = fileURLToPath(new URL('./fault-decoder.mjs', import.meta.url));

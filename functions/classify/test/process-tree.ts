@@ -1,6 +1,6 @@
-// Memory of a process and every process it started (Linux /proc), for the hostile tests and
-// the decoder benchmarks: decodes run in decoder processes, so the server's own RSS no longer
-// shows what a decode costs. RSS counts shared pages (the node binary, libvips) once per
+// Memory and CPU time of a process and every process it started (Linux /proc), for the
+// hostile tests and the decoder benchmarks: decodes run in decoder processes, so the
+// server's own RSS no longer shows what a decode costs. RSS counts shared pages (the node binary, libvips) once per
 // process; PSS splits them among the processes sharing them, so a sum of PSS is what the
 // processes together hold, as a pod's memory limit counts it.
 import { readFileSync, readdirSync } from 'node:fs';
@@ -73,3 +73,22 @@ export async function withPeakRss<T>(fn: () => Promise<T>, pid: number = process
     clearInterval(timer);
   }
 }
+
+/** CPU time (user + system) of the tree's live processes, in ms. */
+export function treeCpuMs(pid: number = process.pid): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      // Fields after the command (which may hold spaces): utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * (1000 / CLOCK_TICKS);
+}
+
+/** USER_HZ: 100 on every Linux build Node runs on. */
+const CLOCK_TICKS = 100;
