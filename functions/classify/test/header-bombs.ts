@@ -201,3 +201,18 @@ export function animatedGif(frames: number): Buffer {
   for (let i = 0; i < frames; i++) frame.copy(body, i * frame.length);
   return Buffer.concat([head, loop, body, Buffer.from([0x3b])]);
 }
+
+/**
+ * A 64×64 AVIF whose `box` (iinf, iloc or ipma, all version 0 from sharp) declares 2^16−1 or
+ * 2^32−1 entries and holds one.
+ */
+export async function avifCountLie(box: 'iinf' | 'iloc' | 'ipma'): Promise<Buffer> {
+  const avif = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } }).avif({ effort: 0 }).toBuffer();
+  const at = avif.indexOf(box, 0, 'latin1');
+  if (at < 0 || avif[at + 4] !== 0) throw new Error(`no version 0 ${box} box in the AVIF sharp made`);
+  // After size, type, version and flags: iinf's count (u16); iloc's two size bytes then its count (u16); ipma's count (u32).
+  if (box === 'iinf') avif.writeUInt16BE(0xffff, at + 8);
+  else if (box === 'iloc') avif.writeUInt16BE(0xffff, at + 10);
+  else avif.writeUInt32BE(0xffffffff, at + 8);
+  return avif;
+}
