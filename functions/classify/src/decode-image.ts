@@ -84,7 +84,7 @@ const headerBytes = (input: Uint8Array) => 2 * input.length;
 export async function inspectImage(bytes: Uint8Array, signal: AbortSignal | undefined, ctx: DecodeContext): Promise<Inspected> {
   throwIfGone(signal);
   const format = sniffFormat(bytes);
-  const structure = readStructure(format, bytes, ctx.limits.maxFrames);
+  const structure = readStructure(format, bytes, ctx.limits);
   const job: HeaderJob = { format, maxPixels: ctx.limits.maxPixels, timeoutSeconds: ctx.timeoutSeconds, estimatedBytes: headerBytes(structure.bytes) };
   const header = await gated(ctx, job.estimatedBytes, signal, () => ctx.steps.header(structure.bytes, job, signal));
   const cost = estimateDecodeCost(format, header, structure.jpeg, structure.tiffTile);

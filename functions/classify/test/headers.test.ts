@@ -133,10 +133,10 @@ frames('TIFF pages are counted along the directory chain, once each, a loop incl
 frames('animations and multi-page TIFFs past the limit are refused before any decoder sees them', async () => {
   const limit = DEFAULT_DECODE_LIMITS.maxFrames;
   const webp = await animatedWebp(limit + 1);
-  refused(() => readStructure('gif', animatedGif(limit + 1), limit), /This GIF has more than 1000 frames, the limit; only the first is classified/);
-  refused(() => readStructure('webp', webp, limit), /This WebP has more than 1000 frames/);
-  refused(() => readStructure('tiff', tiffDirectoryChain(limit + 1), limit), /This TIFF has more than 1000 pages/);
-  assert.ok(readStructure('gif', animatedGif(limit), limit));
+  refused(() => readStructure('gif', animatedGif(limit + 1), DEFAULT_DECODE_LIMITS), /This GIF has more than 1000 frames, the limit; only the first is classified/);
+  refused(() => readStructure('webp', webp, DEFAULT_DECODE_LIMITS), /This WebP has more than 1000 frames/);
+  refused(() => readStructure('tiff', tiffDirectoryChain(limit + 1), DEFAULT_DECODE_LIMITS), /This TIFF has more than 1000 pages/);
+  assert.ok(readStructure('gif', animatedGif(limit), DEFAULT_DECODE_LIMITS));
 });
 frames.run();
 
@@ -188,6 +188,39 @@ jpeg('the coefficient buffer is charged for any JPEG with more than one scan, an
   assert.is(estimateDecodeCost('jpeg', header(7070, 3), unknown).bytes, 3 * blocks * 128, 'every band at full resolution');
 });
 jpeg.run();
+
+const linear = suite('the parsers are linear in the bytes');
+const TEN_MB = 10 * 1024 * 1024;
+/** 10 MB: `head`, then `unit` repeated to the end. */
+const filled = (head: number[] | Buffer, unit: number[] | Buffer | string) => {
+  const b = Buffer.alloc(TEN_MB);
+  const h = Buffer.from(head);
+  h.copy(b);
+  const u = typeof unit === 'string' ? Buffer.from(unit, 'latin1') : Buffer.from(unit);
+  for (let i = h.length; i + u.length <= b.length; i += u.length) u.copy(b, i);
+  return b;
+};
+const SCAN_HEAD = [0xff, 0xd8, 0xff, 0xc0, 0, 11, 8, 0, 16, 0, 16, 1, 1, 0x11, 0, 0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0];
+const PNG_SIGNATURE = Buffer.from('89504e470d0a1a0a', 'hex');
+const CRAFTED: [string, 'jpeg' | 'png' | 'gif' | 'webp', () => Buffer][] = [
+  ['JPEG of 2.6 million comment segments', 'jpeg', () => filled([0xff, 0xd8], [0xff, 0xfe, 0, 2])],
+  ['JPEG of 5 million restart markers', 'jpeg', () => filled([0xff, 0xd8], [0xff, 0xd0])],
+  ['JPEG scan of 5 million restart markers', 'jpeg', () => filled(SCAN_HEAD, [0xff, 0xd0])],
+  ['JPEG scan of 5 million stuffed FFs', 'jpeg', () => filled(SCAN_HEAD, [0xff, 0x00])],
+  ['JPEG of 2.6 million scans', 'jpeg', () => filled([0xff, 0xd8], [0xff, 0xda, 0, 2])],
+  ['PNG of 870,000 empty chunks, kept and dropped in turn', 'png', () => filled(PNG_SIGNATURE, Buffer.concat([Buffer.from('\0\0\0\0IDAT\0\0\0\0', 'latin1'), Buffer.from('\0\0\0\0tEXt\0\0\0\0', 'latin1')]))],
+  ['GIF of 3.5 million empty extensions', 'gif', () => filled(Buffer.from('GIF89a\0\0\0\0\0\0\0', 'latin1'), [0x21, 0xfe, 0])],
+  ['WebP of 1.3 million empty chunks', 'webp', () => filled(Buffer.from('RIFF\0\0\0\0WEBP', 'latin1'), 'XXXX\0\0\0\0')],
+];
+for (const [name, format, make] of CRAFTED) {
+  linear(`${name} (10 MB) is read in well under a second`, () => {
+    const bytes = make();
+    const { ms } = timed(() => readStructure(format, bytes, DEFAULT_DECODE_LIMITS));
+    // Tens of ms on an idle core; the bound is loose for a loaded machine.
+    assert.ok(ms < 1500, `${ms.toFixed(0)} ms`);
+  });
+}
+linear.run();
 
 const images = suite('the hostile files decode as libvips reads them');
 images('ICC tag loops in JPEG, TIFF and WebP are plain 1×1 images', async () => {

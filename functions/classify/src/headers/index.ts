@@ -2,6 +2,7 @@
 // format's header read would cost that the header itself does not say. Every parser here is
 // linear in the bytes, bounds each count by the bytes there, and allocates nothing a file
 // can make large; together they take a few milliseconds on a 10 MB file.
+import type { DecodeLimits } from '../decode-budget.ts';
 import { ImageTooLarge } from '../errors.ts';
 import type { Format } from '../image-format.ts';
 import { countGifFrames } from './gif.ts';
@@ -26,11 +27,13 @@ export interface ImageStructure {
  * animation or a multi-page TIFF with more than `maxFrames` frames or pages: the header read
  * of each costs time or memory per frame, and the model sees only the first.
  */
-export function readStructure(format: Format, bytes: Uint8Array, maxFrames: number): ImageStructure {
+export function readStructure(format: Format, bytes: Uint8Array, limits: Pick<DecodeLimits, 'maxFrames' | 'maxJpegScans'>): ImageStructure {
+  const { maxFrames } = limits;
+  // Counting one past a limit is enough to refuse.
   const stopAt = maxFrames + 1;
   switch (format) {
     case 'jpeg':
-      return { bytes, jpeg: readJpegStructure(bytes) };
+      return { bytes, jpeg: readJpegStructure(bytes, limits.maxJpegScans + 1) };
     case 'png':
       return { bytes: cleanPng(bytes).bytes };
     case 'gif':

@@ -10,6 +10,7 @@
 import { inflateSync } from 'node:zlib';
 import { ImageTooLarge } from '../errors.ts';
 
+
 const SIGNATURE = 8;
 
 /**
@@ -19,7 +20,10 @@ const SIGNATURE = 8;
  * histograms, suggested palettes, APNG's frames and any private chunk. An unknown critical
  * chunk is kept, so that libpng refuses the file as it should.
  */
-const KEPT = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND', 'tRNS', 'iCCP', 'sRGB', 'gAMA', 'cHRM', 'cICP', 'mDCv', 'cLLI', 'sBIT', 'bKGD', 'pHYs', 'eXIf']);
+const KEPT = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND', 'tRNS', 'iCCP', 'sRGB', 'gAMA', 'cHRM', 'cICP', 'mDCv', 'cLLI', 'sBIT', 'bKGD', 'pHYs', 'eXIf'].map(fourcc));
+const ICCP = fourcc('iCCP');
+const EXIF = fourcc('eXIf');
+const IEND = fourcc('IEND');
 
 /** The largest colour profile accepted once inflated: real ones are a few KB, rich ones hundreds. */
 export const MAX_PNG_PROFILE_BYTES = 1024 * 1024;
@@ -35,50 +39,82 @@ export interface CleanPng {
 /**
  * Returns the PNG without the chunks it does not need (the same bytes when there are none),
  * or throws ImageTooLarge for a colour profile or EXIF past its limit. Anything malformed
- * (a length past the end, no IEND) ends the walk and the rest is passed on as it is:
- * libpng judges it.
+ * (a length past the end) ends the walk and the rest is passed on as it is: libpng judges
+ * it. Bytes after IEND are cut.
  */
 export function cleanPng(bytes: Uint8Array): CleanPng {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const kept: [start: number, end: number][] = [[0, SIGNATURE]];
-  const seen = new Set<string>();
-  let dropped = 0;
+  const kept = new Runs(bytes);
+  let seenProfile = false;
+  let seenExif = false;
   let pos = SIGNATURE;
   while (pos + 12 <= buf.length) {
     const length = buf.readUInt32BE(pos);
-    const type = buf.toString('latin1', pos + 4, pos + 8);
+    const type = buf.readUInt32BE(pos + 4);
     const end = pos + 12 + length;
     if (length > 0x7fffffff || end > buf.length) break;
     const critical = (buf[pos + 4] & 0x20) === 0;
     // A second iCCP or eXIf is ignored by libpng; dropping it means each is checked once.
-    const repeated = (type === 'iCCP' || type === 'eXIf') && seen.has(type);
+    const repeated = (type === ICCP && seenProfile) || (type === EXIF && seenExif);
     if ((KEPT.has(type) || critical) && !repeated) {
-      if (type === 'iCCP') checkProfile(buf.subarray(pos + 8, pos + 8 + length));
-      if (type === 'eXIf' && length > MAX_PNG_EXIF_BYTES) {
-        throw metadataTooLarge(`The PNG's EXIF data is ${length} bytes; the limit is ${MAX_PNG_EXIF_BYTES}.`, MAX_PNG_EXIF_BYTES);
+      if (type === ICCP) {
+        checkProfile(buf.subarray(pos + 8, pos + 8 + length));
+        seenProfile = true;
+      } else if (type === EXIF) {
+        if (length > MAX_PNG_EXIF_BYTES) throw metadataTooLarge(`The PNG's EXIF data is ${length} bytes; the limit is ${MAX_PNG_EXIF_BYTES}.`, MAX_PNG_EXIF_BYTES);
+        seenExif = true;
       }
-      seen.add(type);
-      extend(kept, pos, end);
+      kept.add(pos, end);
     } else {
-      dropped++;
+      kept.skip();
     }
     pos = end;
-    if (type === 'IEND') return finish(bytes, kept, dropped, end < buf.length);
+    if (type === IEND) return kept.result();
   }
-  extend(kept, pos, buf.length); // unparsed rest, if any
-  return finish(bytes, kept, dropped, false);
+  kept.add(pos, buf.length); // the unparsed rest, if any
+  return kept.result();
 }
 
-function extend(ranges: [number, number][], start: number, end: number): void {
-  const last = ranges[ranges.length - 1];
-  if (last[1] === start) last[1] = end;
-  else ranges.push([start, end]);
+function fourcc(type: string): number {
+  return Buffer.from(type, 'latin1').readUInt32BE(0);
 }
 
-/** The kept ranges as one buffer; the input itself when nothing was dropped or cut. */
-function finish(bytes: Uint8Array, kept: [number, number][], dropped: number, cut: boolean): CleanPng {
-  if (!dropped && !cut) return { bytes, dropped };
-  return { bytes: Buffer.concat(kept.map(([start, end]) => bytes.subarray(start, end))), dropped };
+/**
+ * The kept ranges of the input, from its start: adjacent ranges merge into runs, and each
+ * run is copied once, into one buffer the size of the input. With nothing left out, the
+ * input itself.
+ */
+class Runs {
+  private out: Buffer | undefined;
+  private written = 0;
+  private start = 0;
+  private end = SIGNATURE;
+  private dropped = 0;
+
+  constructor(private input: Uint8Array) {}
+
+  add(start: number, end: number): void {
+    if (start !== this.end) this.flush(start);
+    this.end = end;
+  }
+
+  skip(): void {
+    this.dropped++;
+  }
+
+  result(): CleanPng {
+    if (!this.out && this.start === 0 && this.end === this.input.length) return { bytes: this.input, dropped: this.dropped };
+    this.flush(this.end);
+    return { bytes: this.out!.subarray(0, this.written), dropped: this.dropped };
+  }
+
+  private flush(next: number): void {
+    this.out ??= Buffer.allocUnsafe(this.input.length);
+    this.out.set(this.input.subarray(this.start, this.end), this.written);
+    this.written += this.end - this.start;
+    this.start = next;
+    this.end = next;
+  }
 }
 
 /** iCCP: a keyword, a NUL, a compression method, then the zlib-compressed profile. */

@@ -10,13 +10,15 @@
  * is at least 8 bytes, so the walk is linear in the file; a chunk running past the end stops it.
  */
 export function countWebpFrames(bytes: Uint8Array, stopAt = Infinity): number {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let frames = 0;
   let pos = 12; // after RIFF, its size and WEBP
-  while (pos + 8 <= buf.length && frames < stopAt) {
-    const size = buf.readUInt32LE(pos + 4);
-    if (buf.toString('latin1', pos, pos + 4) === 'ANMF') frames++;
+  while (pos + 8 <= bytes.length && frames < stopAt) {
+    const size = view.getUint32(pos + 4, true);
+    if (view.getUint32(pos) === ANMF) frames++;
     pos += 8 + size + (size % 2); // chunks are padded to an even size
   }
   return frames;
 }
+
+const ANMF = 0x414e4d46; // 'ANMF'
