@@ -12,6 +12,7 @@ import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { ROOT } from '../test/support.ts';
 import { photoSet, readManifest } from './photos.ts';
+import { cli } from './cli.ts';
 
 /** Decoded 224×224 RGB of the given photo files, as the function decodes uploads. */
 export async function decodePhotos(files: string[]): Promise<Uint8Array[]> {
@@ -27,7 +28,8 @@ export async function calibrationRanges(method: CalibrationMethod): Promise<Cali
 }
 
 async function main() {
-  const method = (process.argv.find((a) => a.startsWith('--method='))?.slice(9) ?? 'minmax') as CalibrationMethod;
+  const { values } = cli({ options: { method: { type: 'string', default: 'minmax' } } }, `npm run calibrate -- [--method=${CALIBRATION_METHODS.join('|')}]`);
+  const method = values.method as CalibrationMethod;
   if (!CALIBRATION_METHODS.includes(method)) throw new Error(`--method must be one of ${CALIBRATION_METHODS.join(', ')}`);
   const { ranges, means } = await calibrationRanges(method);
   const manifest = await readManifest();

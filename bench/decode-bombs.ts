@@ -19,6 +19,7 @@ import { avifBomb, gifBomb, jpegScanBomb, pngBomb, tiffBomb, TIFF_TYPES, tiledTi
 import { animatedGif, animatedWebp, iccProfile, multiScanBaselineJpeg, pngTextBomb, tiffDirectoryChain, withIccProfile, withStrayByte } from '../functions/classify/test/header-bombs.ts';
 import { treeRss } from '../functions/classify/test/process-tree.ts';
 import { fixture, startTestService } from '../test/support.ts';
+import { cli } from './cli.ts';
 
 if (!process.env.UV_THREADPOOL_SIZE) {
   const env: NodeJS.ProcessEnv = { UV_THREADPOOL_SIZE: '6', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '4194304', ...process.env };
@@ -27,9 +28,19 @@ if (!process.env.UV_THREADPOOL_SIZE) {
   process.exit(child.status ?? 1);
 }
 
-const args = process.argv.slice(2);
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-const unguarded = args.includes('--unguarded');
+const { values: args } = cli(
+  {
+    options: {
+      only: { type: 'string' },
+      unguarded: { type: 'boolean', default: false },
+      'malloc-default': { type: 'boolean', default: false },
+      // Internal: the case a child process runs (-1: the quiet baseline).
+      child: { type: 'string' },
+    },
+  },
+  'node --import tsx bench/decode-bombs.ts [--only=<case name part>] [--unguarded] [--malloc-default]',
+);
+const { only, unguarded } = args;
 
 interface Case {
   name: string;
@@ -169,9 +180,8 @@ function inChild<T>(n: number): T {
 }
 
 async function main() {
-  const childArg = args.find((a) => a.startsWith('--child='));
-  if (childArg) {
-    const n = Number(childArg.slice('--child='.length));
+  if (args.child !== undefined) {
+    const n = Number(args.child);
     console.log(JSON.stringify(n < 0 ? await runQuiet() : await runCase(CASES[n])));
     return;
   }

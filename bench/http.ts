@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parseHey, type HeySummary } from './load-report.ts';
-import { ROOT } from '../test/support.ts';
+import { ROOT, scrapeMetrics, type MetricSamples } from '../test/support.ts';
 
 export interface Server {
   url: string;
@@ -112,10 +112,18 @@ export function hasHey(): boolean {
   return !spawnSync('hey', ['-n', '0'], { stdio: 'ignore' }).error;
 }
 
-/** Runs hey for `seconds` at `concurrency` without blocking this event loop. */
-export function hey(url: string, image: string, concurrency: number, seconds: number): Promise<HeySummary> {
+export interface HeyRequest {
+  path?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** Runs hey for `seconds` at `concurrency` without blocking this event loop: POST `body` (a file) to /classify, or as `request` says. */
+export function hey(url: string, body: string, concurrency: number, seconds: number, request: HeyRequest = {}): Promise<HeySummary> {
+  const { path: route = '/classify', contentType = 'image/jpeg', headers = {} } = request;
+  const extra = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
   return new Promise((resolve, reject) => {
-    const child = spawn('hey', ['-z', `${seconds}s`, '-c', String(concurrency), '-m', 'POST', '-T', 'image/jpeg', '-D', image, `${url}/classify`]);
+    const child = spawn('hey', ['-z', `${seconds}s`, '-c', String(concurrency), '-m', 'POST', '-T', contentType, ...extra, '-D', body, `${url}${route}`]);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.once('error', reject);
@@ -123,38 +131,25 @@ export function hey(url: string, image: string, concurrency: number, seconds: nu
   });
 }
 
-/** Reads one Prometheus sample value, e.g. metric('x_sum', {stage: 'decode'}). */
-export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (want.every((w) => (m[2] ?? '').includes(w))) return Number(m[3]);
-  }
-  return NaN;
-}
-
-export async function scrape(url: string): Promise<string> {
-  return (await fetch(`${url}/metrics`)).text();
-}
+/** The server's /metrics, parsed (test/metrics.ts). */
+export const scrape = (url: string): Promise<MetricSamples> => scrapeMetrics(url);
 
 /** Mean ms per stage between two /metrics scrapes. */
-export function stageMeans(before: string, after: string): Record<string, number> {
+export function stageMeans(before: MetricSamples, after: MetricSamples): Record<string, number> {
   const out: Record<string, number> = {};
   for (const stage of ['decode', 'queue', 'inference', 'total']) {
-    const d = (name: string, t: string) => metric(t, name, { stage });
-    const sum = d('klassify_stage_seconds_sum', after) - (d('klassify_stage_seconds_sum', before) || 0);
-    const count = d('klassify_stage_seconds_count', after) - (d('klassify_stage_seconds_count', before) || 0);
+    const delta = (name: string) => after.value(name, { stage }) - before.value(name, { stage });
+    const sum = delta('klassify_stage_seconds_sum');
+    const count = delta('klassify_stage_seconds_count');
     out[stage] = count > 0 ? (sum / count) * 1000 : NaN;
   }
   return out;
 }
 
 /** Mean images per inference call between two scrapes. */
-export function meanBatch(before: string, after: string): number {
-  const sum = metric(after, 'klassify_batch_size_sum') - (metric(before, 'klassify_batch_size_sum') || 0);
-  const count = metric(after, 'klassify_batch_size_count') - (metric(before, 'klassify_batch_size_count') || 0);
+export function meanBatch(before: MetricSamples, after: MetricSamples): number {
+  const sum = after.value('klassify_batch_size_sum') - before.value('klassify_batch_size_sum');
+  const count = after.value('klassify_batch_size_count') - before.value('klassify_batch_size_count');
   return count > 0 ? sum / count : NaN;
 }
 

@@ -23,8 +23,8 @@ import { ROOT } from '../test/support.ts';
 import { decodePhotos } from './calibrate.ts';
 import { photoSet, readManifest } from './photos.ts';
 import { loadAverage, median, round } from './stats.ts';
+import { cli } from './cli.ts';
 
-const VARIANTS = !process.argv.includes('--no-variants');
 const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 interface Candidate {
@@ -76,7 +76,8 @@ async function variants(fp32: ModelFiles, calibration: Uint8Array[]): Promise<Ar
 }
 
 /** Runs the comparison, prints its markdown table and returns the raw numbers. */
-export async function runInt8(QUICK: boolean): Promise<Record<string, unknown>> {
+/** `variants`: also try the quantisation variants besides the shipped one (slow). */
+export async function runInt8(QUICK: boolean, variantsToo = true): Promise<Record<string, unknown>> {
   const manifest = await readManifest();
   const base = { ...process.env, KLASSIFY_MODEL_CACHE: process.env.KLASSIFY_MODEL_CACHE ?? path.join(ROOT, '.cache/model') };
   const fp32 = await prepareModel(loadConfig({ ...base, KLASSIFY_MODEL_PRECISION: 'fp32' }), { needSource: true });
@@ -84,7 +85,7 @@ export async function runInt8(QUICK: boolean): Promise<Record<string, unknown>> 
   progress('decoding photos');
   let evaluation = await decodePhotos(await photoSet('evaluation'));
   if (QUICK) evaluation = evaluation.slice(0, 40);
-  const extra = VARIANTS ? await variants(fp32, await decodePhotos(await photoSet('calibration'))) : [];
+  const extra = variantsToo ? await variants(fp32, await decodePhotos(await photoSet('calibration'))) : [];
 
   const candidates: Candidate[] = [];
   const add = async (name: string, engine: Promise<Engine>) => candidates.push({ name, engine: await engine, probs: [], ms: [] });
@@ -150,9 +151,11 @@ export async function runInt8(QUICK: boolean): Promise<Record<string, unknown>> 
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const quick = process.argv.includes('--quick');
-  const results = await runInt8(quick);
+  const { values } = cli({ options: { quick: { type: 'boolean', default: false }, 'no-variants': { type: 'boolean', default: false } } }, 'npm run bench:int8 -- [--quick] [--no-variants]');
+  const { quick } = values;
+  const results = await runInt8(quick, !values['no-variants']);
   const out = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}-${os.hostname()}-int8${quick ? '-quick' : ''}.json`);
+  await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(results, null, 1)}\n`);
   progress(`wrote ${path.relative(ROOT, out)}`);
 }

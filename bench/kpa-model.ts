@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 import { lineChart } from './svg-chart.ts';
+import { cli } from './cli.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -209,21 +210,29 @@ export function settingsFromManifest(file = path.join(ROOT, 'knative/base/200-cl
 }
 
 /** The one-pod curve from a scripts/pod-capacity.sh results directory. */
-export function curveFromResults(dir = path.join(ROOT, 'bench/results/pod-1cpu')): PodCurve {
+export function curveFromResults(dir = path.join(ROOT, 'docs/perf/runs/pod-1cpu')): PodCurve {
   const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
   return { points: results.steps.map((s: any) => ({ concurrency: s.concurrency, rps: s.okRps, p50Ms: s.latencyMs.p50 })) };
 }
 
-function main(argv: string[]) {
-  const arg = (name: string, fallback: string) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : fallback;
-  };
-  const rps = Number(arg('rps', '250'));
-  const hold = Number(arg('hold', '120'));
-  const out = path.resolve(arg('out', path.join(ROOT, 'docs/perf')));
-  const settings = settingsFromManifest(undefined, Number(arg('start', '3')));
-  const curve = curveFromResults(arg('results', undefined as unknown as string));
+function main() {
+  const { values } = cli(
+    {
+      options: {
+        rps: { type: 'string', default: '250' },
+        hold: { type: 'string', default: '120' },
+        out: { type: 'string', default: path.join(ROOT, 'docs/perf') },
+        start: { type: 'string', default: '3' },
+        results: { type: 'string' },
+      },
+    },
+    'node --import tsx bench/kpa-model.ts [--rps 250] [--hold 120] [--start 3] [--out docs/perf] [--results <load-test dir>]',
+  );
+  const rps = Number(values.rps);
+  const hold = Number(values.hold);
+  const out = path.resolve(values.out);
+  const settings = settingsFromManifest(undefined, Number(values.start));
+  const curve = curveFromResults(values.results as string);
   const from = 10;
   const load: Load = { rps: (t) => (t >= from && t < from + hold ? rps : 0), durationS: from + hold + 420 };
   const samples = simulate(curve, settings, load);
@@ -261,4 +270,4 @@ function main(argv: string[]) {
   }, null, 2));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main(process.argv.slice(2));
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) main();

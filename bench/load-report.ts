@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { lineChart } from './svg-chart.ts';
+import { cli } from './cli.ts';
 
 export interface HeySummary {
   requests: number;
@@ -191,11 +192,12 @@ function printTable(steps: Step[], knee?: Step): void {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const dir = process.argv[2];
+  const usage = 'node --import tsx bench/load-report.ts <results-dir> [label]';
+  const { positionals: [dir, label] } = cli({ allowPositionals: true }, usage);
   if (!dir) {
-    console.error('usage: node --import tsx bench/load-report.ts <results-dir> [label]');
+    console.error(`usage: ${usage}`);
     process.exit(2);
   }
-  const { steps, knee } = report(dir, process.argv[3]);
+  const { steps, knee } = report(dir, label);
   printTable(steps, knee);
 }

@@ -24,8 +24,10 @@ import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, fixture, ROOT } from '../test/support.ts';
 import { loadAverage, median, round } from './stats.ts';
+import { cli } from './cli.ts';
 
-const ROUNDS = Number(process.argv[2] ?? 10);
+const { positionals } = cli({ allowPositionals: true }, 'node --import tsx bench/ort-format.ts [rounds, default 10]');
+const ROUNDS = Number(positionals[0] ?? 10);
 const common = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 as const, extra: { session: { intra_op: { allow_spinning: '0' } } } };
 const bytesOptions = { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } };
 

@@ -20,6 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ROOT } from '../test/support.ts';
+import { cli } from './cli.ts';
 
 export interface PhotoManifest {
   source: { package: string; version: string; url: string; sha256: string; bytes: number; license: string };
@@ -140,7 +141,8 @@ async function select(): Promise<void> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  if (process.argv.includes('--select')) await select();
+  const { values } = cli({ options: { select: { type: 'boolean', default: false } } }, 'npm run photos -- [--select]');
+  if (values.select) await select();
   else {
     const [cal, ev] = [await photoSet('calibration'), await photoSet('evaluation')];
     console.log(`${cal.length} calibration and ${ev.length} evaluation photos, verified, in ${CACHE}`);

@@ -1,7 +1,8 @@
 // `npm run bench` (add `-- --quick` for a short run): engine speed, decode cost, cold
 // start, RSS, and side-by-side measurements of the HTTP function against the same
 // pipeline in process (`side`: the 800×533 load-test JPEG; `throughput`: 512×512, with a
-// per-stage breakdown of both sides). Prints markdown tables and writes the raw numbers to
+// per-stage breakdown of both sides), and the Open Inference Protocol against /classify
+// (`v2`, bench/v2.ts). Prints markdown tables and writes the raw numbers to
 // bench/results/<date>-<host>.json. Needs `hey` (apt-get install -y hey) for the HTTP parts.
 //
 // Noise: every load measurement is repeated (3× by default) with configurations
@@ -17,17 +18,31 @@ import { saveOptimized } from '../functions/classify/src/engines/onnx-cache.ts';
 import type { Engine } from '../functions/classify/src/engines/engine.ts';
 import { IMAGE_VALUES } from '../functions/classify/src/model/mobilenet.ts';
 import { startInference } from '../functions/classify/src/inference.ts';
+import { silentLogger } from '../server-kit/log.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
-import { baseEnv, hasHey, hey, meanBatch, metric, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
+import { baseEnv, hasHey, hey, meanBatch, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
 import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
+import { cli } from './cli.ts';
 
-const QUICK = process.argv.includes('--quick');
-const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const { values: args } = cli(
+  {
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      baseline: { type: 'string' },
+      'http-env': { type: 'string' },
+      tag: { type: 'string' },
+    },
+  },
+  'npm run bench -- [--quick] [--only=section,…] [--baseline=<dist/classify of another build>] [--http-env=K=V,…] [--tag=name]',
+);
+const QUICK = args.quick;
+const ONLY = args.only?.split(',');
 const STEP_S = QUICK ? 2 : 5;
 const REPEATS = QUICK ? 1 : 3;
 const LEVELS = [1, 2, 4, 8];
@@ -174,7 +189,7 @@ async function decode() {
  * earlier commit); the cold-start and saturation sections then run it interleaved with the
  * current build, so before and after meet the same background load.
  */
-const BASELINE = process.argv.find((a) => a.startsWith('--baseline='))?.slice(11);
+const BASELINE = args.baseline;
 const PRECISIONS = ['fp32', 'int8'] as const;
 const builds = (): Array<[string, string | undefined]> =>
   BASELINE ? [['current', undefined], ['baseline', path.resolve(BASELINE, 'main.js')]] : [['current', undefined]];
@@ -237,7 +252,7 @@ async function sideBySide() {
   const bytes = new Uint8Array(await readFile(image));
   const config = loadConfig({ ...baseEnv(), PORT: '0' });
   progress('starting the in-process pool and two servers');
-  const { pool } = await startInference(config, () => {});
+  const { pool } = await startInference(config, silentLogger);
   await pool.allReady();
   const servers = [await startServer(), await startServer({ UV_THREADPOOL_SIZE: '2' })];
   const SIDES = ['HTTP', 'HTTP, UV_THREADPOOL_SIZE=2', 'in-process'] as const;
@@ -309,7 +324,7 @@ async function sideBySide() {
 
 /** `--http-env=K=V,K=V`: settings for the HTTP side of the throughput section only. */
 const HTTP_ENV: Record<string, string> = Object.fromEntries(
-  (process.argv.find((a) => a.startsWith('--http-env='))?.slice(11).split(',') ?? []).filter(Boolean).map((kv) => {
+  (args['http-env']?.split(',') ?? []).filter(Boolean).map((kv) => {
     const i = kv.indexOf('=');
     return [kv.slice(0, i), kv.slice(i + 1)];
   }),
@@ -342,7 +357,7 @@ async function throughput() {
   const bytes = new Uint8Array(await readFile(image));
   const config = loadConfig({ ...baseEnv(), PORT: '0', KLASSIFY_MODEL_PRECISION: 'fp32' });
   progress('throughput: starting the in-process pipeline and two servers (fp32, int8)');
-  const { pool } = await startInference(config, () => {});
+  const { pool } = await startInference(config, silentLogger);
   await pool.allReady();
   // The server with the default fp32 model and with the opt-in int8 one; the in-process
   // pipeline stays fp32, the reference both are compared with.
@@ -503,8 +518,8 @@ async function saturationRun(env: Record<string, string>, entry?: string): Promi
         saturated: {
           clients: 16, okRps: round((sat.statusCodes['200'] ?? 0) / sat.seconds), p50: sat.latencyMs.p50, p99: sat.latencyMs.p99, statusCodes: sat.statusCodes,
           healthP50Ms: round(percentile(healthMs, 50), 2), healthP99Ms: round(percentile(healthMs, 99), 2), healthMaxMs: round(Math.max(...healthMs), 2), healthSamples: healthMs.length,
-          eventLoopP99Ms: round(metric(after, 'nodejs_eventloop_lag_p99_seconds') * 1000, 2),
-          eventLoopMaxMs: round(metric(after, 'nodejs_eventloop_lag_max_seconds') * 1000, 2),
+          eventLoopP99Ms: round(after.value('nodejs_eventloop_lag_p99_seconds') * 1000, 2),
+          eventLoopMaxMs: round(after.value('nodejs_eventloop_lag_max_seconds') * 1000, 2),
           meanBatch: round(meanBatch(before, after), 2),
           rssMedianMb: round(median(rssSat)), rssMaxMb: round(Math.max(...rssSat)),
         },
@@ -636,6 +651,23 @@ async function main() {
     await section('throughput', throughput);
     await section('saturation', saturation);
     await section('configs', configurations);
+    await section('v2', async () => {
+      const v2 = await (await import('./v2.ts')).runV2(QUICK);
+      results.v2 = v2;
+      table(
+        `Open Inference Protocol over /classify, same photo (${v2.image.bytes} B JPEG), medians`,
+        ['clients', '/classify rps · p50', 'V2 JSON rps · p50', 'V2 binary rps · p50', 'JSON/classify p50', 'binary/classify p50'],
+        v2.rows.map((r: Record<string, any>) => [
+          r.concurrency,
+          `${r['/classify'].rps} · ${r['/classify'].p50} ms`,
+          `${r['V2 JSON'].rps} · ${r['V2 JSON'].p50} ms`,
+          `${r['V2 binary'].rps} · ${r['V2 binary'].p50} ms`,
+          r.jsonOverClassifyP50,
+          r.binaryOverClassifyP50,
+        ]),
+      );
+      table('V2 binary, one request of N images', ['N', 'clients', 'p50 per request', 'p50 per image', 'images/s'], v2.batchRows.map((r) => [r.n, r.concurrency, `${r.p50} ms`, `${r.p50PerImage} ms`, r.imagesPerSecond]));
+    });
   }
 
   results.loadAtEnd = await loadAverage();
@@ -643,7 +675,7 @@ async function main() {
   const dir = path.join(ROOT, 'bench/results');
   await mkdir(dir, { recursive: true });
   // --tag=NAME keeps a run from overwriting an earlier one of the same sections that day.
-  const tag = process.argv.find((a) => a.startsWith('--tag='))?.slice(6);
+  const { tag } = args;
   const file = path.join(dir, `${results.started!.toString().slice(0, 10)}-${info.host}${QUICK ? '-quick' : ''}${ONLY ? `-${ONLY.join('+')}` : ''}${tag ? `-${tag}` : ''}.json`);
   await writeFile(file, JSON.stringify(results, null, 1) + '\n');
   console.log(`\nload average at end: ${results.loadAtEnd}\nraw results: ${path.relative(ROOT, file)}`);

@@ -3,8 +3,8 @@
  * what the UI server relays to the page over SSE. The Triggers in knative/ filter on these
  * types; knative/test/check.ts holds them to this file.
  */
-import type { Classification } from './classification.ts';
-import type { Problem } from './problems.ts';
+import { PROBLEM_MEMBERS } from './problems.ts';
+import type { FromSchema } from './schema.ts';
 
 /** An image to classify; handled by the classify function at POST /. */
 export const SUBMITTED = 'dev.klassify.image.submitted';
@@ -16,10 +16,19 @@ export const DELIVERY_FAILED = 'dev.klassify.delivery.failed';
 /** What every type above starts with; the feed shows types without it. */
 export const EVENT_TYPE_PREFIX = 'dev.klassify.';
 
-/** The data of a CLASSIFIED event: the HTTP API's 200 body. */
-export type ClassifiedData = Classification;
-/** The data of a REJECTED event: the problem the HTTP API would have answered. */
-export type RejectedData = Problem;
+/**
+ * The data of a REJECTED event: why the image was refused, as the problem the HTTP API
+ * would have answered, less its HTTP status (optional in RFC 9457, and the delivery's own
+ * status is 200). A CLASSIFIED event's data is the HTTP API's 200 body (classification.ts).
+ */
+export const REJECTION_SCHEMA = {
+  type: 'object',
+  required: ['type', 'title', 'detail'],
+  properties: PROBLEM_MEMBERS,
+} as const;
+
+/** Other members are the problem's extensions: facts a sender can act on (a limit, the valid values). */
+export type Rejection = FromSchema<typeof REJECTION_SCHEMA> & { [extension: string]: unknown };
 
 /** The `data` of a DELIVERY_FAILED event: what failed and why, never the payload. */
 export interface DeliveryFailure {

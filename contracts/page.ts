@@ -18,7 +18,14 @@ export interface PageConfig {
   /** Readiness probe used to wake the function when the page opens; "" disables. */
   readinessUrl: string;
   topK: number;
+  /** The smaller of the UI server's and the function's body limits. */
   maxUploadBytes: number;
+  /**
+   * The function's decode limits (KLASSIFY_MAX_PIXELS, KLASSIFY_MAX_DIMENSION): the page
+   * sends a photo as it is unless the function would refuse it, and only then shrinks it.
+   */
+  maxPixels: number;
+  maxDimension: number;
   uploadConcurrency: number;
   slowAfterMs: number;
   maxAttempts: number;
@@ -39,6 +46,8 @@ export const PAGE_DEFAULTS: PageConfig = Object.freeze({
   readinessUrl: `${API_PREFIX}/health/readiness`,
   topK: 5,
   maxUploadBytes: 10 * 1024 * 1024,
+  maxPixels: 50_000_000,
+  maxDimension: 32_768,
   uploadConcurrency: 4,
   slowAfterMs: 1500,
   maxAttempts: 4,
@@ -51,6 +60,8 @@ export const PAGE_DEFAULTS: PageConfig = Object.freeze({
 export const PAGE_LIMITS = Object.freeze({
   topK: { min: 1, max: 20 },
   maxUploadBytes: { min: 1024, max: 1024 ** 3 },
+  maxPixels: { min: 1, max: 1_000_000_000 },
+  maxDimension: { min: 1, max: 1_000_000 },
   uploadConcurrency: { min: 1, max: 16 },
   slowAfterMs: { min: 0, max: 60_000 },
   maxAttempts: { min: 1, max: 10 },

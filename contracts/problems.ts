@@ -1,6 +1,7 @@
 /**
  * RFC 9457 problem details: the one error format of the classify function and the UI
- * server, and the data of a dev.klassify.image.rejected event. Each problem's `type` is
+ * server; without its HTTP status, also the data of a dev.klassify.image.rejected event
+ * (contracts/events.ts). Each problem's `type` is
  * PROBLEM_BASE plus a short code, e.g. https://klassify.dev/problems/payload-too-large.
  */
 import type { FromSchema } from './schema.ts';
@@ -13,17 +14,22 @@ export function problemType(code: string): string {
   return PROBLEM_BASE + code;
 }
 
+/** What every problem says, whatever carries it: an HTTP answer or a rejected event. */
+export const PROBLEM_MEMBERS = {
+  type: { type: 'string', description: `${PROBLEM_BASE}<code>, or about:blank for an internal error.` },
+  title: { type: 'string' },
+  detail: { type: 'string', description: 'What went wrong with this request, and what to send instead.' },
+  supported: { type: 'array', items: { type: 'string' }, description: 'With unsupported-media-type: the image formats that are decoded.' },
+  parameter: { type: 'string', description: 'With an invalid parameter: its name.' },
+} as const;
+
 export const PROBLEM_SCHEMA = {
   type: 'object',
   required: ['type', 'title', 'status'],
   properties: {
-    type: { type: 'string', description: `${PROBLEM_BASE}<code>, or about:blank for an internal error.` },
-    title: { type: 'string' },
+    ...PROBLEM_MEMBERS,
     status: { type: 'integer', minimum: 400, maximum: 599 },
-    detail: { type: 'string', description: 'What went wrong with this request, and what to send instead.' },
     instance: { type: 'string' },
-    supported: { type: 'array', items: { type: 'string' }, description: 'With 415: the image formats that are decoded.' },
-    parameter: { type: 'string', description: 'With an invalid parameter: its name.' },
   },
 } as const;
 

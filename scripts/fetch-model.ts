@@ -1,4 +1,4 @@
-// `npm run model`: fetch (or copy from KLASSIFY_MODEL_MIRROR), verify and convert the
+// `npm run model`: fetch (or copy from the mirror, KLASSIFY_MIRROR), verify and convert the
 // model into KLASSIFY_MODEL_CACHE, and save ONNX Runtime's optimised graph for this CPU, as
 // the server would on first start. The container build runs this so the image never
 // downloads at start-up.

@@ -1,4 +1,4 @@
-// `npm run fixtures`: fetch (or copy from KLASSIFY_FIXTURES_MIRROR) and verify the sample
+// `npm run fixtures`: fetch (or copy from the mirror, KLASSIFY_MIRROR) and verify the sample
 // photos into .cache/fixtures/, for the README's examples and `npm test`.
 import path from 'node:path';
 import { AssetError } from '../functions/classify/src/errors.ts';

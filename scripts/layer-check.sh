@@ -7,7 +7,7 @@
 # for npm, or a warm npm cache.
 #
 # Environment: KLASSIFY_BASE_IMAGE (default the local base from build-base-image.sh),
-#   KLASSIFY_MODEL_MIRROR (default ../shared/models), KLASSIFY_BUILD_CA (as test-container).
+#   KLASSIFY_MIRROR or KLASSIFY_MODEL_MIRROR (as test-container), KLASSIFY_BUILD_CA (as test-container).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +29,7 @@ cleanup() {
 make_context() {
   WORK=$(mktemp -d)
   git -C "$ROOT" ls-files -z | (cd "$ROOT" && xargs -0 cp --parents -t "$WORK")
-  local mirror="${KLASSIFY_MODEL_MIRROR:-$ROOT/../shared/models}"
+  local mirror="${KLASSIFY_MODEL_MIRROR:-${KLASSIFY_MIRROR:-$ROOT/../shared}/models}"
   MIRROR_ARG=()
   if [[ -d $mirror ]]; then
     mkdir -p "$WORK/.cache/model-mirror"

@@ -11,9 +11,10 @@
 #   KLASSIFY_BASE_IMAGE      base image to build on (default: the official node image if
 #                            it can be pulled, else the local base that
 #                            scripts/build-base-image.sh assembles and caches)
-#   KLASSIFY_MODEL_MIRROR    TF.js model mirror (default ../shared/models if present,
+#   KLASSIFY_MIRROR          data mirror: models/ and fixtures/images/ (default ../shared)
+#   KLASSIFY_MODEL_MIRROR    TF.js model mirror (default $KLASSIFY_MIRROR/models if present,
 #                            else the build downloads from the public URL)
-#   KLASSIFY_FIXTURES_MIRROR folder holding chelsea.png (default ../shared/fixtures/images)
+#   KLASSIFY_FIXTURES_MIRROR folder holding chelsea.png (default $KLASSIFY_MIRROR/fixtures/images)
 #   KLASSIFY_BUILD_CA        CA bundle for npm during the build (default $NODE_EXTRA_CA_CERTS,
 #                            else /etc/ssl/certs/ca-certificates.crt)
 #   KLASSIFY_TEST_PORT       first of three loopback ports to use (default 18080)
@@ -72,7 +73,7 @@ choose_base_image() {
 
 # The mirror goes into the build context so the build stage can verify and convert it.
 stage_model_mirror() {
-  local mirror="${KLASSIFY_MODEL_MIRROR:-$ROOT/../shared/models}"
+  local mirror="${KLASSIFY_MODEL_MIRROR:-${KLASSIFY_MIRROR:-$ROOT/../shared}/models}"
   rm -rf "$MIRROR_STAGE"
   MIRROR_ARG=""
   if [[ -d $mirror ]]; then
@@ -187,8 +188,8 @@ wait_ready() {
 # classify_cat PORT LABEL: POSTs chelsea.png and expects a cat among the top predictions.
 classify_cat() {
   local port=$1 what=$2 image reply top
-  image="${KLASSIFY_FIXTURES_MIRROR:-$ROOT/../shared/fixtures/images}/chelsea.png"
-  [[ -f $image ]] || { fail "fixture $image not found (set KLASSIFY_FIXTURES_MIRROR)"; return 1; }
+  image="${KLASSIFY_FIXTURES_MIRROR:-${KLASSIFY_MIRROR:-$ROOT/../shared}/fixtures/images}/chelsea.png"
+  [[ -f $image ]] || { fail "fixture $image not found (set KLASSIFY_MIRROR or KLASSIFY_FIXTURES_MIRROR)"; return 1; }
   reply=$(curl -fsS -H 'Content-Type: image/png' --data-binary "@$image" "http://127.0.0.1:$port/classify") ||
     { fail "$what: POST /classify failed"; return 1; }
   # shellcheck disable=SC2016 # JavaScript, not shell

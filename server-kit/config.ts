@@ -9,6 +9,8 @@
  * 1/0, yes/no or on/off, in any case.
  */
 
+import { isIP } from 'node:net';
+
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
@@ -28,6 +30,9 @@ export const FALSE_WORDS = ['false', '0', 'no', 'off'] as const;
 /** Decimal notation only (`1e7` included): no hex, no `Infinity`. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
+/** RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens. */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
 export interface StringRule {
   pattern: RegExp;
   /** What a valid value looks like, for the message. */
@@ -42,6 +47,8 @@ export interface EnvReader {
   bool(name: string, fallback: boolean): boolean;
   oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T;
   string(name: string, fallback: string, rule?: StringRule): string;
+  /** An address to listen on: an IP address, or a host name. */
+  host<T extends string | undefined>(name: string, fallback: T): string | T;
   /** The variable's trimmed value, or undefined when unset or empty. */
   raw(name: string): string | undefined;
   /** Records `name`'s value as invalid, for checks the reader has no method for. */
@@ -98,6 +105,13 @@ export function envReader(env: Env): EnvReader {
       if (text === undefined) return fallback;
       if (!rule || rule.pattern.test(text)) return text;
       invalid(name, `${rule.valid}${rule.secret || fallback === '' ? '' : ` (default ${fallback})`}`, { secret: rule.secret });
+      return fallback;
+    },
+    host(name, fallback) {
+      const text = raw(name);
+      if (text === undefined) return fallback;
+      if (isIP(text) || HOST_NAME.test(text)) return text;
+      invalid(name, `an IP address to listen on (0.0.0.0 or :: for every interface, 127.0.0.1 for this machine only) or a host name${fallback === undefined ? '' : ` (default ${fallback})`}`);
       return fallback;
     },
     problem: (message) => void problems.push(message),

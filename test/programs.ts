@@ -1,6 +1,7 @@
 // External programs that some suites need (Chromium, shellcheck). Outside CI a missing one
 // skips its suite with a printed reason, so `npm test` works on a laptop without them; in
 // CI (CI=true) the run must not pass without them, so a missing one is a failing test.
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
@@ -52,18 +53,43 @@ export function requireProgram(program: Program): string | undefined {
   if (found) return found;
   const where = fromEnv ? `${program.env}=${fromEnv}` : `${candidates.map((c) => (c.includes('/') ? c : `${c} in PATH`)).join(', ')}${program.env ? ` (or set ${program.env})` : ''}`;
   const reason = `${program.name} not found: looked for ${where}. ${program.install}`;
+  skipOrFail(program.suite, `needs ${program.name}`, reason);
+  return undefined;
+}
+
+/**
+ * Outside CI, prints why `suiteName` does not run and counts it under uvu's "Skipped:";
+ * in CI, where the run must not pass without it, reports a failing test instead.
+ */
+export function skipOrFail(suiteName: string, test: string, reason: string): void {
   if (inCI()) {
-    const missing = suite(program.suite);
-    missing(`needs ${program.name}`, () => {
+    const missing = suite(suiteName);
+    missing(test, () => {
       throw new Error(`${reason} CI must run this suite, so it fails instead of skipping.`);
     });
     missing.run();
   } else {
-    process.stderr.write(`  skipping "${program.suite}": ${reason}\n`);
-    // Counted in uvu's "Skipped:" line, so the summary shows that something did not run.
-    const skipped = suite(program.suite);
-    skipped.skip(`needs ${program.name}`);
+    process.stderr.write(`  skipping "${suiteName}": ${reason}\n`);
+    const skipped = suite(suiteName);
+    skipped.skip(test);
     skipped.run();
   }
+}
+
+let offline: string[] | null | undefined;
+
+/**
+ * A command prefix that runs a program with no network but loopback (a new network
+ * namespace, `unshare -rn`, with only `lo` up), or undefined where the kernel or the
+ * platform does not allow one; then the caller's suite is skipped, or fails in CI.
+ */
+export function offlinePrefix(suiteName: string): string[] | undefined {
+  if (offline === undefined) {
+    const [unshare, ip] = [findProgram(['unshare']), findProgram(['ip', '/usr/sbin/ip', '/sbin/ip'])];
+    const prefix = unshare && ip ? [unshare, '-rn', 'sh', '-c', `${ip} link set lo up && exec "$0" "$@"`] : undefined;
+    offline = prefix && spawnSync(prefix[0], [...prefix.slice(1), 'true']).status === 0 ? prefix : null;
+  }
+  if (offline) return offline;
+  skipOrFail(suiteName, 'needs a machine without network (unshare -rn)', 'unshare -rn and ip, to run with loopback only, do not work here (Linux with user namespaces only).');
   return undefined;
 }

@@ -5,9 +5,16 @@
 // KLASSIFY_TEST_RUN_TIMEOUT_MS, and once uvu has printed its summary the process exits with
 // its code even if something is still open, naming what was left open.
 import { register } from 'node:module';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse } from 'uvu/parse';
+
+// A mirror folder given relative (`KLASSIFY_MIRROR=../shared npm test`) means the same
+// folder to every program a test starts, whatever its working directory.
+for (const [name, value] of Object.entries(process.env)) {
+  if (/^KLASSIFY_(\w+_)?MIRROR$/.test(name) && value?.trim()) process.env[name] = path.resolve(value.trim());
+}
 
 const WRAPPER = new URL('./uvu.ts', import.meta.url).href;
 const RUN_TIMEOUT_MS = Number(process.env.KLASSIFY_TEST_RUN_TIMEOUT_MS ?? 30 * 60_000);
@@ -32,11 +39,22 @@ register(`data:text/javascript,${encodeURIComponent(hooks)}`);
  * `--unit` (`npm run test:unit`): the files that need no model, no photos, no browser and
  * no network, so they run in seconds on a fresh clone. The UI server tests use loopback
  * sockets and an esbuild build of the page; the script tests use bash (and shellcheck
- * when it is installed).
+ * when it is installed). scripts/test/unit-selection.test.ts runs this selection with no
+ * network, no browser and no mirror, in a copy of the tracked files: a file that needs
+ * any of those fails there.
  */
-const UNIT = '(^|/)(contracts|server-kit|ui|bench|scripts)/test/(lib/|server/)?[^/]*\\.test\\.ts$|(^|/)knative/test/capacity\\.test\\.ts$|(^|/)functions/classify/test/(units|imports)\\.test\\.ts$';
-/** Files in those folders that need the model, the photos or the Knative CRDs. */
-const NOT_UNIT = ['bench/test/http.test.ts', 'scripts/test/deploy-scripts.test.ts', 'scripts/test/start.test.ts', 'ui/test/lib/image-format.test.ts'];
+const UNIT = '(^|/)(contracts|server-kit|bench|scripts|docs)/test/[^/]*\\.test\\.ts$|(^|/)ui/test/(lib|server)/[^/]*\\.test\\.ts$' +
+  '|(^|/)knative/test/capacity\\.test\\.ts$|(^|/)functions/classify/test/units\\.test\\.ts$|^test/(imports|helpers)\\.test\\.ts$';
+/** Files in those folders that need the model, the photos, the Knative CRDs, npm itself or hey. */
+const NOT_UNIT = [
+  'bench/test/http.test.ts',
+  'scripts/test/deploy-scripts.test.ts',
+  'scripts/test/generated-output.test.ts',
+  'scripts/test/start.test.ts',
+  'scripts/test/install.test.ts',
+  'scripts/test/unit-selection.test.ts',
+  'ui/test/lib/image-format.test.ts',
+];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

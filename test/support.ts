@@ -12,7 +12,7 @@ export { FIXTURE_NAMES } from './fixtures.ts';
 
 let fixturesDir: Promise<string> | undefined;
 
-/** The fixture photos, from KLASSIFY_FIXTURES_MIRROR or their public URL, verified once per process. */
+/** The fixture photos, from the mirror (KLASSIFY_MIRROR) or their public URL, verified once per process. */
 export function fixtures(): Promise<string> {
   fixturesDir ??= fetchFixtures();
   return fixturesDir;
@@ -58,3 +58,5 @@ export const EXPECTED_TOP1: Record<string, string[]> = {
 };
 
 export { requireProgram, findProgram, inCI, type Program } from './programs.ts';
+export { pollUntil, waitForPort, within } from './wait.ts';
+export { parseMetrics, scrapeMetrics, type MetricSamples } from './metrics.ts';

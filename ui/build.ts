@@ -16,11 +16,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import * as esbuild from 'esbuild';
+import { metafileInputs } from '../scripts/fresh.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface BuildOptions {
+  /** The repository (default: the one this file is in; a bundle of this file must say). */
+  root?: string;
   /** Output folder; public/ and server.js are written inside it. */
   outdir?: string;
   minify?: boolean;
@@ -35,13 +37,17 @@ export interface BuildResult {
   serverFile: string | null;
   /** Public paths of the hashed assets, e.g. "/assets/app-5ZKQ3V2D.js". */
   assets: { js: string; css: string };
+  /** Every file the build read (esbuild's metafiles, the page template), absolute. */
+  inputs: string[];
 }
 
 const COMPRESSIBLE = /\.(html|js|css|svg|json|txt)$/;
 const MIN_COMPRESS_BYTES = 512;
 
 export async function buildUi(options: BuildOptions = {}): Promise<BuildResult> {
-  const outdir = path.resolve(options.outdir ?? path.join(root, 'dist', 'ui'));
+  const repo = path.resolve(options.root ?? root);
+  const uiDir = path.join(repo, 'ui');
+  const outdir = path.resolve(options.outdir ?? path.join(repo, 'dist', 'ui'));
   const publicDir = path.join(outdir, 'public');
   const minify = options.minify ?? true;
   const logLevel = options.logLevel ?? 'warning';
@@ -49,7 +55,7 @@ export async function buildUi(options: BuildOptions = {}): Promise<BuildResult> 
   await mkdir(path.join(publicDir, 'assets'), { recursive: true });
 
   const page = await esbuild.build({
-    entryPoints: [path.join(here, 'src', 'app.ts')],
+    entryPoints: [path.join(uiDir, 'src', 'app.ts')],
     outdir: path.join(publicDir, 'assets'),
     entryNames: '[name]-[hash]',
     assetNames: '[name]-[hash]',
@@ -61,8 +67,10 @@ export async function buildUi(options: BuildOptions = {}): Promise<BuildResult> 
     sourcemap: 'linked',
     legalComments: 'linked',
     metafile: true,
+    absWorkingDir: repo,
     logLevel,
   });
+  const inputs = [...metafileInputs(page.metafile), 'ui/src/index.html', 'ui/src/favicon.svg', 'ui/build.ts'];
 
   const outputs = Object.entries(page.metafile.outputs);
   const js = outputs.find(([file, meta]) => file.endsWith('.js') && meta.entryPoint);
@@ -72,7 +80,7 @@ export async function buildUi(options: BuildOptions = {}): Promise<BuildResult> 
   const jsFile = js[0];
   const assets = { js: toPublicPath(publicDir, jsFile), css: toPublicPath(publicDir, cssFile) };
 
-  const template = await readFile(path.join(here, 'src', 'index.html'), 'utf8');
+  const template = await readFile(path.join(uiDir, 'src', 'index.html'), 'utf8');
   const html = template
     .replace('%JS%', assets.js)
     .replace('%JS_SRI%', await sri(jsFile))
@@ -80,15 +88,15 @@ export async function buildUi(options: BuildOptions = {}): Promise<BuildResult> 
     .replace('%CSS_SRI%', await sri(cssFile));
   if (/%[A-Z_]+%/.test(html)) throw new Error('index.html has an unreplaced placeholder');
   await writeFile(path.join(publicDir, 'index.html'), html);
-  await copyFile(path.join(here, 'src', 'favicon.svg'), path.join(publicDir, 'favicon.svg'));
+  await copyFile(path.join(uiDir, 'src', 'favicon.svg'), path.join(publicDir, 'favicon.svg'));
 
   await precompress(publicDir);
 
   let serverFile: string | null = null;
   if (options.server ?? true) {
     serverFile = path.join(outdir, 'server.js');
-    await esbuild.build({
-      entryPoints: [path.join(here, 'server', 'main.ts')],
+    const server = await esbuild.build({
+      entryPoints: [path.join(uiDir, 'server', 'main.ts')],
       outfile: serverFile,
       bundle: true,
       platform: 'node',
@@ -96,11 +104,14 @@ export async function buildUi(options: BuildOptions = {}): Promise<BuildResult> 
       target: 'node20',
       packages: 'external',
       sourcemap: 'linked',
+      metafile: true,
+      absWorkingDir: repo,
       logLevel,
     });
+    inputs.push(...metafileInputs(server.metafile));
   }
 
-  return { outdir, publicDir, serverFile, assets };
+  return { outdir, publicDir, serverFile, assets, inputs: inputs.map((input) => path.resolve(repo, input)) };
 }
 
 /** Writes file.br (brotli, max quality) and file.gz (gzip -9) next to each text asset. */

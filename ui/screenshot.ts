@@ -12,9 +12,10 @@ import path from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { createUiServer } from './server/app.ts';
+import { findProgram } from '../test/programs.ts';
 import {
-  CHROMIUM,
   CHROMIUM_ARGS,
+  CHROMIUM_PROGRAM,
   fixtures,
   relayThroughFunction,
   ROOT,
@@ -23,6 +24,8 @@ import {
   testConfig,
 } from './test/support.ts';
 
+const CHROMIUM = findProgram(process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : CHROMIUM_PROGRAM.candidates);
+if (!CHROMIUM) throw new Error(`Chromium not found. ${CHROMIUM_PROGRAM.install}`);
 const desktopOut = path.resolve(process.argv[2] ?? path.join(ROOT, 'docs', 'ui.png'));
 const mobileOut = path.resolve(process.argv[3] ?? path.join(ROOT, 'docs', 'ui-mobile.png'));
 const images = await fixtures();

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT } from '../../test/support.ts';
+import { pollUntil, ROOT } from '../../test/support.ts';
 import { startupMarks } from '../http.ts';
 
 const marks = suite('start-up marks');
@@ -35,8 +35,11 @@ marks('the function logs its start-up timeline once ready, in order', async () =
   let log = '';
   proc.stdout!.on('data', (d) => (log += d));
   proc.stderr!.on('data', (d) => (log += d));
-  const deadline = Date.now() + 120_000;
-  while (Object.keys(startupMarks(log)).length === 0 && proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const logged = () => {
+    if (proc.exitCode !== null) throw new Error(`the function exited with ${proc.exitCode}: ${log}`);
+    return Object.keys(startupMarks(log)).length > 0;
+  };
+  await pollUntil('the start-up timeline line', logged, { timeoutMs: 120_000, intervalMs: 20 });
   const m = startupMarks(log);
   const order = ['main module', 'HTTP stack loaded', 'listening', 'ready'];
   for (const k of [...order, 'first worker warm']) assert.ok(Number.isFinite(m[k]) && m[k] > 0, `${k} in ${log}`);

@@ -1,11 +1,12 @@
 // The CustomResourceDefinitions of the pinned Knative release (scripts/versions.sh), fetched
-// like the model: from a mirror folder when KLASSIFY_KNATIVE_MIRROR is set, else from the
+// like the model: from the mirror (KLASSIFY_MIRROR's knative/, or KLASSIFY_KNATIVE_MIRROR), else from the
 // release tag's raw URL, and checked against the SHA-256 pinned here before use.
 // The mirror's layout is <repo>-<tag>/<file>, e.g. serving-knative-v1.22.1/service.yaml.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { fetchAssets, type AssetSet } from '../../functions/classify/src/model/assets.ts';
+import { KNATIVE_MIRROR, mirrorDir } from '../../functions/classify/src/model/mirror.ts';
 import { ROOT, versions } from '../../scripts/test/shims.ts';
 
 /** SHA-256 of each CRD file at each release tag we have pinned. */
@@ -31,7 +32,12 @@ const CRD_PATH = { serving: 'config/core/300-resources/', eventing: 'config/core
 export function crdAssets(repo: 'serving' | 'eventing', tag: string): AssetSet {
   const sha256 = CRD_SHA256[repo][tag];
   if (!sha256) throw new Error(`no SHA-256 pinned for ${repo} ${tag}: add the CRD files' sums to knative/test/crds.ts`);
-  return { what: `Knative ${repo} ${tag} CRDs`, baseUrl: `https://raw.githubusercontent.com/knative/${repo}/${tag}/${CRD_PATH[repo]}`, sha256 };
+  return {
+    what: `Knative ${repo} ${tag} CRDs`,
+    baseUrl: `https://raw.githubusercontent.com/knative/${repo}/${tag}/${CRD_PATH[repo]}`,
+    sha256,
+    mirror: { kind: KNATIVE_MIRROR, holds: Object.keys(sha256).map((file) => `${repo}-${tag}/${file}`).join(', ') },
+  };
 }
 
 export interface Crd {
@@ -41,7 +47,7 @@ export interface Crd {
 }
 
 /** Ensures the pinned release's CRDs are in .cache/knative and returns them parsed. */
-export async function loadCrds(mirror = process.env.KLASSIFY_KNATIVE_MIRROR, cache = path.join(ROOT, '.cache/knative')): Promise<Crd[]> {
+export async function loadCrds(mirror = mirrorDir(KNATIVE_MIRROR, process.env), cache = path.join(ROOT, '.cache/knative')): Promise<Crd[]> {
   const v = versions();
   const sets = [
     ['serving', v.KNATIVE_SERVING_VERSION],

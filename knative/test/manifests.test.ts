@@ -1,7 +1,7 @@
 // The manifests in knative/ (the base and its rendered overlays) pass every offline check,
 // and each check catches the mistake it exists for: every suite feeds a broken copy of a
 // real manifest to the checker. The Knative schemas are the pinned release's CRDs
-// (KLASSIFY_KNATIVE_MIRROR, or downloaded and checked against their SHA-256).
+// (the mirror, KLASSIFY_MIRROR, or downloaded and checked against their SHA-256).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';

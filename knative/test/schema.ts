@@ -9,7 +9,6 @@
 // kubernetes.podspec-…" in the field's description); with the default flags those fail.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Crd } from './crds.ts';
-import type { Manifest } from './check.ts';
 
 type Schema = Record<string, any>;
 
@@ -84,7 +83,7 @@ export class CrdValidator {
   }
 
   /** Problems as "file: path: message"; undefined when no CRD covers the kind. */
-  check({ file, obj }: Manifest): string[] | undefined {
+  check({ file, obj }: { file: string; obj: Record<string, any> }): string[] | undefined {
     const validate = this.validators.get(`${obj.apiVersion}/${obj.kind}`);
     if (!validate) return undefined;
     if (validate(obj)) return [];

@@ -15,13 +15,20 @@ interface Ctx {
   socket?: net.Socket;
 }
 
-/** A server whose one request is read with `options`; `outcome` says how the read settled. */
+/**
+ * A server whose one request is read with `options`; `reading` resolves once the read has
+ * begun, `outcome` says how it settled.
+ */
 async function serve(ctx: Ctx, options: (req: IncomingMessage) => BodyOptions) {
   let report!: (o: Outcome & { listeners: number }) => void;
   const outcome = new Promise<Outcome & { listeners: number }>((resolve) => (report = resolve));
+  let begun!: () => void;
+  const reading = new Promise<void>((resolve) => (begun = resolve));
   ctx.server = http.createServer((req, res) => {
     const before = req.listenerCount('data') + req.listenerCount('end') + req.listenerCount('error') + req.listenerCount('close');
-    readBody(req, options(req)).then(
+    const read = readBody(req, options(req));
+    begun();
+    read.then(
       (bytes) => ({ bytes }),
       (error: unknown) => ({ error }),
     ).then((o) => {
@@ -36,7 +43,7 @@ async function serve(ctx: Ctx, options: (req: IncomingMessage) => BodyOptions) {
   ctx.socket = net.connect(port, '127.0.0.1');
   ctx.socket.on('error', () => {}); // the server may cut the upload; that is the point
   await once(ctx.socket, 'connect');
-  return { socket: ctx.socket, outcome };
+  return { socket: ctx.socket, outcome, reading };
 }
 
 const head = (headers: string) => `POST / HTTP/1.1\r\nHost: x\r\n${headers}\r\n`;
@@ -117,9 +124,10 @@ body('a body slower than the minimum rate ends after its grace period', async (c
 });
 
 body('a client that goes away mid-body settles the read as closed', async (ctx) => {
-  const { socket, outcome } = await serve(ctx, () => ({ maxBytes: 100 }));
+  const { socket, outcome, reading } = await serve(ctx, () => ({ maxBytes: 100 }));
   socket.write(`${head('Content-Length: 100\r\n')}0123`);
-  setTimeout(() => socket.destroy(), 50);
+  await reading;
+  socket.destroy();
   const o = await outcome;
   assert.is(failure(o).reason, 'closed');
   assert.is(o.listeners, 0);
@@ -128,9 +136,10 @@ body('a client that goes away mid-body settles the read as closed', async (ctx) 
 body("the caller's cancel ends the read with its reason", async (ctx) => {
   const cancel = new AbortController();
   const reason = new Error('the parser gave up');
-  const { socket, outcome } = await serve(ctx, () => ({ maxBytes: 100, cancel: cancel.signal }));
+  const { socket, outcome, reading } = await serve(ctx, () => ({ maxBytes: 100, cancel: cancel.signal }));
   socket.write(`${head('Content-Length: 100\r\n')}0123`);
-  setTimeout(() => cancel.abort(reason), 50);
+  await reading;
+  cancel.abort(reason);
   const o = await outcome;
   assert.ok('error' in o);
   assert.is((o as { error: unknown }).error, reason);

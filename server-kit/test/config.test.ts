@@ -36,6 +36,18 @@ read('booleans: true/false, 1/0, yes/no, on/off in any case', () => {
   assert.throws(() => r.done(), /^X="maybe" is invalid; valid values: true or false \(also 1\/0, yes\/no, on\/off\) \(default true\)\.$/);
 });
 
+read('hosts: an IP address or a host name; anything else is refused', () => {
+  for (const ok of ['127.0.0.1', '0.0.0.0', '::', '::1', 'fe80::1', 'localhost', 'my-host.example.com']) {
+    assert.is(envReader({ HOST: ok }).host('HOST', '0.0.0.0'), ok);
+  }
+  assert.is(envReader({}).host('HOST', undefined), undefined);
+  for (const bad of ['http://localhost', '127.0.0.1:80', 'a b', '-leading.example', '[::1]']) {
+    const r = envReader({ HOST: bad });
+    assert.is(r.host('HOST', '0.0.0.0'), '0.0.0.0', bad);
+    assert.throws(() => r.done(), /^HOST=".*" is invalid; valid values: an IP address to listen on .* or a host name \(default 0\.0\.0\.0\)\.$/, bad);
+  }
+});
+
 read('every problem is listed, each in the one form', () => {
   const r = envReader({ PORT: 'eighty', ENGINE: 'torch', LEVEL: 'loud' });
   r.int('PORT', 8080, 0, 65535);

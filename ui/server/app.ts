@@ -1,8 +1,9 @@
 /**
  * The UI server: static files, /config.json, the /api proxy to the classify
  * function, the CloudEvents relay and dead-letter receiver, and health
- * endpoints. Plain node:http with a small route table; every error goes
- * through sendProblem.
+ * endpoints. Plain node:http with a small route table; handlers throw the
+ * errors of errors.ts, and sendProblem (problem.ts) is the one place that
+ * turns them into statuses.
  *
  * Only the event source writes to the feed: it POSTs to /events/<token> and
  * /dead-letters/<token>, with the secret from UI_EVENTS_TOKEN. Any other path
@@ -15,14 +16,16 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import sirv from 'sirv';
 import { API_PREFIX, CONFIG_PATH, EVENTS_STREAM_PATH } from '../../contracts/page.ts';
+import { clientAddress } from '../../server-kit/client-address.ts';
 import { writeJson } from '../../server-kit/json.ts';
 import { stageClose } from '../../server-kit/linger.ts';
 import { createLogger, type Logger } from '../../server-kit/log.ts';
+import { tokenMatches } from '../../server-kit/token.ts';
 import { ConfigError, pageConfig, type UiConfig } from './config.ts';
 import { receiveDeadLetter } from './dead-letters.ts';
 import { EventHub, ingest } from './events.ts';
-import { clientAddress, tokenMatches } from './ingress.ts';
-import { HttpError, methodNotAllowed, notFound, notFoundInit, sendProblem } from './problem.ts';
+import { MethodNotAllowed, NotFound, UiError } from './errors.ts';
+import { sendProblem } from './problem.ts';
 import { createProxy } from './proxy.ts';
 import { settleRange } from './range.ts';
 import { applyHeaders, contentSecurityPolicy, originOf, securityHeaders } from './security.ts';
@@ -36,7 +39,7 @@ export interface UiServer {
 }
 
 /** JSON lines on stdout/stderr (server-kit/log.ts); client errors are logged without a stack. */
-export const jsonLogger: Logger = createLogger({ expected: (error) => error instanceof HttpError || error instanceof ConfigError });
+export const jsonLogger: Logger = createLogger({ expected: (error) => error instanceof UiError || error instanceof ConfigError });
 
 const HASHED_ASSET = /^\/assets\//;
 /** POST /events/<token> and /dead-letters/<token>; the token is never logged or echoed. */
@@ -74,28 +77,27 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
     const readOnly = method === 'GET' || method === 'HEAD';
 
     if (pathname === '/health/liveness' || pathname === '/health/readiness') {
-      if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);
-      if (pathname === '/health/readiness' && closing) {
-        throw new HttpError(503, { title: 'Shutting down', type: 'shutting-down' });
-      }
+      if (!readOnly) throw new MethodNotAllowed(method, ['GET', 'HEAD']);
+      if (pathname === '/health/readiness' && closing) throw new UiError('shutting-down', 'Shutting down');
       return writeJson(res, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
     }
     if (pathname === CONFIG_PATH) {
-      if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);
+      if (!readOnly) throw new MethodNotAllowed(method, ['GET', 'HEAD']);
       return writeJson(res, 200, configJson, { 'cache-control': 'no-cache' });
     }
     if (pathname === EVENTS_STREAM_PATH) {
-      if (method !== 'GET') throw methodNotAllowed(method, ['GET']);
-      return hub.subscribe(req, res, clientAddress(req, config.events.trustedProxyHops));
+      if (method !== 'GET') throw new MethodNotAllowed(method, ['GET']);
+      return hub.subscribe(req, res, clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustedProxies));
     }
     const ingress = EVENT_INGRESS.exec(pathname);
     if (ingress) {
       // Same answer for a wrong token, no token and no configured token: nothing to probe.
       if (!tokenMatches(ingress[2] ?? '', config.events.token)) {
         // The body is never read, so the connection goes too: a prober cannot keep it busy.
-        throw new HttpError(404, { ...notFoundInit(`/${ingress[1]}/…`), headers: { Connection: 'close' } });
+        res.setHeader('Connection', 'close');
+        throw new NotFound(`/${ingress[1]}/…`);
       }
-      if (method !== 'POST') throw methodNotAllowed(method, ['POST']);
+      if (method !== 'POST') throw new MethodNotAllowed(method, ['POST']);
       if (ingress[1] === 'events') {
         await ingest(req, hub, {
           maxBodyBytes: config.events.maxBodyBytes,
@@ -112,12 +114,12 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
     if (pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`)) {
       return proxy.handle(req, res, pathname, search);
     }
-    if (!readOnly) throw methodNotAllowed(method, ['GET', 'HEAD']);
+    if (!readOnly) throw new MethodNotAllowed(method, ['GET', 'HEAD']);
     settleRange(req, config.publicDir, pathname);
     await new Promise<void>((resolve, reject) => {
       res.once('finish', resolve);
       res.once('close', resolve);
-      serveStatic(req, res, () => reject(notFound(pathname)));
+      serveStatic(req, res, () => reject(new NotFound(pathname)));
     });
   }
 
@@ -132,7 +134,7 @@ export function createUiServer(config: Readonly<UiConfig>, logger: Logger = json
       await route(req, res, pathname, search);
     } catch (error) {
       const shown = redact(pathname);
-      if (!(error instanceof HttpError)) {
+      if (!(error instanceof UiError)) {
         logger.error('request failed', { method: req.method, path: shown, error });
       }
       sendProblem(res, error, shown);

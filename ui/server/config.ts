@@ -6,7 +6,9 @@
  * settings take their defaults and ranges from contracts/page.ts, which the page reads too.
  */
 
+import { BlockList } from 'node:net';
 import { PAGE_DEFAULTS, PAGE_LIMITS, type PageConfig } from '../../contracts/page.ts';
+import { readTrustedProxies } from '../../server-kit/client-address.ts';
 import { envReader, type Env, type EnvReader } from '../../server-kit/config.ts';
 
 export { ConfigError } from '../../server-kit/config.ts';
@@ -22,15 +24,24 @@ export interface UiConfig {
   publicClassifyUrl: string;
   maxBodyBytes: number;
   proxyTimeoutMs: number;
+  /**
+   * Networks of the proxies in front of this server that append their peer to
+   * X-Forwarded-For (server-kit/client-address.ts); default loopback only.
+   */
+  trustedProxies: BlockList;
   /** The page's settings that come from the environment. */
   page: Pick<PageConfig, 'topK' | 'uploadConcurrency' | 'slowAfterMs' | 'maxAttempts' | 'features'>;
+  /**
+   * The function's limits, read under the function's own variable names, so that one
+   * environment (npm start's, or the same values in both Services) sets both: the page
+   * shrinks a photo only when the function would refuse it.
+   */
+  functionLimits: Pick<PageConfig, 'maxPixels' | 'maxDimension'> & { bodyBytes: number };
   events: {
     bufferSize: number;
     maxClients: number;
-    /** Streams one client address may hold at once. */
+    /** Streams one client (an IPv4 address, an IPv6 /64) may hold at once. */
     maxClientsPerAddress: number;
-    /** Proxies in front of this server that append to X-Forwarded-For (0: use the socket's peer). */
-    trustedProxyHops: number;
     heartbeatMs: number;
     /** A stream is ended after this long; EventSource reconnects with Last-Event-ID. */
     maxStreamMs: number;
@@ -55,7 +66,7 @@ export interface UiConfig {
 
 const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
 
-/** Reads every variable the UI server uses, each with its default. Documented in the README. */
+/** Reads every variable the UI server uses, each with its default (docs/configuration.md). */
 export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<UiConfig> {
   const read = envReader(env);
   const pageInt = (name: string, setting: keyof typeof PAGE_LIMITS, fallback: number) =>
@@ -69,12 +80,18 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
 
   const config: UiConfig = {
     port: read.int('PORT', 3000, 0, 65535),
-    host: read.raw('HOST'),
+    host: read.host('HOST', undefined),
     publicDir: read.string('UI_PUBLIC_DIR', defaults.publicDir),
     classifyUpstream,
     publicClassifyUrl,
     maxBodyBytes: pageInt('UI_MAX_BODY_BYTES', 'maxUploadBytes', PAGE_DEFAULTS.maxUploadBytes),
     proxyTimeoutMs: read.int('UI_PROXY_TIMEOUT_MS', 120_000, 100, 3_600_000),
+    trustedProxies: readTrustedProxies(read, 'UI_TRUSTED_PROXIES'),
+    functionLimits: {
+      bodyBytes: read.int('KLASSIFY_BODY_LIMIT', PAGE_DEFAULTS.maxUploadBytes, 1024, 1024 ** 3),
+      maxPixels: pageInt('KLASSIFY_MAX_PIXELS', 'maxPixels', PAGE_DEFAULTS.maxPixels),
+      maxDimension: pageInt('KLASSIFY_MAX_DIMENSION', 'maxDimension', PAGE_DEFAULTS.maxDimension),
+    },
     page: {
       topK: pageInt('UI_TOPK', 'topK', PAGE_DEFAULTS.topK),
       uploadConcurrency: pageInt('UI_UPLOAD_CONCURRENCY', 'uploadConcurrency', PAGE_DEFAULTS.uploadConcurrency),
@@ -90,7 +107,6 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
       bufferSize: read.int('UI_EVENT_BUFFER', 50, 0, 1000),
       maxClients: read.int('UI_MAX_SSE_CLIENTS', 200, 1, 10_000),
       maxClientsPerAddress: read.int('UI_MAX_SSE_PER_CLIENT', 6, 1, 1000),
-      trustedProxyHops: read.int('UI_TRUSTED_PROXY_HOPS', 0, 0, 10),
       heartbeatMs: read.int('UI_SSE_HEARTBEAT_MS', 15_000, 10, 300_000),
       maxStreamMs: read.int('UI_SSE_MAX_LIFETIME_MS', 900_000, 100, 86_400_000),
       maxBufferedBytes: read.int('UI_SSE_MAX_BUFFER_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -106,6 +122,10 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
     },
     shutdownGraceMs: read.int('UI_SHUTDOWN_GRACE_MS', 5000, 0, 60_000),
   };
+  if (read.raw('UI_TRUSTED_PROXY_HOPS') !== undefined) {
+    // A count of hops cannot fit both paths Knative has (with and without the activator).
+    read.problem('UI_TRUSTED_PROXY_HOPS is no longer read; set UI_TRUSTED_PROXIES to the networks of the proxies in front (default 127.0.0.0/8,::1/128).');
+  }
   // A new reader gets the whole ring replayed at once; it must fit its buffer.
   const replayBytes = (config.events.bufferSize + 2) * config.events.maxEventBytes;
   if (config.events.maxBufferedBytes < replayBytes) {
@@ -135,7 +155,9 @@ export function pageConfig(config: UiConfig): PageConfig {
     // The readiness probe goes through this server's proxy, so only beside the default URL.
     readinessUrl: config.publicClassifyUrl === PAGE_DEFAULTS.classifyUrl ? PAGE_DEFAULTS.readinessUrl : '',
     eventsUrl: PAGE_DEFAULTS.eventsUrl,
-    maxUploadBytes: config.maxBodyBytes,
+    maxUploadBytes: Math.min(config.maxBodyBytes, config.functionLimits.bodyBytes),
+    maxPixels: config.functionLimits.maxPixels,
+    maxDimension: config.functionLimits.maxDimension,
     ...config.page,
     /** Whether anything can write to the feed: without a source, "Live" would mean nothing. */
     eventSource: config.events.token !== '',
@@ -143,7 +165,8 @@ export function pageConfig(config: UiConfig): PageConfig {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !(value instanceof URL)) {
+  // URL and BlockList keep their state outside their own properties; they are not walked.
+  if (value && typeof value === 'object' && !(value instanceof URL) && !(value instanceof BlockList)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

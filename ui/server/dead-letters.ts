@@ -17,7 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import { DELIVERY_FAILED, type DeliveryFailure } from '../../contracts/events.ts';
 import type { EventHub } from './events.ts';
 import { checkDeclaredLength, consumeBody } from '../../server-kit/body.ts';
-import { bodyProblem, bodyTooSlow, HttpError } from './problem.ts';
+import { bodyError, tooLarge, tooSlow } from './errors.ts';
 
 export interface DeadLetterLimits {
   maxBytes: number;
@@ -112,8 +112,9 @@ function decodeHeader(value: string): string {
 
 /**
  * Reads the body to its end without keeping it; keeps the first `keep` bytes
- * when the whole body fits in them. Fails with 413 past maxBytes and with 408
- * when the body has not arrived within the deadline.
+ * when the whole body fits in them. Fails with dead-letter-too-large past
+ * maxBytes and with request-timeout when the body has not arrived within the
+ * deadline.
  */
 async function discardBody(req: IncomingMessage, { maxBytes, timeoutMs }: DeadLetterLimits, keep: number): Promise<Buffer | null> {
   const kept: Buffer[] = [];
@@ -126,19 +127,10 @@ async function discardBody(req: IncomingMessage, { maxBytes, timeoutMs }: DeadLe
       else if (kept.length > 0) kept.length = 0;
     });
   } catch (error) {
-    throw bodyProblem(error, {
-      tooLarge: tooLarge(maxBytes),
-      tooSlow: bodyTooSlow('Dead letter too slow', timeoutMs),
+    throw bodyError(error, {
+      tooLarge: tooLarge('dead-letter-too-large', maxBytes),
+      tooSlow: tooSlow('Dead letter too slow', timeoutMs),
     });
   }
   return keep > 0 && size <= keep ? Buffer.concat(kept) : null;
-}
-
-function tooLarge(limit: number): HttpError {
-  return new HttpError(413, {
-    title: 'Dead letter too large',
-    detail: `A dead letter may take at most ${limit} bytes.`,
-    type: 'dead-letter-too-large',
-    headers: { Connection: 'close' },
-  });
 }

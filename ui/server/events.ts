@@ -11,16 +11,25 @@
  * Everything is bounded in bytes and time: events are checked for size and
  * nesting before they are stored; each frame is serialised once into a Buffer
  * that every stream shares, so a stalled reader costs references, not copies,
- * and it is dropped once its unsent bytes pass a limit; streams are capped in
- * total and per client address, and end after a maximum lifetime (EventSource
- * reconnects on its own, with Last-Event-ID, so nothing is lost).
+ * and it is dropped once its unsent bytes pass a limit; streams end after a
+ * maximum lifetime (EventSource reconnects on its own, with Last-Event-ID, so
+ * nothing is lost).
+ *
+ * Streams are capped per client (an IPv4 address or an IPv6 /64, found through
+ * the trusted proxies: server-kit/client-address.ts) and in total. The total cap
+ * cannot be filled against a newcomer: when it is full, the oldest stream of
+ * the range (IPv4 /24, IPv6 /48) holding the most streams is ended to make
+ * room, unless the newcomer's own range would then hold as many. Many clients
+ * in one range, or one client with many tabs, so never lock out a viewer from
+ * elsewhere; only as many distinct ranges as there are streams could.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { CLASSIFIED, REJECTED, type RelayedEvent } from '../../contracts/events.ts';
 import { readBody } from '../../server-kit/body.ts';
-import { bodyProblem, bodyTooSlow, HttpError, payloadTooLarge } from './problem.ts';
+import { clientKey, rangeKey } from '../../server-kit/client-address.ts';
+import { bodyError, tooLarge, tooSlow, UiError } from './errors.ts';
 
 /** The CloudEvent types the UI shows: the classify function's replies (contracts/events.ts). */
 export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]);
@@ -28,6 +37,7 @@ export const RELAYED_TYPES: ReadonlySet<string> = new Set([CLASSIFIED, REJECTED]
 export interface HubOptions {
   bufferSize: number;
   maxClients: number;
+  /** Streams one client (an IPv4 address, an IPv6 /64) may hold. */
   maxClientsPerAddress: number;
   heartbeatMs: number;
   maxStreamMs: number;
@@ -42,8 +52,9 @@ interface Stored {
 
 interface Client {
   res: ServerResponse;
-  address: string;
   lifetime: ReturnType<typeof setTimeout>;
+  /** Forgets the stream (idempotent); the response is ended or destroyed by the caller. */
+  drop(): void;
 }
 
 const HEARTBEAT = Buffer.from(': ping\n\n');
@@ -52,11 +63,14 @@ export class EventHub {
   readonly #options: HubOptions;
   readonly #buffer: Stored[] = [];
   readonly #clients = new Set<Client>();
-  readonly #perAddress = new Map<string, number>();
+  readonly #perClient = new Map<string, number>();
+  /** Streams by range, each set in the order they opened (oldest first). */
+  readonly #perRange = new Map<string, Set<Client>>();
   #seq = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   #dropped = 0;
+  #evicted = 0;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -71,20 +85,21 @@ export class EventHub {
     return this.#dropped;
   }
 
+  /** Streams ended to make room for a client from a lighter range. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
   /**
    * Stores the event and sends it to every open stream; returns its sequence
-   * number. Throws 413 (and stores nothing) when the frame is too large.
+   * number. Throws event-too-large (and stores nothing) when the frame is too large.
    */
   publish(event: Omit<RelayedEvent, 'seq'>): number {
     const seq = this.#seq + 1;
     // JSON.stringify never emits raw newlines, so one data: line is enough.
     const frame = Buffer.from(`id: ${seq}\ndata: ${JSON.stringify({ seq, ...event })}\n\n`);
     if (frame.length > this.#options.maxEventBytes) {
-      throw new HttpError(413, {
-        title: 'Event too large',
-        detail: `A relayed event may take at most ${this.#options.maxEventBytes} bytes on the stream; this one takes ${frame.length}.`,
-        type: 'event-too-large',
-      });
+      throw new UiError('event-too-large', 'Event too large', `A relayed event may take at most ${this.#options.maxEventBytes} bytes on the stream; this one takes ${frame.length}.`);
     }
     this.#seq = seq;
     if (this.#options.bufferSize > 0) {
@@ -96,30 +111,22 @@ export class EventHub {
   }
 
   /**
-   * Opens an SSE stream on `res` for a client at `address`; replays buffered
-   * events newer than Last-Event-ID.
+   * Opens an SSE stream on `res` for the client at `address` (as found through
+   * the trusted proxies); replays buffered events newer than Last-Event-ID.
    */
   subscribe(req: IncomingMessage, res: ServerResponse, address: string): void {
-    if (this.#closed) {
-      throw new HttpError(503, { title: 'Shutting down', type: 'shutting-down', headers: { 'Retry-After': '1' } });
-    }
-    if (this.#clients.size >= this.#options.maxClients) {
-      throw new HttpError(503, {
-        title: 'Too many event streams',
-        detail: `This instance serves at most ${this.#options.maxClients} live feeds.`,
-        type: 'too-many-streams',
-        headers: { 'Retry-After': '30' },
-      });
-    }
-    const held = this.#perAddress.get(address) ?? 0;
+    if (this.#closed) throw new UiError('shutting-down', 'Shutting down');
+    const key = clientKey(address);
+    const held = this.#perClient.get(key) ?? 0;
     if (held >= this.#options.maxClientsPerAddress) {
-      throw new HttpError(429, {
-        title: 'Too many event streams from this address',
-        detail: `One address may hold at most ${this.#options.maxClientsPerAddress} live feeds; close another tab first.`,
-        type: 'too-many-streams-per-client',
-        headers: { 'Retry-After': '30' },
-      });
+      throw new UiError(
+        'too-many-streams-per-client',
+        'Too many event streams from this address',
+        `One address may hold at most ${this.#options.maxClientsPerAddress} live feeds; close another tab first.`,
+      );
     }
+    const range = rangeKey(address);
+    if (this.#clients.size >= this.#options.maxClients) this.#makeRoom(range);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -128,28 +135,32 @@ export class EventHub {
     req.socket.setNoDelay(true);
     req.socket.setKeepAlive(true);
 
+    let dropped = false;
     const client: Client = {
       res,
-      address,
       // Ending (not destroying) lets the browser reconnect at once with Last-Event-ID.
       lifetime: setTimeout(() => res.end(), this.#options.maxStreamMs),
+      drop: () => {
+        if (dropped) return;
+        dropped = true;
+        clearTimeout(client.lifetime);
+        this.#clients.delete(client);
+        const left = (this.#perClient.get(key) ?? 1) - 1;
+        if (left > 0) this.#perClient.set(key, left);
+        else this.#perClient.delete(key);
+        const inRange = this.#perRange.get(range);
+        inRange?.delete(client);
+        if (inRange?.size === 0) this.#perRange.delete(range);
+        if (this.#clients.size === 0) this.#stopHeartbeat();
+      },
     };
     client.lifetime.unref();
     this.#clients.add(client);
-    this.#perAddress.set(address, held + 1);
-    let dropped = false;
-    const drop = () => {
-      if (dropped) return;
-      dropped = true;
-      clearTimeout(client.lifetime);
-      this.#clients.delete(client);
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.#perAddress.set(address, left);
-      else this.#perAddress.delete(address);
-      if (this.#clients.size === 0) this.#stopHeartbeat();
-    };
-    res.on('close', drop);
-    res.on('error', drop);
+    this.#perClient.set(key, held + 1);
+    const inRange = this.#perRange.get(range) ?? new Set<Client>();
+    this.#perRange.set(range, inRange.add(client));
+    res.on('close', client.drop);
+    res.on('error', client.drop);
 
     // After a restart of this server the browser's Last-Event-ID is from
     // another sequence; then everything buffered is new to it.
@@ -162,7 +173,7 @@ export class EventHub {
     this.#startHeartbeat();
   }
 
-  /** Ends every stream and stops the heartbeat; later subscribes get 503. */
+  /** Ends every stream and stops the heartbeat; later subscribes get shutting-down. */
   close(): void {
     this.#closed = true;
     this.#stopHeartbeat();
@@ -171,7 +182,30 @@ export class EventHub {
       client.res.end();
     }
     this.#clients.clear();
-    this.#perAddress.clear();
+    this.#perClient.clear();
+    this.#perRange.clear();
+  }
+
+  /**
+   * The total cap is reached: ends the oldest stream of the range holding the
+   * most, or refuses when `range` would then hold as many as it (a range that
+   * fills the cap itself gets no more, and two ranges never take turns
+   * evicting each other).
+   */
+  #makeRoom(range: string): void {
+    let heaviest: Set<Client> | undefined;
+    for (const streams of this.#perRange.values()) {
+      if (!heaviest || streams.size > heaviest.size) heaviest = streams;
+    }
+    const mine = this.#perRange.get(range)?.size ?? 0;
+    if (!heaviest || mine + 1 >= heaviest.size) {
+      throw new UiError('too-many-streams', 'Too many event streams', `This instance serves at most ${this.#options.maxClients} live feeds.`);
+    }
+    const [oldest] = heaviest;
+    oldest.drop();
+    // Ended, not destroyed: a browser reconnects (and is then refused while its range is the heaviest).
+    oldest.res.end();
+    this.#evicted += 1;
   }
 
   #send(client: Client, frame: Buffer) {
@@ -216,22 +250,14 @@ export async function ingest(req: IncomingMessage, hub: EventHub, limits: Ingest
   const body = await readEvent(req, limits);
   // Checked on the text, before any parser recurses into it.
   if (nestingExceeds(body, limits.maxEventDepth)) {
-    throw new HttpError(422, {
-      title: 'Event nested too deeply',
-      detail: `Relayed events may nest objects and arrays at most ${limits.maxEventDepth} levels deep.`,
-      type: 'event-too-deep',
-    });
+    throw new UiError('event-too-deep', 'Event nested too deeply', `Relayed events may nest objects and arrays at most ${limits.maxEventDepth} levels deep.`);
   }
   let events: CloudEventV1<unknown>[];
   try {
     const parsed = HTTP.toEvent<unknown>({ headers: req.headers, body });
     events = Array.isArray(parsed) ? parsed : [parsed];
   } catch (error) {
-    throw new HttpError(400, {
-      title: 'Not a CloudEvent',
-      detail: 'Expected a CloudEvent in binary or structured HTTP mode.',
-      type: 'invalid-cloudevent',
-    }, { cause: error });
+    throw new UiError('invalid-cloudevent', 'Not a CloudEvent', 'Expected a CloudEvent in binary or structured HTTP mode.', { cause: error });
   }
   let published = 0;
   for (const event of events) {
@@ -278,19 +304,9 @@ async function readEvent(req: IncomingMessage, limits: IngestLimits): Promise<st
   try {
     return (await readBody(req, { maxBytes: limits.maxBodyBytes, timing: { timeoutMs: limits.timeoutMs } })).toString('utf8');
   } catch (error) {
-    throw bodyProblem(error, {
-      tooLarge: eventBodyTooLarge(limits.maxBodyBytes),
-      tooSlow: bodyTooSlow('Event too slow', limits.timeoutMs),
+    throw bodyError(error, {
+      tooLarge: tooLarge('event-too-large', limits.maxBodyBytes),
+      tooSlow: tooSlow('Event too slow', limits.timeoutMs),
     });
   }
-}
-
-function eventBodyTooLarge(limit: number): HttpError {
-  const base = payloadTooLarge(limit);
-  return new HttpError(413, {
-    title: 'Event too large',
-    detail: base.detail,
-    type: 'event-too-large',
-    headers: { Connection: 'close' },
-  });
 }

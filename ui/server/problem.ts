@@ -1,103 +1,57 @@
 /**
- * The UI server's errors: handlers throw `HttpError`, and `sendProblem` turns it
- * into RFC 9457 problem details (contracts/problems.ts), written by server-kit
- * like the classify function's. Anything else becomes a bare 500.
+ * The one table that knows HTTP: each UI server error code (errors.ts) becomes a status and
+ * the headers a client needs to act on it, written as RFC 9457 problem details by
+ * server-kit, like the classify function's. Anything that is not a UiError becomes a bare
+ * 500 that leaks nothing.
  */
 
 import type { ServerResponse } from 'node:http';
 import { problemType, type Problem } from '../../contracts/problems.ts';
-import { BodyError } from '../../server-kit/body.ts';
 import { INTERNAL_PROBLEM, writeProblem } from '../../server-kit/problem.ts';
+import { MethodNotAllowed, RangeNotSatisfiable, UiError, type UiErrorCode } from './errors.ts';
 
-export interface ProblemInit {
-  title: string;
-  detail?: string;
-  /** Code appended to PROBLEM_BASE, e.g. "not-found". */
-  type?: string;
-  headers?: Record<string, string>;
+interface Answer {
+  status: number;
+  /** Seconds a client should wait before it tries again. */
+  retryAfter?: number;
+  /** The rest of the body is not read: the connection closes instead of draining it. */
+  close?: true;
 }
 
-export class HttpError extends Error {
-  readonly status: number;
-  readonly title: string;
-  readonly detail?: string;
-  readonly type: string;
-  readonly headers: Record<string, string>;
+const ANSWERS: Record<UiErrorCode, Answer> = {
+  'request-aborted': { status: 400 },
+  'invalid-cloudevent': { status: 400 },
+  'not-found': { status: 404 },
+  'method-not-allowed': { status: 405 },
+  'request-timeout': { status: 408, close: true },
+  'payload-too-large': { status: 413, close: true },
+  'event-too-large': { status: 413, close: true },
+  'dead-letter-too-large': { status: 413, close: true },
+  'range-not-satisfiable': { status: 416 },
+  'event-too-deep': { status: 422 },
+  'too-many-streams-per-client': { status: 429, retryAfter: 30 },
+  'upstream-unreachable': { status: 502, retryAfter: 2 },
+  'shutting-down': { status: 503, retryAfter: 1 },
+  'too-many-streams': { status: 503, retryAfter: 30 },
+  'upstream-closed': { status: 503, retryAfter: 1 },
+  'upstream-timeout': { status: 504, retryAfter: 5 },
+};
 
-  constructor(status: number, init: ProblemInit, options?: { cause?: unknown }) {
-    super(init.detail ? `${init.title}: ${init.detail}` : init.title, options);
-    this.name = 'HttpError';
-    this.status = status;
-    this.title = init.title;
-    this.detail = init.detail;
-    this.type = problemType(init.type ?? slug(init.title));
-    this.headers = init.headers ?? {};
-  }
+/** What a client sees for `error`: its problem and headers. */
+export function toProblem(error: unknown): { problem: Problem; headers: Record<string, string> } {
+  if (!(error instanceof UiError)) return { problem: INTERNAL_PROBLEM, headers: {} };
+  const { status, retryAfter, close } = ANSWERS[error.code];
+  const problem: Problem = { type: problemType(error.code), title: error.title, status, ...(error.detail ? { detail: error.detail } : {}) };
+  const headers: Record<string, string> = {};
+  if (retryAfter !== undefined) headers['Retry-After'] = String(retryAfter);
+  if (close) headers.Connection = 'close';
+  if (error instanceof MethodNotAllowed) headers.Allow = error.allow.join(', ');
+  if (error instanceof RangeNotSatisfiable) Object.assign(headers, { 'Content-Range': `bytes */${error.size}`, 'Accept-Ranges': 'bytes' });
+  return { problem, headers };
 }
 
-export function notFoundInit(path: string): ProblemInit {
-  return { title: 'Not found', detail: `Nothing is served at ${truncate(path, 200)}.`, type: 'not-found' };
-}
-
-export function notFound(path: string): HttpError {
-  return new HttpError(404, notFoundInit(path));
-}
-
-export function methodNotAllowed(method: string, allow: string[]): HttpError {
-  return new HttpError(405, {
-    title: 'Method not allowed',
-    detail: `${truncate(method, 20)} is not allowed here; use ${allow.join(' or ')}.`,
-    type: 'method-not-allowed',
-    headers: { Allow: allow.join(', ') },
-  });
-}
-
-export function payloadTooLarge(limit: number): HttpError {
-  return new HttpError(413, {
-    title: 'Image too large',
-    detail: `The request body exceeds the limit of ${limit} bytes.`,
-    type: 'payload-too-large',
-  });
-}
-
-/** 408 for a body that did not arrive within `timeoutMs`; the connection closes. */
-export function bodyTooSlow(title: string, timeoutMs: number): HttpError {
-  const within = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`;
-  return new HttpError(408, {
-    title,
-    detail: `The body did not arrive within ${within}.`,
-    type: 'request-timeout',
-    headers: { Connection: 'close' },
-  });
-}
-
-/**
- * A body read's failure (server-kit/body.ts) as the endpoint's own problem; anything
- * else as is. Nobody reads the answer to a client that has gone: it only ends the request.
- */
-export function bodyProblem(error: unknown, answers: { tooLarge: HttpError; tooSlow: HttpError }): unknown {
-  if (!(error instanceof BodyError)) return error;
-  if (error.reason === 'too-large') return answers.tooLarge;
-  if (error.reason === 'too-slow') return answers.tooSlow;
-  return new HttpError(400, { title: 'Request aborted', type: 'request-aborted' });
-}
-
-/** Writes `error` as problem+json; unknown errors leak nothing but "Internal Server Error". */
+/** Writes `error` as problem+json. */
 export function sendProblem(res: ServerResponse, error: unknown, instance?: string): void {
-  if (!(error instanceof HttpError)) return writeProblem(res, INTERNAL_PROBLEM, { instance });
-  const problem: Problem = {
-    type: error.type,
-    title: error.title,
-    status: error.status,
-    ...(error.detail ? { detail: error.detail } : {}),
-  };
-  writeProblem(res, problem, { instance, headers: error.headers });
-}
-
-function slug(title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  const { problem, headers } = toProblem(error);
+  writeProblem(res, problem, { instance, headers });
 }

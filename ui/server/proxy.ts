@@ -12,7 +12,7 @@ import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream';
 import { API_PREFIX } from '../../contracts/page.ts';
-import { HttpError, methodNotAllowed, notFound, payloadTooLarge } from './problem.ts';
+import { MethodNotAllowed, NotFound, tooLarge, UiError } from './errors.ts';
 
 export interface ProxyOptions {
   upstream: URL;
@@ -75,15 +75,12 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
   async function handle(req: IncomingMessage, res: ServerResponse, path: string, search: string) {
     const route = path.slice(API_PREFIX.length) || '/';
     const methods = ROUTES[route];
-    if (!methods) throw notFound(path);
-    if (!methods.includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '', methods);
+    if (!methods) throw new NotFound(path);
+    if (!methods.includes(req.method ?? '')) throw new MethodNotAllowed(req.method ?? '', methods);
 
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (Number.isFinite(declared) && declared > maxBodyBytes) {
-      // Refuse before reading; closing the connection spares us the upload.
-      res.setHeader('Connection', 'close');
-      throw payloadTooLarge(maxBodyBytes);
-    }
+    // Refused before reading; the connection closes (problem.ts), which spares us the upload.
+    if (Number.isFinite(declared) && declared > maxBodyBytes) throw tooLarge('payload-too-large', maxBodyBytes);
 
     const headers = forwardHeaders(req);
     const target = new URL(upstream);
@@ -123,37 +120,27 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
       });
 
       upstreamReq.on('timeout', () => {
-        upstreamReq.destroy(new HttpError(504, {
-          title: 'Classify function timed out',
-          detail: `No answer from the classify function within ${Math.round(timeoutMs / 1000)} s.`,
-          type: 'upstream-timeout',
-          headers: { 'Retry-After': '5' },
-        }));
+        upstreamReq.destroy(new UiError('upstream-timeout', 'Classify function timed out', `No answer from the classify function within ${Math.round(timeoutMs / 1000)} s.`));
       });
 
       upstreamReq.on('error', (error) => {
         // The function answered (e.g. 503 before reading the body) and then closed
         // the connection under the upload: its answer stands; the upload's EPIPE is noise.
         if (responded) return;
-        if (error instanceof HttpError) return finish(error);
+        if (error instanceof UiError) return finish(error);
         const code = (error as NodeJS.ErrnoException).code ?? '';
         if (connected && CLOSED_BY_UPSTREAM.has(code)) {
           // It accepted the connection and then dropped it: overload (it answers 503
           // before reading and closes), or a restart. Either way, retrying soon helps.
-          return finish(new HttpError(503, {
-            title: 'Classify function busy',
-            detail: 'The classify function closed the connection before answering; retry in a moment.',
-            type: 'upstream-closed',
-            headers: { 'Retry-After': '1' },
-          }, { cause: error }));
+          return finish(new UiError('upstream-closed', 'Classify function busy', 'The classify function closed the connection before answering; retry in a moment.', { cause: error }));
         }
         log('classify upstream failed', { error: code || error.message, target: target.href });
-        finish(new HttpError(502, {
-          title: 'Classify function unreachable',
-          detail: 'The UI server could not reach the classify function. It may be starting or down; retry in a few seconds.',
-          type: 'upstream-unreachable',
-          headers: { 'Retry-After': '2' },
-        }, { cause: error }));
+        finish(new UiError(
+          'upstream-unreachable',
+          'Classify function unreachable',
+          'The UI server could not reach the classify function. It may be starting or down; retry in a few seconds.',
+          { cause: error },
+        ));
       });
 
       // Client went away before the answer: stop the upstream work too.
@@ -177,8 +164,7 @@ export function createProxy({ upstream, maxBodyBytes, timeoutMs, log }: ProxyOpt
         if (received > maxBodyBytes || upstreamReq.destroyed || upstreamReq.writableEnded) return; // discard the rest
         received += chunk.length;
         if (received > maxBodyBytes) {
-          res.setHeader('Connection', 'close');
-          upstreamReq.destroy(payloadTooLarge(maxBodyBytes));
+          upstreamReq.destroy(tooLarge('payload-too-large', maxBodyBytes));
           return;
         }
         if (!upstreamReq.write(chunk) && !paused) {
@@ -207,7 +193,8 @@ function forwardHeaders(req: IncomingMessage): Record<string, string | string[]>
   }
   const length = req.headers['content-length'];
   if (length !== undefined && /^\d+$/.test(length)) out['content-length'] = length;
-  // The chain as proxies build it; the function only logs it.
+  // The chain as proxies build it: the function finds the client in it through its trusted
+  // proxies (server-kit/client-address.ts), so that its per-client limits count browsers.
   const peer = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
   out['x-forwarded-for'] = prior ? `${prior}, ${peer}` : peer;

@@ -16,7 +16,7 @@
 import { statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
-import { HttpError } from './problem.ts';
+import { RangeNotSatisfiable } from './errors.ts';
 
 export type ByteRange = { start: number; end: number };
 
@@ -57,14 +57,7 @@ export function settleRange(req: IncomingMessage, root: string, pathname: string
     return;
   }
   const ranges = parseRange(value, size);
-  if (ranges === 'unsatisfiable') {
-    throw new HttpError(416, {
-      title: 'Range not satisfiable',
-      detail: `The file has ${size} bytes; ask for bytes=first-last with first <= last < ${size}.`,
-      type: 'range-not-satisfiable',
-      headers: { 'Content-Range': `bytes */${size}`, 'Accept-Ranges': 'bytes' },
-    });
-  }
+  if (ranges === 'unsatisfiable') throw new RangeNotSatisfiable(size);
   if (ranges === 'ignore' || ranges.length > 1) {
     delete req.headers.range;
     return;

@@ -18,7 +18,7 @@ import { barWidth, formatBytes, formatMs, formatPercent, plural, splitLabel } fr
 import { SNIFF_BYTES, SUPPORTED_FORMATS_TEXT, sniffImageFormat } from './lib/image-format.ts';
 import { notAnImageMessage, tooLargeMessage, type ErrorMessage } from './lib/problem.ts';
 import { createQueue, type UploadQueue } from './lib/queue.ts';
-import { shrinkImage } from './lib/shrink.ts';
+import { shrinkIfRefused } from './lib/shrink.ts';
 
 type Status = 'preparing' | 'queued' | 'uploading' | 'classifying' | 'waking' | 'retrying' | 'done' | 'error';
 
@@ -29,6 +29,8 @@ interface Card {
   originalBytes: number;
   /** What is sent: the shrunk JPEG, or the original; 0 until known. */
   uploadBytes: number;
+  /** Why the page shrank it ("11 MB is over the 10 MB upload limit"); '' when sent as it is. */
+  shrunkBecause: string;
   previewUrl: string;
   previewFailed: boolean;
   status: Status;
@@ -185,6 +187,7 @@ function klassify() {
         name: file.name || 'image',
         originalBytes: file.size,
         uploadBytes: 0,
+        shrunkBecause: '',
         previewUrl: '',
         previewFailed: false,
         status: 'preparing',
@@ -208,8 +211,8 @@ function klassify() {
     },
 
     /**
-     * Checks the file's first bytes (no request for a non-image), shrinks a big
-     * photo, then queues the upload. The thumbnail shows what is sent.
+     * Checks the file's first bytes (no request for a non-image), shrinks a photo the
+     * function would refuse as it is, then queues the upload. The thumbnail shows what is sent.
      */
     async prepare(id: number, file: File) {
       let head: Uint8Array;
@@ -233,7 +236,7 @@ function klassify() {
         this.announce(card.error.detail);
         return;
       }
-      const shrunk = await shrinkImage(file, format);
+      const shrunk = await shrinkIfRefused(file, format, this.config);
       card = this.card(id);
       if (!card) return;
       const mediaType = `image/${format}`;
@@ -242,6 +245,7 @@ function klassify() {
         : file.type === mediaType ? file : new File([file], card.name, { type: mediaType });
       files.set(id, upload);
       card.uploadBytes = upload.size;
+      card.shrunkBecause = shrunk?.reason ?? '';
       card.previewUrl = URL.createObjectURL(upload);
       this.enqueue(id);
     },
@@ -516,6 +520,11 @@ function klassify() {
     sizeText(card: Card) {
       const original = formatBytes(card.originalBytes);
       return card.uploadBytes > 0 && card.uploadBytes !== card.originalBytes ? `${original} → ${formatBytes(card.uploadBytes)} sent` : original;
+    },
+
+    /** Why the photo was changed before upload: the function would have refused it as it was. */
+    shrinkText(card: Card) {
+      return card.shrunkBecause ? `Shrunk before upload: ${card.shrunkBecause}.` : '';
     },
 
     mainPredictions(card: Card) {

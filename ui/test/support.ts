@@ -10,13 +10,23 @@ import path from 'node:path';
 import { SUBMITTED } from '../../contracts/events.ts';
 import { buildUi, type BuildResult } from '../build.ts';
 import { loadConfig, type UiConfig } from '../server/config.ts';
+import type { Program } from '../../test/programs.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-/** The fixture photos, verified: from KLASSIFY_FIXTURES_MIRROR or downloaded once into .cache. */
+/** The fixture photos, verified: from the mirror (KLASSIFY_MIRROR) or downloaded once into .cache. */
 export { fixtures } from '../../test/support.ts';
+import { pollUntil } from '../../test/wait.ts';
+export { pollUntil, waitForPort, within } from '../../test/wait.ts';
 
-/** Debian's Chromium, with the flags this machine's closed network needs. */
-export const CHROMIUM = '/usr/bin/chromium';
+/** A Chromium (Debian's, by default): the path in CHROMIUM_PATH, else `chromium` in PATH. */
+export const CHROMIUM_PROGRAM: Program = {
+  name: 'Chromium',
+  env: 'CHROMIUM_PATH',
+  candidates: ['chromium', 'chromium-browser'],
+  install: 'Install it with `apt-get install -y chromium` (.ci/run does), or set CHROMIUM_PATH.',
+  suite: 'ui e2e',
+};
+/** The flags this machine's closed network needs. */
 export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -97,7 +107,7 @@ export interface ClassifyProcess {
 /**
  * Spawns functions/classify on a free loopback port, and resolves once
  * /health/readiness says the model is loaded. The function prepares the model
- * itself (from KLASSIFY_MODEL_MIRROR, or downloaded and converted into
+ * itself (from the mirror (KLASSIFY_MIRROR), or downloaded and converted into
  * .cache/model), so this works on a clean clone without any earlier suite.
  */
 export async function startClassifyFunction(env: Record<string, string> = {}, readyTimeoutMs = 300_000): Promise<ClassifyProcess> {
@@ -121,14 +131,17 @@ export async function startClassifyFunction(env: Record<string, string> = {}, re
     clearTimeout(timer);
   };
 
-  const deadline = Date.now() + readyTimeoutMs;
-  while (Date.now() < deadline && child.exitCode === null) {
-    const ready = await raw(`${url}/health/readiness`).then((res) => res.status === 200, () => false);
-    if (ready) return { url, log: () => output.join(''), stop };
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  const ready = async () => {
+    if (child.exitCode !== null) throw new Error(`the classify function exited with ${child.exitCode}`);
+    return raw(`${url}/health/readiness`).then((res) => res.status === 200, () => false);
+  };
+  try {
+    await pollUntil('the classify function to be ready', ready, { timeoutMs: readyTimeoutMs, intervalMs: 250 });
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}:\n${output.join('').slice(-2000)}`);
   }
-  await stop();
-  throw new Error(`classify function not ready after ${readyTimeoutMs} ms (exit ${child.exitCode}):\n${output.join('').slice(-2000)}`);
+  return { url, log: () => output.join(''), stop };
 }
 
 /**

@@ -2,10 +2,13 @@
 // typed object that is passed down. Nothing else reads process.env. Invalid values fail
 // start-up with a message naming each invalid variable and its valid values
 // (server-kit/config.ts, shared with the UI server).
+import type { BlockList } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { readTrustedProxies } from '../../../server-kit/client-address.ts';
 import { envReader, type Env } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
+import { MODEL_MIRROR, mirrorDir } from './model/mirror.ts';
 
 const MiB = 1024 * 1024;
 
@@ -31,10 +34,19 @@ export interface Config {
   intraOpThreads: number;
   /** Requests admitted at once (reading, decoding, queued or running); more get 503. */
   queueSize: number;
+  /** Slow uploads (admission.ts) one client may have at once; more get 429. */
+  maxUploadsPerClient: number;
+  /**
+   * Networks of the proxies in front that append their peer to X-Forwarded-For, through
+   * which the client is found (server-kit/client-address.ts); default loopback only.
+   */
+  trustedProxies: BlockList;
   /** Largest batch one inference call may merge. */
   batchMaxSize: number;
   /** How long a partial batch may wait for more requests, in ms (0 = merge only what waits). */
   batchMaxDelayMs: number;
+  /** Images one Open Inference Protocol request may carry (its model's max_batch_size). */
+  v2MaxBatchSize: number;
   bodyLimitBytes: number;
   /** Longest pause between two reads of a request body, in ms (408 past it). */
   bodyIdleTimeoutMs: number;
@@ -88,13 +100,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const gpu = provider === 'webgpu';
   const cpus = os.availableParallelism();
   const revision = read.raw('K_REVISION') ?? null;
-  const mirror = read.raw('KLASSIFY_MODEL_MIRROR');
-  // Two: a photo does not wait behind one slow decode, and each process costs about 45 MB
-  // (docs/reliability.md measures 0, 1, 2 and 3 side by side).
+  const queueSize = read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000);
+  // Two: a photo does not wait behind one slow decode, and each process adds about 23 MB
+  // (PSS) at rest (docs/reliability.md measures 0, 1 and 2 side by side).
   const decoders = read.int('KLASSIFY_DECODERS', 2, 0, 64);
   const config: Config = {
     port: read.int('PORT', 8080, 0, 65535),
-    host: read.string('HOST', '0.0.0.0'),
+    host: read.host('HOST', '0.0.0.0'),
     engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
     provider,
     providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
@@ -102,11 +114,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     // 2 cores (docs/performance.md). A GPU is shared, so one worker feeds it batches.
     workers: read.int('KLASSIFY_WORKERS', gpu ? 1 : Math.min(cpus, 4), 1, 64),
     intraOpThreads: read.int('KLASSIFY_INTRA_OP_THREADS', 1, 1, 64),
-    queueSize: read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000),
+    queueSize,
+    // A quarter of the places: one client can never hold more than that with slow bodies
+    // (8 of 32 by default; 1 of 4 on Knative, where the pod takes 2 requests at once).
+    maxUploadsPerClient: read.int('KLASSIFY_MAX_UPLOADS_PER_CLIENT', Math.max(1, Math.floor(queueSize / 4)), 1, 10_000),
+    trustedProxies: readTrustedProxies(read, 'KLASSIFY_TRUSTED_PROXIES'),
     // On CPU a batch of 4 costs 4x one image (docs/performance.md), so merging only adds
     // waiting; a GPU amortises launches and copies over the batch.
     batchMaxSize: read.int('KLASSIFY_BATCH_MAX', gpu ? 32 : 1, 1, 256),
     batchMaxDelayMs: read.number('KLASSIFY_BATCH_DELAY_MS', gpu ? 2 : 0, 0, 100),
+    // A batch of N costs N images of decoding and inference while holding one admission
+    // place. On 2 cores images/s stop growing past 4, and 8 keeps a request near 0.2 s
+    // (docs/inference-protocol.md); 8 raw UINT8 images fit the body limit 8 times over.
+    v2MaxBatchSize: read.int('KLASSIFY_V2_MAX_BATCH', 8, 1, 256),
     bodyLimitBytes: read.int('KLASSIFY_BODY_LIMIT', 10 * 1024 * 1024, 1024, 1024 ** 3),
     // A trickle of a few bytes per second is refused after the grace period; a phone on a
     // poor link (tens of KiB/s) is far above the minimum rate (docs/reliability.md).
@@ -133,7 +153,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
     modelCacheDir: path.resolve(read.string('KLASSIFY_MODEL_CACHE', '.cache/model')),
-    modelMirror: mirror === undefined ? undefined : path.resolve(mirror),
+    // KLASSIFY_MODEL_MIRROR, else KLASSIFY_MIRROR's models/ (model/mirror.ts).
+    modelMirror: mirrorDir(MODEL_MIRROR, env),
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
     modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),

@@ -21,8 +21,8 @@
 //   WebP               w·h·4: libwebp decodes to ARGB
 //   AVIF               w·h·20 (8-bit) or w·h·24 (10/12-bit): libheif's YUV planes, its RGB
 //                      conversion and the AV1 decoder's frames, measured 19 and 24 B/px
-import type { JpegStructure, TiffLayout } from './headers/index.ts';
-import { INPUT_SIZE } from './model/mobilenet.ts';
+import type { JpegStructure } from './headers/jpeg.ts';
+import type { TiffLayout } from './headers/tiff.ts';
 import { ImageTooLarge } from './errors.ts';
 
 const MiB = 1024 * 1024;
@@ -83,12 +83,12 @@ export interface ImageHeader {
 const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
 
 /**
- * The integer shrink sharp asks libjpeg for when the output is 224×224, from sharp's
- * pipeline.cc: the smaller of the two axis shrinks, rounded down to 8, 4 or 2, and halved
- * when it is exactly that (a libjpeg rounding workaround).
+ * The integer shrink sharp asks libjpeg for when the output is `side`×`side` (the model's
+ * input), from sharp's pipeline.cc: the smaller of the two axis shrinks, rounded down to 8,
+ * 4 or 2, and halved when it is exactly that (a libjpeg rounding workaround).
  */
-export function jpegShrinkOnLoad(width: number, height: number): number {
-  const shrink = Math.min(width, height) / INPUT_SIZE;
+export function jpegShrinkOnLoad(width: number, height: number, side: number): number {
+  const shrink = Math.min(width, height) / side;
   let factor = shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1;
   if (factor > 1 && Math.trunc(shrink) === factor) factor /= 2;
   return factor;
@@ -104,8 +104,8 @@ export interface DecodeCost {
   bytes: number;
 }
 
-/** Estimates what decoding the first frame costs; `format` is the sniffed one. */
-export function estimateDecodeCost(format: string, header: ImageHeader, jpeg?: JpegStructure, tiffTile?: TiffLayout['tile']): DecodeCost {
+/** Estimates what decoding the first frame to `side`×`side` costs; `format` is the sniffed one. */
+export function estimateDecodeCost(format: string, header: ImageHeader, side: number, jpeg?: JpegStructure, tiffTile?: TiffLayout['tile']): DecodeCost {
   const { width, height } = header;
   const pixels = width * height;
   const bytesPerSample = BYTES_PER_SAMPLE[header.depth] ?? 1;
@@ -113,7 +113,7 @@ export function estimateDecodeCost(format: string, header: ImageHeader, jpeg?: J
   const cost = { width, height, bands, bitsPerSample: header.bitsPerSample ?? bytesPerSample * 8 };
   switch (format) {
     case 'jpeg': {
-      const s = jpegShrinkOnLoad(width, height);
+      const s = jpegShrinkOnLoad(width, height, side);
       const output = Math.ceil(width / s) * Math.ceil(height / s) * bands;
       const seen = jpeg?.complete && jpeg.components.length > 0;
       if (seen && !jpeg.progressive && jpeg.scans <= 1) return { ...cost, bytes: output };
@@ -169,10 +169,10 @@ export function checkDecodeCost(cost: DecodeCost, display: { width: number; heig
       { ...facts, bands: cost.bands, bitsPerSample: cost.bitsPerSample, estimatedBytes: cost.bytes, limitBytes: limits.maxDecodedBytes },
     );
   }
+  // The marker walk stops counting one past the limit.
   if (jpeg && jpeg.scans > limits.maxJpegScans) {
-    throw new ImageTooLarge('Too many JPEG scans', `This ${size} JPEG has ${jpeg.scans} scans; the limit is ${limits.maxJpegScans} (a progressive JPEG usually has about 10).`, {
+    throw new ImageTooLarge('Too many JPEG scans', `This ${size} JPEG has more than ${limits.maxJpegScans} scans, the limit (a progressive JPEG usually has about 10).`, {
       ...facts,
-      scans: jpeg.scans,
       limitScans: limits.maxJpegScans,
     });
   }

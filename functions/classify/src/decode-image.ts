@@ -1,4 +1,5 @@
-// Image bytes → 224×224 RGB, through two lines of defence.
+// Image bytes → the model's input (side×side RGB, 224² for MobileNet), through two lines
+// of defence.
 //
 // The first is the header: the raw-byte parsers (headers/) refuse what a header read would
 // pay for (frames, text chunks) and read what the estimate needs (JPEG scans, TIFF tiles);
@@ -41,6 +42,8 @@ export interface HeaderJob {
 }
 
 export interface PixelJob extends HeaderJob {
+  /** The output is side×side RGB: the model's input size. */
+  side: number;
   resize: ResizePolicy;
   /** The embedded profile is sRGB: converting through it changes nothing. */
   srgb: boolean;
@@ -61,6 +64,8 @@ export interface DecodeSteps {
 export interface DecodeContext {
   steps: DecodeSteps;
   limits: DecodeLimits;
+  /** The output is side×side RGB: the model's input size. */
+  side: number;
   timeoutSeconds: number;
   /** Bounds the bytes and the number of steps running at once; none for tools. */
   gate?: DecodeGate;
@@ -87,15 +92,15 @@ export async function inspectImage(bytes: Uint8Array, signal: AbortSignal | unde
   const structure = readStructure(format, bytes, ctx.limits);
   const job: HeaderJob = { format, maxPixels: ctx.limits.maxPixels, timeoutSeconds: ctx.timeoutSeconds, estimatedBytes: headerBytes(structure.bytes) };
   const header = await gated(ctx, job.estimatedBytes, signal, () => ctx.steps.header(structure.bytes, job, signal));
-  const cost = estimateDecodeCost(format, header, structure.jpeg, structure.tiffTile);
+  const cost = estimateDecodeCost(format, header, ctx.side, structure.jpeg, structure.tiffTile);
   checkDecodeCost(cost, { width: header.displayWidth, height: header.displayHeight }, ctx.limits, structure.jpeg);
   return { format, structure, header, cost };
 }
 
-/** bytes → 224×224 RGB: inspectImage(), then the decode with a place in the gate for its estimate. */
+/** bytes → side×side RGB: inspectImage(), then the decode with a place in the gate for its estimate. */
 export async function decodeImage(bytes: Uint8Array, req: DecodeRequest, ctx: DecodeContext): Promise<Preprocessed> {
   const { format, structure, header, cost } = await inspectImage(bytes, req.signal, ctx);
-  const job: PixelJob = { format, maxPixels: ctx.limits.maxPixels, timeoutSeconds: ctx.timeoutSeconds, estimatedBytes: cost.bytes, resize: req.resize, srgb: header.srgb };
+  const job: PixelJob = { format, maxPixels: ctx.limits.maxPixels, timeoutSeconds: ctx.timeoutSeconds, estimatedBytes: cost.bytes, side: ctx.side, resize: req.resize, srgb: header.srgb };
   const rgb = await gated(ctx, cost.bytes, req.signal, () => ctx.steps.pixels(structure.bytes, job, req.signal));
   return { rgb, format, width: header.displayWidth, height: header.displayHeight };
 }

@@ -15,10 +15,9 @@
 // keep dying before they are ready. Queued tasks wait for a process while one is starting
 // or running; with none (all are backing off), they are answered 503 at once.
 import { fork, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../../server-kit/log.ts';
 import type { ImageHeader } from './decode-budget.ts';
 import type { DecodeSteps, HeaderJob, PixelJob, Running } from './decode-image.ts';
 import type { FromDecoder, SentError, ToDecoder } from './decoder-process.ts';
@@ -32,7 +31,8 @@ export interface DecoderPoolOptions {
   entry?: string;
   /** Delay before replacing a process that died before it was ready: doubles per failure in a row (ms). */
   respawnDelayMs?: { initial: number; max: number };
-  log?: (msg: string) => void;
+  /** A process lost is a warning, with its reason in the fields. */
+  log?: Pick<Logger, 'warn'>;
   /** Observes each process lost, by reason (metrics). */
   onLoss?: (reason: DecoderLoss) => void;
 }
@@ -59,28 +59,12 @@ const here = fileURLToPath(import.meta.url);
 let sourceBundle: Promise<string> | undefined;
 
 /**
- * The process's entry point. In the esbuild bundle, decoder-process.js sits beside main.js.
- * From the .ts sources (tests, benchmarks) it is bundled the same way on first use, into
- * .cache/: under tsx, each process would start ~0.5 s slower and hold ~20 MB more than in
- * production, which is what the benchmarks measure.
+ * The process's entry point: in the esbuild bundle, decoder-process.js beside main.js; from
+ * the .ts sources, the same bundled on first use (decoder-source.ts).
  */
 function entryPoint(): Promise<string> {
   if (!here.endsWith('.ts')) return Promise.resolve(path.join(path.dirname(here), 'decoder-process.js'));
-  return (sourceBundle ??= (async () => {
-    const esbuild = 'esbuild'; // a development dependency: kept out of the production bundle
-    const { build, stop } = (await import(esbuild)) as typeof import('esbuild');
-    const source = path.join(path.dirname(here), 'decoder-process.ts');
-    const out = await build({ entryPoints: [source], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', write: false, logLevel: 'warning' });
-    await stop(); // esbuild's service process would otherwise stay, beside the decoders
-    const code = out.outputFiles[0].contents;
-    const dir = path.resolve(path.dirname(here), '../../../.cache/decoder-process');
-    const file = path.join(dir, `${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
-    await mkdir(dir, { recursive: true });
-    const partial = `${file}.${process.pid}`;
-    await writeFile(partial, code);
-    await rename(partial, file); // atomic: other test processes may be writing the same file
-    return file;
-  })());
+  return (sourceBundle ??= import('./decoder-source.ts').then((m) => m.bundleDecoderProcess()));
 }
 
 interface Task {
@@ -116,14 +100,14 @@ export class DecoderPool implements DecodeSteps {
   private respawns = new Set<NodeJS.Timeout>();
   private idle: (() => void)[] = [];
   private readonly backoff: { initial: number; max: number };
-  private readonly log: (msg: string) => void;
+  private readonly log: Pick<Logger, 'warn'>;
 
   private constructor(
     private opts: DecoderPoolOptions,
     private entry: string,
   ) {
     this.backoff = opts.respawnDelayMs ?? { initial: 100, max: 30_000 };
-    this.log = opts.log ?? ((msg) => console.error(msg));
+    this.log = opts.log ?? { warn: (msg, fields) => console.error(msg, fields) };
   }
 
   /** Starts the processes; resolves once the first is ready (the others join as they are), rejects if it fails. */
@@ -264,7 +248,7 @@ export class DecoderPool implements DecodeSteps {
           else this.complete(proc, msg.type === 'done' ? { value: msg.value } : { error: fromSent(msg.error) });
         }
       });
-      child.on('error', (err) => this.log(`decoder process error: ${err.message}`)); // 'exit' follows
+      child.on('error', (err) => this.log.warn(`decoder process error: ${err.message}`)); // 'exit' follows
       child.once('exit', (code, signal) => {
         reject(new Error(`decoder process exited (${signal ?? `code ${code}`}) before it was ready`));
         this.lost(proc, signal ?? `code ${code}`);
@@ -303,7 +287,11 @@ export class DecoderPool implements DecodeSteps {
     if (!this.closed && proc.state !== 'stopping') {
       if (!deliberate) this.failures++;
       const delay = this.failures ? Math.min(this.backoff.max, this.backoff.initial * 2 ** (this.failures - 1)) : 0;
-      this.log(`decoder process ${deliberate ? `killed (${reason})` : `exited (${how})`}; starting a replacement${delay ? ` in ${delay} ms (attempt ${this.failures})` : ''}`);
+      this.log.warn(`decoder process ${deliberate ? `killed (${reason})` : `exited (${how})`}; starting a replacement${delay ? ` in ${delay} ms (attempt ${this.failures})` : ''}`, {
+        loss: reason,
+        attempt: this.failures,
+        delayMs: delay,
+      });
       // Tasks queued meanwhile wait for the replacement, unless there is none to wait for.
       if (!delay) this.spawn().catch(() => {}); // a failed start is lost() again, with a delay
       else {

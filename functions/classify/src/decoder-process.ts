@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   process.on('disconnect', () => process.exit(0));
   // The first decode loads codecs and libvips' type system; do it before reporting ready.
   const warm = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).jpeg().toBuffer();
-  await decodePixels(warm, { format: 'jpeg', maxPixels: 64, timeoutSeconds: 10, estimatedBytes: 0, resize: 'stretch', srgb: false });
+  await decodePixels(warm, { format: 'jpeg', maxPixels: 64, timeoutSeconds: 10, estimatedBytes: 0, side: 8, resize: 'stretch', srgb: false });
   process.on('message', (msg: ToDecoder) => void run(msg));
   send({ type: 'ready' });
 }

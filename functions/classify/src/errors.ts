@@ -1,8 +1,9 @@
 // Every error the service means to show a client, in one place, with no protocol in it:
 // a stable code, a human title and detail, and structured facts. Each transport owns its
-// own mapping: http/problems.ts turns a code into a status, problem type and headers; the
-// CloudEvents handler turns it into a `rejected` reply or a 4xx. Anything that is not a
-// ClientError is a bug and becomes a bare 500 without internals.
+// own mapping: http/problems.ts turns a code into a status, problem type and headers;
+// events/handler.ts turns it into a `rejected` reply or a failed delivery, whose status
+// http/events.ts leaves to http/problems.ts. Anything that is not a ClientError is a bug
+// and becomes a bare 500 without internals.
 
 export type ErrorCode =
   | 'invalid-input'
@@ -20,10 +21,12 @@ export type ErrorCode =
   | 'malformed-cloudevent'
   | 'unsupported-event-type'
   | 'missing-image'
-  | 'event-conflict'
   | 'not-found'
+  | 'unknown-model'
+  | 'batch-too-large'
   | 'method-not-allowed'
   | 'overloaded'
+  | 'too-many-uploads'
   | 'not-ready'
   | 'worker-unavailable';
 
@@ -120,6 +123,22 @@ export class NotFound extends ClientError {
   }
 }
 
+/** A model (or model version) the server does not serve; `served` lists the ones it does. */
+export class UnknownModel extends ClientError {
+  constructor(detail: string, served: readonly string[]) {
+    super('unknown-model', 'Unknown model', detail, { models: served });
+  }
+}
+
+/** One request carries more images than a batch may hold. */
+export class BatchTooLarge extends ClientError {
+  constructor(size: number, limit: number) {
+    super('batch-too-large', 'Batch too large', `The request carries ${size} images; a batch may hold at most ${limit}. Split it into several requests.`, {
+      limitImages: limit,
+    });
+  }
+}
+
 export class MethodNotAllowed extends ClientError {
   constructor(method: string, readonly allow: readonly string[]) {
     super('method-not-allowed', 'Method not allowed', `${method} is not allowed here; use ${allow.join(' or ')}.`);
@@ -130,6 +149,23 @@ export class MethodNotAllowed extends ClientError {
 export class Overloaded extends ClientError {
   constructor(readonly retryAfterSeconds: number) {
     super('overloaded', 'Server overloaded', 'The inference queue is full; retry after the indicated delay.');
+  }
+}
+
+/**
+ * One client (an IPv4 address or IPv6 /64, behind the trusted proxies) has slow uploads and
+ * already as many in progress as it may (admission.ts): the server is not overloaded, this
+ * client is using its share. Refused before the body is read, or cut while it is read.
+ */
+export class TooManyUploads extends ClientError {
+  readonly retryAfterSeconds = 5;
+  constructor(limit: number, slowAfterMs: number) {
+    super(
+      'too-many-uploads',
+      'Too many slow uploads from this client',
+      `This client's uploads arrive slowly (the oldest for over ${slowAfterMs / 1000} s), and a client with slow uploads may have at most ${limit} in progress; send the next one when one has finished.`,
+      { limitUploads: limit },
+    );
   }
 }
 

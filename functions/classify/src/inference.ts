@@ -1,6 +1,7 @@
 // Starts model preparation and the inference workers. main.ts calls this before it imports
 // the HTTP stack, so worker start-up (runtime load, session, warm-up) overlaps with the
 // main thread's own module loading: that overlap is most of our cold-start budget.
+import type { Logger } from '../../../server-kit/log.ts';
 import type { Config } from './config.ts';
 import { saveOptimized } from './engines/onnx-cache.ts';
 import { MODEL_NAME } from './model/mobilenet.ts';
@@ -12,10 +13,11 @@ export interface LoadedModel {
   loadMs: number;
 }
 
-export async function startInference(config: Readonly<Config>, log: (msg: string) => void): Promise<LoadedModel> {
+/** Progress is info; a lost worker is a warning (pool.ts). */
+export async function startInference(config: Readonly<Config>, log: Pick<Logger, 'info' | 'warn'>): Promise<LoadedModel> {
   const started = performance.now();
-  const files = await prepareModel(config, { needSource: config.engine === 'tfjs', log });
-  const optimizedPath = config.engine === 'onnx' ? await saveOptimized(files.onnxPath, log) : undefined;
+  const files = await prepareModel(config, { needSource: config.engine === 'tfjs', log: log.info });
+  const optimizedPath = config.engine === 'onnx' ? await saveOptimized(files.onnxPath, log.info) : undefined;
   const pool = await InferencePool.start({
     workers: config.workers,
     engine: { ...files, optimizedPath, engine: config.engine, provider: config.provider, providerFallback: config.providerFallback, intraOpThreads: config.intraOpThreads },
@@ -25,6 +27,6 @@ export async function startInference(config: Readonly<Config>, log: (msg: string
     log,
   });
   const loadMs = performance.now() - started;
-  log(`model ${MODEL_NAME} ready on ${config.engine}/${pool.provider} with ${config.workers} worker(s) in ${Math.round(loadMs)} ms`);
+  log.info(`model ${MODEL_NAME} ready on ${config.engine}/${pool.provider} with ${config.workers} worker(s) in ${Math.round(loadMs)} ms`);
   return { pool, loadMs };
 }

@@ -12,7 +12,7 @@ async function main() {
   const marks: Record<string, number> = { main: since() };
   const config = loadConfig();
   // Workers start loading the model first; the HTTP stack loads meanwhile.
-  const inference = startInference(config, log.info);
+  const inference = startInference(config, log);
   inference.then(() => (marks.warm = since()), () => {}); // failures surface through service.ready
   const { startService } = await import('./server.ts');
   marks.imported = since();

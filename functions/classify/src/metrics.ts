@@ -11,8 +11,8 @@ export function createMetrics() {
     registry,
     requests: new client.Counter({
       name: 'klassify_requests_total',
-      help: 'Requests answered, by route and status code.',
-      labelNames: ['route', 'status'] as const,
+      help: 'Requests answered, by route, status code and model ("" where no model serves the route).',
+      labelNames: ['route', 'status', 'model'] as const,
       registers,
     }),
     stageSeconds: new client.Histogram({

@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../../server-kit/log.ts';
 import type { EngineOptions } from './engines/engine.ts';
 import { CLASS_COUNT, IMAGE_VALUES } from './model/mobilenet.ts';
 import { WorkerUnavailable } from './errors.ts';
@@ -31,8 +32,11 @@ export interface PoolOptions {
   respawnDelayMs?: { initial: number; max: number };
   /** The worker script; defaults to worker.ts. Tests pass one that fails on purpose. */
   workerFile?: string;
-  log?: (msg: string) => void;
+  /** A worker lost, or one that would not stop, is a warning, with its cause in the fields. */
+  log?: PoolLog;
 }
+
+export type PoolLog = Pick<Logger, 'warn'>;
 
 export interface InferenceResult {
   probabilities: Float32Array;
@@ -108,14 +112,14 @@ export class InferencePool {
   private readonly jobTimeoutMs: number;
   private readonly closeTimeoutMs: number;
   private readonly backoff: { initial: number; max: number };
-  private readonly log: (msg: string) => void;
+  private readonly log: PoolLog;
 
   private constructor(private opts: PoolOptions) {
     this.shapes = batchShapes(opts.batchMaxSize);
     this.jobTimeoutMs = opts.jobTimeoutMs ?? 30_000;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 5_000;
     this.backoff = opts.respawnDelayMs ?? { initial: 100, max: 30_000 };
-    this.log = opts.log ?? ((msg) => console.error(msg));
+    this.log = opts.log ?? { warn: (msg, fields) => console.error(msg, fields) };
   }
 
   /**
@@ -206,7 +210,7 @@ export class InferencePool {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.closeTimeoutMs)));
     if (await Promise.race([slot.exited.then(() => false), timedOut])) {
-      this.log(`an inference worker did not exit within ${this.closeTimeoutMs} ms of close; terminating it`);
+      this.log.warn(`an inference worker did not exit within ${this.closeTimeoutMs} ms of close; terminating it`);
       await slot.worker.terminate();
     }
     clearTimeout(timer);
@@ -238,11 +242,11 @@ export class InferencePool {
       });
       worker.on('error', (err) => {
         reject(err);
-        this.lost(slot, `crashed (${err.message})`, 'crashed');
+        this.lost(slot, `crashed (${err.message})`, 'crashed', { error: err });
       });
       worker.on('exit', (code) => {
         reject(new Error(`inference worker exited with code ${code} before it was ready`));
-        this.lost(slot, `exited with code ${code}`, 'exited');
+        this.lost(slot, `exited with code ${code}`, 'exited', { exitCode: code });
       });
     });
   }
@@ -267,7 +271,7 @@ export class InferencePool {
     this.timer = null;
     slot.busy = jobs;
     slot.started = performance.now();
-    slot.deadline = setTimeout(() => this.lost(slot, `ran one batch for longer than ${this.jobTimeoutMs} ms`, 'timed-out'), this.jobTimeoutMs);
+    slot.deadline = setTimeout(() => this.lost(slot, `ran one batch for longer than ${this.jobTimeoutMs} ms`, 'timed-out', { timeoutMs: this.jobTimeoutMs }), this.jobTimeoutMs);
     // Pad to a warmed-up shape; the zero rows cost a little compute, a cold shape costs
     // a slow first run (seconds on a GPU) in the middle of live traffic.
     const shape = this.shapes.find((n) => n >= jobs.length)!;
@@ -304,8 +308,8 @@ export class InferencePool {
     this.dispatch();
   }
 
-  /** A worker that died or hung fails its batch and is replaced after a backoff. */
-  private lost(slot: Slot, reason: string, kind: WorkerLoss): void {
+  /** A worker that died or hung fails its batch and is replaced after a backoff. `cause`: the error, exit code or deadline. */
+  private lost(slot: Slot, reason: string, kind: WorkerLoss, cause: Record<string, unknown>): void {
     if (!this.slots.includes(slot)) return; // 'error' is followed by 'exit': handle it once
     const jobs = slot.busy ?? [];
     this.remove(slot);
@@ -314,7 +318,13 @@ export class InferencePool {
       this.onWorkerLost(kind);
       const delay = Math.min(this.backoff.max, this.backoff.initial * 2 ** this.failures);
       this.failures++;
-      this.log(`inference worker ${reason}; starting a replacement in ${delay} ms (attempt ${this.failures})`);
+      this.log.warn(`inference worker ${reason}; starting a replacement in ${delay} ms (attempt ${this.failures})`, {
+        loss: kind,
+        ...cause,
+        failedJobs: jobs.length,
+        attempt: this.failures,
+        delayMs: delay,
+      });
       const timer = setTimeout(() => {
         this.respawns.delete(timer);
         this.spawn().catch(() => {}); // a failed start is lost() again, with a longer delay

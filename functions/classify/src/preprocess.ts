@@ -1,4 +1,4 @@
-// Image bytes → 224×224 RGB bytes, with sharp (libvips): the header read and the decode.
+// Image bytes → side×side RGB bytes, with sharp (libvips): the header read and the decode.
 // In the service these run in a decoder process (decoder-process.ts), where a deadline and a
 // memory allowance can stop them; preprocess() runs the same steps in this process, for
 // tools and benchmarks that trust their input.
@@ -44,7 +44,7 @@ export async function readHeader(bytes: Uint8Array, format: Format, maxPixels: n
   }
 }
 
-/** Decodes an inspected image to 224×224 8-bit sRGB, within the time budget. */
+/** Decodes an inspected image to side×side 8-bit sRGB, within the time budget. */
 export async function decodePixels(bytes: Uint8Array, job: PixelJob): Promise<Uint8Array> {
   // pages: 1 takes the first frame of an animation; failOn 'error' rejects truncated
   // files instead of classifying a half-grey picture; limitInputPixels is a second guard
@@ -60,13 +60,13 @@ export async function decodePixels(bytes: Uint8Array, job: PixelJob): Promise<Ui
       .rotate() // EXIF orientation
       // Composite transparent pixels over white, as browsers show them on a white page.
       .flatten({ background: '#ffffff' })
-      .resize(INPUT_SIZE, INPUT_SIZE, { fit: job.resize === 'center-crop' ? 'cover' : 'fill', position: 'centre' })
+      .resize(job.side, job.side, { fit: job.resize === 'center-crop' ? 'cover' : 'fill', position: 'centre' })
       // Grey, CMYK, 16-bit and P3/Adobe RGB inputs all end up as 8-bit sRGB.
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    if (data.length !== INPUT_SIZE * INPUT_SIZE * 3) throw new Error(`unexpected decoded size ${data.length}`);
+    if (data.length !== job.side * job.side * 3) throw new Error(`unexpected decoded size ${data.length}`);
     return new Uint8Array(data.buffer, data.byteOffset, data.length);
   } catch (err) {
     if (/timeout/i.test((err as Error).message ?? '')) throw new DecodeTimeout(job.timeoutSeconds);
@@ -102,15 +102,15 @@ export const IN_PROCESS: DecodeSteps = {
 
 type Options = { resize: ResizePolicy; timeoutSeconds?: number } & Partial<DecodeLimits>;
 
-/** The header checks and the decode in this process, with the default limits unless given. */
+/** The header checks and the decode to the model's input in this process, with the default limits unless given. */
 export function preprocess(bytes: Uint8Array, opts: Options): Promise<Preprocessed> {
   const { resize, timeoutSeconds = DEFAULT_DECODE_TIMEOUT_SECONDS, ...limits } = opts;
-  return decodeImage(bytes, { resize }, { steps: IN_PROCESS, limits: { ...DEFAULT_DECODE_LIMITS, ...limits }, timeoutSeconds });
+  return decodeImage(bytes, { resize }, { steps: IN_PROCESS, limits: { ...DEFAULT_DECODE_LIMITS, ...limits }, side: INPUT_SIZE, timeoutSeconds });
 }
 
 /** The header checks alone, in this process: what the decode would cost, or the refusal. */
 export function inspect(bytes: Uint8Array, limits: DecodeLimits): Promise<Inspected> {
-  return inspectImage(bytes, undefined, { steps: IN_PROCESS, limits, timeoutSeconds: DEFAULT_DECODE_TIMEOUT_SECONDS });
+  return inspectImage(bytes, undefined, { steps: IN_PROCESS, limits, side: INPUT_SIZE, timeoutSeconds: DEFAULT_DECODE_TIMEOUT_SECONDS });
 }
 
 export function describeDecodeError(err: Error, format: Format, maxPixels: number): Error {

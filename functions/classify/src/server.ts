@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Classifier } from './classifier.ts';
-import { createDeduper } from './events/handler.ts';
+import { checkEventSource, createDeduper } from './events/handler.ts';
 import { handleCloudEvent } from './http/events.ts';
 import type { Logger } from '../../../server-kit/log.ts';
 import type { Config } from './config.ts';
@@ -25,8 +25,9 @@ export interface RunningService {
 export async function startService(
   config: Readonly<Config>,
   log: Logger = defaultLog,
-  inference: Promise<LoadedModel> = startInference(config, log.info),
+  inference: Promise<LoadedModel> = startInference(config, log),
 ): Promise<RunningService> {
+  checkEventSource(config.eventSource);
   const metrics = createMetrics();
   const state: ServiceState = { classifier: null, shuttingDown: false };
   const deduper = createDeduper(config, metrics);
@@ -38,7 +39,7 @@ export async function startService(
     // The abort signal is not passed on here: the sender is a broker, and when it gives up
     // on a slow delivery it retries the same event. Finishing the work fills the
     // de-duplication store, so the retry is answered at once instead of classified again.
-    handleEvent: (req, res, classifier) => handleCloudEvent(req, res, { classifier, config, deduper }),
+    handleEvent: (req, res, classifier, body) => handleCloudEvent(req, res, body, { classifier, config, deduper }),
   });
   // Node's own request timeout is a backstop behind the body policy in http/body.ts, which
   // answers 408 first and releases admission.
@@ -55,7 +56,7 @@ export async function startService(
   const url = `http://127.0.0.1:${port}`;
   log.info(`klassify classify function listening on ${config.host}:${port}`, { host: config.host, port });
 
-  const ready = Classifier.create(config, metrics, inference, log.warn).then((c) => {
+  const ready = Classifier.create(config, metrics, inference, log).then((c) => {
     state.classifier = c;
   });
   ready.catch(() => {}); // the caller owns the failure; avoid an unhandled rejection here

@@ -5,19 +5,20 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventDeduper, ENTRY_OVERHEAD_BYTES } from '../src/events/dedupe.ts';
-import { createDeduper, handleEvent } from '../src/events/handler.ts';
+import { checkEventSource, createDeduper, handleEvent } from '../src/events/handler.ts';
+import { validateAttributes } from '../src/events/validate.ts';
 import { UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
 import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
-import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
-import { PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
+import { CLASSIFIED, REJECTED, REJECTION_SCHEMA, SUBMITTED } from '../../../contracts/events.ts';
+import { problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, scrapeMetrics, startTestService } from '../../../test/support.ts';
 
 let svc: RunningService;
 
 const ajv = new Ajv2020({ allErrors: true });
 const isClassification = ajv.compile(CLASSIFICATION_SCHEMA);
-const isProblem = ajv.compile(PROBLEM_SCHEMA);
+const isRejection = ajv.compile(REJECTION_SCHEMA);
 function assertValid(validate: ValidateFunction, value: unknown) {
   assert.ok(validate(value), ajv.errorsText(validate.errors));
 }
@@ -71,7 +72,7 @@ events('structured mode with data_base64 works the same', async () => {
 events('a redelivered event gets the same reply without a second inference', async () => {
   const input = submitted('evt-dup', await fixture('rocket.jpg'));
   const { headers, body } = HTTP.binary(input);
-  const metric = async () => Number(/klassify_stage_seconds_count\{stage="inference"\} (\d+)/.exec(await (await fetch(svc.url + '/metrics')).text())?.[1] ?? 0);
+  const metric = async () => (await scrapeMetrics(svc.url)).value('klassify_stage_seconds_count', { stage: 'inference' });
   const first = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   const runs = await metric();
   const second = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
@@ -81,14 +82,15 @@ events('a redelivered event gets the same reply without a second inference', asy
   assert.is(second.event!.id, first.event!.id);
   assert.equal(second.event!.data, first.event!.data);
 });
-events('a bad image is acknowledged with a rejected event carrying the problem', async () => {
+events('a bad image is acknowledged with a rejected event carrying the problem, without an HTTP status', async () => {
   const input = submitted('evt-bad', new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"/>'), { datacontenttype: 'image/svg+xml' });
   const { headers, body } = HTTP.binary(input);
   const res = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
   assert.is(res.status, 200, 'a 2xx, so the broker does not retry');
   assert.is(res.event!.type, REJECTED);
-  assert.is(res.event!.data.status, 415);
-  assertValid(isProblem, res.event!.data);
+  assert.is(res.event!.data.type, problemType('unsupported-media-type'));
+  assert.is(res.event!.data.status, undefined);
+  assertValid(isRejection, res.event!.data);
   assert.match(res.event!.data.detail, /SVG is not supported/);
   assert.is(res.event!.correlationid, 'evt-bad');
 });
@@ -160,23 +162,44 @@ dedupe('a reply larger than the whole budget is not kept', async () => {
   assert.is(d.bytes, 0);
 });
 dedupe('forgets entries after the TTL and never remembers failures', async () => {
-  const d = store({ ttlMs: 1 });
+  let now = 5000; // lru-cache takes a start time of 0 for "no TTL"
+  const d = new EventDeduper<string>({ ttlMs: 1000, maxEntries: 100, maxBytes: 1024 * 1024 }, (v) => v.length, undefined, { now: () => now });
   await d.once('a', reply('1'));
-  await new Promise((r) => setTimeout(r, 5));
-  assert.is((await d.once('a', reply('2'))).value, '2');
+  now += 999;
+  assert.equal(await d.once('a', reply('2')), { value: '1', duplicate: true }, 'kept within the TTL');
+  now += 2;
+  assert.equal(await d.once('a', reply('2')), { value: '2', duplicate: false }, 'forgotten after it');
   const d2 = store();
   await d2.once('f', async () => Promise.reject(new Error('boom'))).catch(() => {});
   assert.is(d2.size, 0);
-  assert.is(d2.bytes, 0, 'the failed entry gave its bytes back');
+  assert.is(d2.bytes, 0, 'the failed run holds no bytes');
   assert.is((await d2.once('f', reply('ok'))).duplicate, false);
 });
 dedupe('a concurrent duplicate waits for the first run', async () => {
   const d = store();
   let runs = 0;
-  const slow = async () => (runs++, await new Promise((r) => setTimeout(r, 20)), 'x');
-  const [a, b] = await Promise.all([d.once('c', slow), d.once('c', slow)]);
+  let finish: (value: string) => void = () => {};
+  const first = new Promise<string>((resolve) => (finish = resolve));
+  const slow = () => (runs++, first);
+  const both = Promise.all([d.once('c', slow), d.once('c', slow)]);
+  finish('x');
+  const [a, b] = await both;
   assert.is(runs, 1);
-  assert.equal([a.duplicate, b.duplicate], [false, true]);
+  assert.equal([a, b], [{ value: 'x', duplicate: false }, { value: 'x', duplicate: true }]);
+});
+dedupe('reports what it holds after each change', async () => {
+  const seen: [number, number][] = [];
+  let now = 5000;
+  const d = new EventDeduper<string>({ ttlMs: 10, maxEntries: 2, maxBytes: 1024 * 1024 }, (v) => v.length, (n, bytes) => seen.push([n, bytes]), { now: () => now });
+  const entry = 2 + ENTRY_OVERHEAD_BYTES + 2;
+  await d.once('a', reply('xx'));
+  assert.equal(seen.at(-1), [1, entry]);
+  for (const key of ['b', 'c']) await d.once(key, reply('xx'));
+  assert.equal(seen.at(-1), [2, 2 * entry], 'the oldest was evicted and the count followed');
+  now += 11;
+  assert.is((await d.once('b', reply('yy'))).duplicate, false, 'expired');
+  assert.ok(seen.some(([n]) => n === 1), 'the expired entry left before the new one came');
+  assert.equal(seen.at(-1), [2, 2 * entry]);
 });
 dedupe.run();
 
@@ -188,7 +211,7 @@ dedupe.run();
 const handler = suite('event handler outcomes');
 const limits = { dedupeTtlMs: 60_000, dedupeMaxEntries: 100, dedupeMaxBytes: 1024 * 1024 };
 const config = { eventSource: '/tests/handler', topkDefault: 5, resize: 'stretch' as const };
-const incoming = (id: string) => ({ attributes: { specversion: '1.0', id, source: '/tests', type: SUBMITTED, subject: 'p.png' }, data: Buffer.from('bytes') });
+const incoming = (id: string) => ({ attributes: validateAttributes({ specversion: '1.0', id, source: '/tests', type: SUBMITTED, subject: 'p.png' }), data: Buffer.from('bytes') });
 const failing = (err: Error) => {
   let calls = 0;
   return { classifier: { classify: async () => (calls++, Promise.reject(err)) }, calls: () => calls };
@@ -203,7 +226,7 @@ handler('a bad image is a rejected reply with the problem and correlation extens
   assert.is(reply.subject, 'p.png');
   assert.is(reply.correlationid, 'h-1');
   assert.is(reply.correlationsource, '/tests');
-  assert.is((reply.data as { status: number }).status, 422);
+  assert.equal(reply.data, { type: problemType('unprocessable-image'), title: 'Image cannot be decoded', detail: 'Truncated.' }, 'the problem, with no HTTP status');
   assert.is((await handleEvent(incoming('h-1'), deps)).duplicate, true);
   assert.is(c.calls(), 1);
 });
@@ -223,20 +246,34 @@ for (const [what, err] of [['a lost worker', new WorkerUnavailable('gone')], ['a
     assert.is(deps.deduper.size, 0);
   });
 }
-handler('attributes are validated before the classifier is called', async () => {
-  const c = failing(new Error('must not run'));
-  const deps = { classifier: c.classifier, config, deduper: createDeduper(limits) };
-  const bad = incoming('h-3');
-  delete (bad.attributes as Record<string, unknown>).source;
-  try {
-    await handleEvent(bad, deps);
-    assert.unreachable('should have thrown');
-  } catch (e) {
-    assert.is((e as { code: string }).code, 'malformed-cloudevent');
-  }
-  assert.is(c.calls(), 0);
-});
 handler.run();
+
+const attributes = suite('event attributes, validated once where the event is read');
+const valid = { specversion: '1.0', id: 'a-1', source: '/tests', type: SUBMITTED };
+const code = (raw: Record<string, unknown>) => {
+  try {
+    validateAttributes(raw);
+    return 'valid';
+  } catch (err) {
+    return (err as { code: string }).code;
+  }
+};
+attributes('what a reply copies is refused up front when the SDK would refuse the reply', () => {
+  assert.is(code({ ...valid, subject: 'p.png' }), 'valid');
+  assert.is(code({ ...valid, subject: null }), 'valid', 'null is absent in the JSON format');
+  for (const name of ['subject', 'datacontenttype', 'dataschema', 'time']) assert.is(code({ ...valid, [name]: '' }), 'malformed-cloudevent', `empty ${name}`);
+  for (const name of ['subject', 'id', 'source']) {
+    assert.is(code({ ...valid, [name]: ' x' }), 'malformed-cloudevent', `${name} with a leading space`);
+    assert.is(code({ ...valid, [name]: 'x ' }), 'malformed-cloudevent', `${name} with a trailing space`);
+  }
+  assert.is(code({ ...valid, source: undefined }), 'malformed-cloudevent');
+  assert.is(code({ ...valid, type: CLASSIFIED }), 'unsupported-event-type');
+});
+attributes('a source the SDK refuses in a reply stops start-up', () => {
+  checkEventSource('/klassify/classify/classify-00001');
+  assert.throws(() => checkEventSource('/a{b}'), /KLASSIFY_EVENT_SOURCE="\/a\{b\}" is invalid; valid values: a URI reference/);
+});
+attributes.run();
 
 /**
  * A stand-in for a Knative Broker's delivery loop (not a real broker): it POSTs the event to

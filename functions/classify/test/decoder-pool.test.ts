@@ -17,7 +17,7 @@ const MB = 1e6;
 const FAULT = fileURLToPath(new URL('./fault-decoder.mjs', import.meta.url));
 
 const headerJob = (over: Partial<HeaderJob> = {}): HeaderJob => ({ format: 'jpeg', maxPixels: 50e6, timeoutSeconds: 10, estimatedBytes: 0, ...over });
-const pixelJob = (over: Partial<PixelJob> = {}): PixelJob => ({ ...headerJob(), resize: 'stretch', srgb: false, ...over });
+const pixelJob = (over: Partial<PixelJob> = {}): PixelJob => ({ ...headerJob(), side: 224, resize: 'stretch', srgb: false, ...over });
 
 let pool: DecoderPool | undefined;
 let losses: DecoderLoss[] = [];
@@ -26,7 +26,7 @@ let logged: string[] = [];
 async function start(opts: Partial<DecoderPoolOptions> = {}): Promise<DecoderPool> {
   losses = [];
   logged = [];
-  pool = await DecoderPool.start({ processes: 1, log: (m) => logged.push(m), onLoss: (r) => losses.push(r), ...opts });
+  pool = await DecoderPool.start({ processes: 1, log: { warn: (m) => logged.push(m) }, onLoss: (r) => losses.push(r), ...opts });
   await pool.allReady();
   return pool;
 }
@@ -141,7 +141,7 @@ work('a process that dies in a task answers unprocessable-image and is replaced 
 work('a process that cannot start fails the start; replacements that keep failing back off, and waiting tasks get 503', async () => {
   process.env.KLASSIFY_FAULT_DECODER_START = 'exit';
   try {
-    await DecoderPool.start({ processes: 1, entry: FAULT, log: () => {} });
+    await DecoderPool.start({ processes: 1, entry: FAULT, log: { warn: () => {} } });
     assert.unreachable('start must fail');
   } catch (err) {
     assert.match((err as Error).message, /decoder process exited \(code 3\) before it was ready/);

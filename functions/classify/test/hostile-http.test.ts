@@ -4,14 +4,16 @@
 // generous bounds on time and RSS.
 import http from 'node:http';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
+import { pngBomb } from './bomb-images.ts';
 import { prepareModel } from '../src/model/prepare.ts';
 import { InferencePool } from '../src/pool.ts';
 import { startService, type RunningService } from '../src/server.ts';
 import { silentLogger } from '../../../server-kit/log.ts';
-import { fixture, startTestService, testConfig } from '../../../test/support.ts';
+import { fixture, pollUntil, scrapeMetrics, startTestService, testConfig, within } from '../../../test/support.ts';
 import { uploadsWhileAnswered } from '../../../test/uploader.ts';
 
 let svc: RunningService;
@@ -92,25 +94,39 @@ function requestHead(path: string, headers: Record<string, string | number>): st
 /** Every request in this suite has a deadline: a wedged server fails the case, never hangs it. */
 const bounded = (init: RequestInit = {}): RequestInit => ({ ...init, signal: AbortSignal.timeout(30_000) });
 
-async function metricsText(): Promise<string> {
-  return (await fetch(svc.url + '/metrics', bounded())).text();
+const metric = async (name: string, labels?: Record<string, string>) => (await scrapeMetrics(svc.url)).value(name, labels);
+const inFlight = () => metric('klassify_in_flight_requests');
+
+/**
+ * Sends a normal photo (as `client`, when given) one request after another until one is
+ * served, within `ms` of `since`: the statuses refused before it, and when it was served.
+ */
+async function photoUntilServed(since: number, ms: number, client?: string): Promise<{ refused: number[]; servedAfter: number }> {
+  const body = await fixture('coffee.png');
+  const headers: Record<string, string> = { 'content-type': 'image/png', ...(client ? { 'x-forwarded-for': client } : {}) };
+  const refused: number[] = [];
+  const served = async () => {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers }));
+    await res.arrayBuffer();
+    if (res.status !== 200) refused.push(res.status);
+    return res.status === 200;
+  };
+  await pollUntil('a normal photo to be served', served, { timeoutMs: Math.max(0, since + ms - performance.now()), intervalMs: 100 });
+  return { refused, servedAfter: performance.now() - since };
 }
 
-async function inFlight(): Promise<number> {
-  return Number(/^klassify_in_flight_requests (\d+)/m.exec(await metricsText())?.[1]);
+/** Waits until the in-flight gauge satisfies `done`; resolves with its reading then. */
+async function inFlightWhen(what: string, done: (n: number) => boolean, timeoutMs = 5_000): Promise<number> {
+  let n = NaN;
+  await pollUntil(what, async () => done((n = await inFlight())), { timeoutMs, intervalMs: 25 });
+  return n;
 }
 
 /** The process still serves, and every admission has been released (within a deadline). */
 async function assertHealthy(label: string): Promise<void> {
   assert.is((await fetch(svc.url + '/health/liveness', bounded())).status, 200, `${label}: liveness`);
   assert.is((await fetch(svc.url + '/health/readiness', bounded())).status, 200, `${label}: readiness`);
-  const deadline = performance.now() + 5_000;
-  let n = await inFlight();
-  while (n !== 0 && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 25));
-    n = await inFlight();
-  }
-  assert.is(n, 0, `${label}: in-flight returns to 0`);
+  await pollUntil(`${label}: in-flight to return to 0`, async () => (await inFlight()) === 0, { timeoutMs: 5_000 });
   const grown = rssMb() - rssAtStart;
   assert.ok(grown < RSS_BOUND_MB, `${label}: RSS grew by ${Math.round(grown)} MB`);
 }
@@ -232,8 +248,24 @@ for (const [label, path, headers, partial] of bodyPaths) {
     await assertHealthy(label);
   });
 }
+aborts('with 4 places (as on Knative), one client with slow uploads keeps 1 and another client is served', async () => {
+  const started = performance.now();
+  // 1 KiB every 250 ms, above the minimum rate; each ends when this test resets it (maxMs).
+  const steady = Array.from({ length: 40 }, () => 'x'.repeat(1024));
+  const uploads = Array.from({ length: 4 }, (_, i) => {
+    const [, path, headers, partial] = bodyPaths[i];
+    return rawRequest(requestHead(path, { ...headers, 'content-length': 1_000_000, 'x-forwarded-for': '203.0.113.66' }), [partial.slice(0, 120), ...steady], { gapMs: 250, maxMs: 8_000 });
+  });
+  const { refused, servedAfter } = await photoUntilServed(started, 8_000);
+  assert.ok(servedAfter < 8_000, `another client is served (refused before: ${refused.join(',')})`);
+  assert.is(await inFlightWhen('the cut to leave one place', (n) => n <= 1), 1, 'the slow client keeps one place');
+  const statuses = (await Promise.all(uploads)).map((r) => r.status);
+  assert.equal(statuses.filter((status) => status === 429).length, 3, `cut: ${statuses.join(',')}`);
+  await assertHealthy('one slow client, 4 places');
+});
 aborts('client aborts are counted as 499, without a stack trace', async () => {
-  const before = Number(/klassify_requests_total\{route="\/classify",status="499"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
+  const closed = { route: '/classify', status: '499' };
+  const before = await metric('klassify_requests_total', closed);
   const logged: unknown[] = [];
   const original = console.error;
   console.error = (...args: unknown[]) => logged.push(args);
@@ -245,9 +277,8 @@ aborts('client aborts are counted as 499, without a stack trace', async () => {
   } finally {
     console.error = original;
   }
-  const after = Number(/klassify_requests_total\{route="\/classify",status="499"\} (\d+)/.exec(await metricsText())?.[1] ?? 0);
-  assert.is(after - before, 3);
-  assert.not.match(await metricsText(), /status="500"/);
+  assert.is((await metric('klassify_requests_total', closed)) - before, 3);
+  assert.is(await metric('klassify_requests_total', { status: '500' }), 0);
   assert.equal(logged, []);
 });
 aborts.run();
@@ -297,36 +328,79 @@ slow('a body above the minimum rate is still cut at the body deadline', async ()
   assert.ok(reply.ms < TIMING.total * 5, `cut after ${reply.ms} ms`);
   await assertHealthy('deadline');
 });
-slow('32 trickling uploads hold admission only until their grace period is spent', async () => {
+slow('32 trickling uploads from 32 clients hold admission only until their grace period is spent', async () => {
   const started = performance.now();
   const paths = bodyPaths.filter(([label]) => label !== 'CloudEvent (binary)');
+  // Each from its own client behind the (trusted, loopback) proxy: per-client shares do not
+  // apply, only the minimum rate does.
   const tricklers = Array.from({ length: 32 }, (_, i) => {
     const [, path, headers, partial] = paths[i % paths.length];
-    return rawRequest(requestHead(path, { ...headers, 'content-length': 100_000 }), [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
+    const head = requestHead(path, { ...headers, 'content-length': 100_000, 'x-forwarded-for': `198.51.100.${i + 1}` });
+    return rawRequest(head, [partial.slice(0, 120), ...trickle(100)], { gapMs: 200 });
   });
   // Every slot is taken: a normal request is refused for now.
-  const full = performance.now() + 5_000;
-  while ((await inFlight()) < 32 && performance.now() < full) await new Promise((r) => setTimeout(r, 20));
-  assert.is(await inFlight(), 32, 'the tricklers hold every slot');
-  const body = await fixture('coffee.png');
-  const statuses: number[] = [];
-  let servedAfter = Infinity;
-  const deadline = performance.now() + TIMING.grace * 10;
-  while (performance.now() < deadline) {
-    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
-    await res.arrayBuffer();
-    statuses.push(res.status);
-    if (res.status === 200) {
-      servedAfter = performance.now() - started;
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.is(statuses[0], 503, `refused while the slots are held: ${statuses}`);
+  assert.is(await inFlightWhen('the tricklers to hold every slot', (n) => n >= 32), 32);
+  const { refused, servedAfter } = await photoUntilServed(started, TIMING.grace * 10);
+  assert.is(refused[0], 503, `refused while the slots are held: ${refused}`);
   assert.ok(servedAfter < TIMING.grace * 5, `a normal request was served ${servedAfter} ms after the trickle began`);
   const replies = await Promise.all(tricklers);
   assert.equal([...new Set(replies.map((r) => r.status))], [408]);
   await assertHealthy('32 tricklers');
+});
+slow('one client sending 32 photos at once is never held to a share', async () => {
+  const body = await fixture('coffee.png');
+  const statuses = await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png' } }));
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+  assert.equal([...new Set(statuses)], [200]);
+  await assertHealthy('32 photos at once');
+});
+slow('32 uploads at the minimum rate from one client: its share is kept, the rest cut; another client is served', async () => {
+  const rss0 = rssMb();
+  const started = performance.now();
+  const attacker = '203.0.113.66';
+  // 1 KiB every 500 ms: twice the minimum rate, and never idle for the idle timeout, so only
+  // the body deadline (6 s here, 120 s by default) would end these.
+  const atMinRate = Array.from({ length: 40 }, () => 'x'.repeat(1024));
+  const uploads = Array.from({ length: 32 }, (_, i) => {
+    const [, path, headers, partial] = bodyPaths[i % bodyPaths.length];
+    const head = requestHead(path, { ...headers, 'content-length': 100_000, 'x-forwarded-for': `10.9.8.7, ${attacker}` });
+    return rawRequest(head, [partial.slice(0, 120), ...atMinRate], { gapMs: 500 });
+  });
+  assert.is(await inFlightWhen('the uploads to hold every place', (n) => n >= 32), 32);
+  // A normal photo from another client, one request after another, until one is served.
+  const { refused, servedAfter } = await photoUntilServed(started, 30_000, '192.0.2.10');
+  assert.ok(servedAfter < 15_000, `another client's photo was first served ${Math.round(servedAfter)} ms after the flood began (${refused.join(',')})`);
+  assert.ok(refused.length > 0 && refused.every((status) => status === 503), `503 until then: ${refused.join(',')}`);
+  // The photo got a place because uploads past the share were cut, once the client's oldest
+  // had been arriving for 1 s: soon only the share of 8 remains.
+  assert.is(await inFlightWhen('the cut down to the share', (n) => n <= 8, 10_000), 8, 'the attacker keeps its share of 8 places');
+  // From then on, the other client is served every time while the share is still held.
+  const body = await fixture('coffee.png');
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(svc.url + '/classify', bounded({ method: 'POST', body, headers: { 'content-type': 'image/png', 'x-forwarded-for': '192.0.2.10' } }));
+    await res.arrayBuffer();
+    assert.is(res.status, 200, 'served while the attacker holds its share');
+  }
+  // The attacker's next upload is refused at once.
+  const again = await rawRequest(requestHead('/classify', { 'content-type': 'image/jpeg', 'content-length': 100_000, 'x-forwarded-for': attacker }), ['x']);
+  assert.is(again.status, 429, again.head);
+  assert.match(again.head, /retry-after: 5/i);
+  assert.match(again.body, /too-many-uploads/);
+  assert.ok(again.ms < 5_000, `refused in ${again.ms} ms`);
+  const replies = await Promise.all(uploads);
+  const counts: Record<string, number> = {};
+  for (const reply of replies) counts[String(reply.status)] = (counts[String(reply.status)] ?? 0) + 1;
+  assert.equal(counts, { 408: 8, 429: 24 }, 'the share ends at the body deadline; the rest was cut');
+  for (const reply of replies.filter((r) => r.status === 429)) {
+    assert.ok(reply.ms < 15_000, `cut after ${Math.round(reply.ms)} ms`);
+  }
+  await assertHealthy('one client at the minimum rate');
+  assert.ok(rssMb() - rss0 < 100, `RSS grew by ${Math.round(rssMb() - rss0)} MB`);
 });
 slow.run();
 
@@ -350,7 +424,7 @@ engines.before(async () => {
     jobTimeoutMs: 1500,
     respawnDelayMs: { initial: 20, max: 200 },
     workerFile: new URL('./fault-worker.mjs', import.meta.url).pathname,
-    log: () => {},
+    log: silentLogger,
   }).then((pool) => ({ pool, loadMs: 0 }));
   svc = await startService(config, silentLogger, inference);
   await svc.ready;
@@ -367,10 +441,7 @@ async function classifySolid(level: number) {
 }
 
 async function waitForReadiness(status: number): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  let now = 0;
-  while (performance.now() < deadline && (now = (await fetch(svc.url + '/health/readiness', bounded())).status) !== status) await new Promise((r) => setTimeout(r, 10));
-  assert.is(now, status, `readiness becomes ${status}`);
+  await pollUntil(`readiness to become ${status}`, async () => (await fetch(svc.url + '/health/readiness', bounded())).status === status);
 }
 
 for (const [label, level] of [['crashes', CRASH], ['hangs past the inference deadline', HANG], ['exits with code 0', EXIT_0]] as const) {
@@ -383,18 +454,16 @@ for (const [label, level] of [['crashes', CRASH], ['hangs past the inference dea
     await waitForReadiness(200);
     assert.is((await classifySolid(200)).status, 200);
     const reason = { [CRASH]: 'crashed', [HANG]: 'timed-out', [EXIT_0]: 'exited' }[level];
-    assert.match(await metricsText(), new RegExp(`klassify_worker_losses_total\\{reason="${reason}"\\} 1`));
+    assert.is(await metric('klassify_worker_losses_total', { reason }), 1);
     await assertHealthy(label);
     assert.ok(rssMb() - rss0 < 200, `RSS grew by ${rssMb() - rss0} MB`);
   });
 }
 engines('a request whose client has gone while it waited for a worker is never run', async () => {
-  const batches = async () => Number(/^klassify_batch_size_count (\d+)/m.exec(await metricsText())?.[1]);
+  const batches = () => metric('klassify_batch_size_count');
   const before = await batches();
   const busy = classifySolid(6); // holds the only worker for 1 s
-  const deadline = performance.now() + 10_000;
-  while ((await batches()) === before && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.is(await batches(), before + 1, 'the slow job is running');
+  await pollUntil('the slow job to be running', async () => (await batches()) === before + 1);
   const png = await solid(200);
   const gone = await rawRequest(requestHead('/classify', { 'content-type': 'image/png', 'content-length': png.length }), [png], { end: 'destroy' });
   assert.is(gone.status, null);
@@ -402,7 +471,7 @@ engines('a request whose client has gone while it waited for a worker is never r
   // FIFO: had the abandoned job stayed queued, it would run before this one.
   assert.is((await classifySolid(200)).status, 200);
   assert.is(await batches(), before + 2, 'the abandoned job never reached a worker');
-  assert.match(await metricsText(), /klassify_requests_total\{route="\/classify",status="499"\} 1/);
+  assert.is(await metric('klassify_requests_total', { route: '/classify', status: '499' }), 1);
   await assertHealthy('abandoned job');
 });
 engines('readiness is 503 while no worker is ready, and recovers', async () => {
@@ -469,20 +538,167 @@ stopping('shutdown answers what is in flight and then ends, though the client ke
       req.write(png.subarray(0, 1000));
       return { req, status };
     });
-    const deadline = performance.now() + 10_000;
-    while ((await inFlight()) < 3 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.is(await inFlight(), 3, 'three uploads admitted');
-    const t0 = performance.now();
-    let stopped = false;
-    const closing = svc.shutdown().then(() => (stopped = true));
+    await pollUntil('three uploads to be admitted', async () => (await inFlight()) === 3);
+    const closing = svc.shutdown();
     for (const { req } of uploads) req.end(png.subarray(1000));
     assert.equal(await Promise.all(uploads.map((u) => u.status)), [200, 200, 200]);
-    const limit = performance.now() + 20_000;
-    while (!stopped && performance.now() < limit) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(stopped, `shutdown ended ${Math.round(performance.now() - t0)} ms after it began (keep-alive timeout: 65 s)`);
-    await closing;
+    // Far below the keep-alive timeout (65 s), which is what shutdown would otherwise wait for.
+    await within(20_000, 'shutdown', closing);
   } finally {
     agent.destroy();
   }
 });
 stopping.run();
+
+// ---------------------------------------------------------------------------------------
+
+const v2 = suite('Open Inference Protocol: hostile requests get a 4xx {"error"}, never a 5xx');
+const V2_INFER = '/v2/models/mobilenet_v1_0.75_224/infer';
+v2.before(async () => {
+  // A batch of 2 makes the JSON bounds small enough to pass within the body limit.
+  svc = await startTestService({ KLASSIFY_QUEUE_SIZE: '4', KLASSIFY_BODY_LIMIT: String(2 * 1024 * 1024), KLASSIFY_V2_MAX_BATCH: '2' });
+});
+v2.after.each(closeSockets);
+v2.before.each(startCase);
+v2.after(() => svc?.shutdown());
+
+/** The body and headers of a request with a JSON header and binary data after it. */
+function v2Binary(header: object, tail: Buffer, headerLength?: string) {
+  const json = Buffer.from(JSON.stringify(header));
+  return { body: Buffer.concat([json, tail]), headers: { 'inference-header-content-length': headerLength ?? String(json.length) } };
+}
+const pixelsIn = (shape: unknown, data: unknown, datatype = 'UINT8') => ({ inputs: [{ name: 'pixels', datatype, shape, data }] });
+const imageIn = (shape: unknown, data: unknown, datatype = 'BYTES') => ({ inputs: [{ name: 'image', datatype, shape, data }] });
+const lengthPrefixed = (...parts: Buffer[]) => Buffer.concat(parts.flatMap((p) => [Buffer.from(new Uint32Array([p.length]).buffer), p]));
+
+type V2Case = [string, string | Buffer | object, Record<string, string>, number, RegExp];
+
+async function v2Cases(): Promise<V2Case[]> {
+  const png = Buffer.from(await fixture('coffee.png'));
+  const tiny = (await solid(100)).toString('base64');
+  const b64 = png.toString('base64');
+  const bytesHeader = (size: number, shape = [1]) => ({ inputs: [{ name: 'image', datatype: 'BYTES', shape, parameters: { binary_data_size: size } }] });
+  const binary = (header: object, tail: Buffer, length?: string) => {
+    const r = v2Binary(header, tail, length);
+    return [r.body, r.headers] as const;
+  };
+  const bomb = await pngBomb({ width: 20_000, height: 20_000, data: 'few-rows' });
+  return [
+    ['malformed JSON', '{"inputs": [', {}, 400, /not valid JSON/],
+    ['JSON that is not an object', '[1, 2]', {}, 400, /must be a JSON object/],
+    ['an empty body', '', {}, 400, /body is empty/],
+    ['no inputs', {}, {}, 400, /"inputs" must be an array/],
+    ['two inputs', { inputs: [...imageIn([1], [b64]).inputs, ...pixelsIn([1, 224, 224, 3], []).inputs] }, {}, 400, /exactly one/],
+    ['an unknown input', { inputs: [{ name: 'input0', datatype: 'UINT32', shape: [1], data: [1] }] }, {}, 400, /Unknown input "input0"/],
+    ['FP32 pixels', pixelsIn([1, 224, 224, 3], [0.5], 'FP32'), {}, 400, /datatype "FP32"; it must be UINT8/],
+    ['UINT8 images', imageIn([1], [1], 'UINT8'), {}, 400, /it must be BYTES/],
+    ['pixels as NCHW', pixelsIn([1, 3, 224, 224], []), {}, 400, /shape \[1,3,224,224\]; it must be \[N,224,224,3\]/],
+    ['a negative dimension', pixelsIn([-1, 224, 224, 3], []), {}, 400, /it must be/],
+    ['a fractional dimension', imageIn([1.5], [b64]), {}, 400, /it must be \[N\]/],
+    ['a dimension as a string', imageIn(['1'], [b64]), {}, 400, /it must be \[N\]/],
+    ['an empty batch', imageIn([0], []), {}, 400, /N = 0/],
+    ['a batch over max_batch_size', imageIn([3], Array(3).fill(tiny)), {}, 400, /3 images; a batch may hold at most 2/],
+    ['fewer values than the shape', pixelsIn([1, 224, 224, 3], [1, 2, 3]), {}, 400, /holds 3 values; its shape says 150528/],
+    ['more values than the shape', pixelsIn([1, 224, 224, 3], Array(150_529).fill(0)), {}, 400, /more than the 150528 values/],
+    ['a value over 255', pixelsIn([1, 224, 224, 3], [256]), {}, 400, /integers from 0 to 255/],
+    ['a value that is a string', pixelsIn([1, 224, 224, 3], ['7']), {}, 400, /integers from 0 to 255/],
+    ['more images than the shape', imageIn([1], [b64, b64]), {}, 400, /array of 1 base64 strings/],
+    ['an image that is not base64', imageIn([1], ['not base64!']), {}, 400, /base64 string/],
+    ['an element that is no image', imageIn([1], [Buffer.from('hello').toString('base64')]), {}, 400, /element 0: The body is not a recognised image/],
+    ['an SVG element', imageIn([1], [Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>').toString('base64')]), {}, 400, /SVG is not supported/],
+    ['a truncated PNG element', imageIn([2], [b64, png.subarray(0, 2000).toString('base64')]), {}, 400, /element 1: The PNG data is corrupt or truncated/],
+    ['a decompression bomb in a batch', imageIn([2], [b64, bomb.toString('base64')]), {}, 400, /element 1: .*20000×20000/],
+    ['an unknown output', { ...imageIn([1], [b64]), outputs: [{ name: 'output0' }] }, {}, 400, /Unknown output "output0"/],
+    ['two outputs', { ...imageIn([1], [b64]), outputs: [{ name: 'probabilities' }, { name: 'probabilities' }] }, {}, 400, /at most the one output/],
+    ...[0, -1, 1001, 2.5, '3', true].map(
+      (k): V2Case => [`classification ${JSON.stringify(k)}`, { ...imageIn([1], [b64]), outputs: [{ name: 'probabilities', parameters: { classification: k } }] }, {}, 400, /"classification" must be an integer from 1 to 1000/],
+    ),
+    ['binary_data_output that is not a boolean', { ...imageIn([1], [b64]), parameters: { binary_data_output: 'yes' } }, {}, 400, /must be true or false/],
+    ['an id that is not a string', { ...imageIn([1], [b64]), id: 42 }, {}, 400, /"id" must be a string/],
+    ['both data and binary_data_size', { inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [b64], parameters: { binary_data_size: 4 } }] }, {}, 400, /both "data" and "binary_data_size"/],
+    ['a header length that is not a number', ...binary(bytesHeader(4), lengthPrefixed(Buffer.alloc(0)), 'abc'), 400, /must be a byte count/],
+    ['a header length of 0 (raw binary)', ...binary(bytesHeader(4), lengthPrefixed(Buffer.alloc(0)), '0'), 400, /has two \(image, pixels\)/],
+    ['a header length past the end of the body', ...binary(bytesHeader(4), Buffer.alloc(4), '100000'), 400, /past the end of the \d+-byte body/],
+    ['a binary_data_size past the end of the body', ...binary(bytesHeader(1000), lengthPrefixed(png.subarray(0, 10))), 400, /"binary_data_size" is 1000, but 14 bytes follow/],
+    ['bytes after the JSON with no binary input', ...binary(imageIn([1], [b64]), Buffer.alloc(8)), 400, /8 bytes follow the JSON/],
+    ['an element length past the end', ...binary(bytesHeader(8), Buffer.from([0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4])), 400, /declares 2147483647 bytes, past the end/],
+    ['an element length cut short', ...binary(bytesHeader(2), Buffer.from([1, 0])), 400, /has no 4-byte length/],
+    ['bytes after the last element', ...binary(bytesHeader(png.length + 7), Buffer.concat([lengthPrefixed(png), Buffer.alloc(3)])), 400, /3 bytes follow the last of its 1 elements/],
+    ['binary pixels of the wrong size', ...binary({ inputs: [{ name: 'pixels', datatype: 'UINT8', shape: [1, 224, 224, 3], parameters: { binary_data_size: 1000 } }] }, Buffer.alloc(1000)), 400, /is 150528 bytes; "binary_data_size" is 1000/],
+    ['brackets nested a million deep', '['.repeat(1_000_000), {}, 400, /deeper than 12 levels/],
+    ['600,000 empty arrays', `[${'[],'.repeat(600_000)}[]]`, {}, 400, /more than 100867 arrays and objects/],
+    ['900,000 values', `[${'0,'.repeat(900_000)}0]`, {}, 400, /more than 402115 values/],
+    ['a gzip body that inflates past the body limit', zlib.gzipSync(Buffer.alloc(50 * 1024 * 1024)), { 'content-encoding': 'gzip' }, 413, /exceeds the limit of 2097152 bytes/],
+    ['a corrupt gzip body', Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' }, 400, /cannot be decompressed/],
+    ['an unknown Content-Encoding', '{}', { 'content-encoding': 'br' }, 400, /"br" is not supported/],
+  ];
+}
+
+v2('each malformed, inconsistent or hostile request is a 4xx {"error"} that says why, and the server keeps serving', async () => {
+  for (const [label, body, headers, status, message] of await v2Cases()) {
+    const payload = Buffer.isBuffer(body) ? Uint8Array.from(body) : typeof body === 'string' ? body : JSON.stringify(body);
+    const t0 = performance.now();
+    const res = await fetch(svc.url + V2_INFER, bounded({ method: 'POST', body: payload, headers }));
+    const text = await res.text();
+    assert.is(res.status, status, `${label}: ${text.slice(0, 200)}`);
+    assert.is(res.headers.get('content-type'), 'application/json', label);
+    const json = JSON.parse(text);
+    assert.equal(Object.keys(json), ['error'], label);
+    assert.match(json.error, message, label);
+    assert.ok(performance.now() - t0 < 10_000, `${label}: answered in ${Math.round(performance.now() - t0)} ms`);
+  }
+  await assertHealthy('after hostile V2 requests');
+  assert.not.match((await scrapeMetrics(svc.url)).text, /status="5\d\d"/);
+  await classifiesNormally('after hostile V2 requests');
+});
+v2('a declared body over the limit is a 413 {"error"} before it is read, and the connection closes', async () => {
+  const reply = await rawRequest(requestHead(V2_INFER, { 'content-type': 'application/json', 'content-length': 3 * 1024 * 1024 }), ['{"inputs"']);
+  assert.is(reply.status, 413, reply.head);
+  assert.match(reply.head, /connection: close/i);
+  assert.match(JSON.parse(reply.body).error, /exceeds the limit/);
+  await assertHealthy('413');
+});
+v2('uploads reset or half-closed mid-body release admission', async () => {
+  for (const end of ['destroy', 'half-close'] as const) {
+    for (let i = 0; i < ABORTS; i++) {
+      await rawRequest(requestHead(V2_INFER, { 'content-type': 'application/json', 'content-length': 1_000_000 }), ['{"inputs": [{"name": "image"'], { end });
+    }
+    await assertHealthy(`V2 ${end}`);
+  }
+});
+v2('a full queue refuses V2 as it refuses /classify: 503 {"error"} with Retry-After', async () => {
+  const holders = Array.from({ length: 4 }, () =>
+    rawRequest(requestHead(V2_INFER, { 'content-type': 'application/json', 'content-length': 1000 }), ['{"inputs": ['], { maxMs: 3000 }),
+  );
+  const deadline = performance.now() + 5_000;
+  while ((await inFlight()) < 4 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.is(await inFlight(), 4, 'four uploads hold the four places');
+  const refused = await fetch(svc.url + V2_INFER, bounded({ method: 'POST', body: '{}' }));
+  assert.is(refused.status, 503);
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  assert.match((await refused.json()).error, /queue is full/);
+  const classify = await fetch(svc.url + '/classify', bounded({ method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } }));
+  await classify.arrayBuffer();
+  assert.is(classify.status, 503, 'V2 and /classify share the places');
+  await Promise.all(holders);
+  await assertHealthy('after the queue drained');
+});
+v2.run();
+
+const v2slow = suite('Open Inference Protocol: slow bodies are cut with 408 {"error"}');
+v2slow.before(async () => {
+  svc = await startTestService({ KLASSIFY_BODY_IDLE_TIMEOUT_MS: '1000', KLASSIFY_BODY_GRACE_MS: '3000', KLASSIFY_BODY_MIN_RATE: '1024', KLASSIFY_BODY_TIMEOUT_MS: '6000' });
+});
+v2slow.after.each(closeSockets);
+v2slow.before.each(startCase);
+v2slow.after(() => svc?.shutdown());
+v2slow('a stalled body is a 408 after the idle timeout; a trickle, once its grace is spent', async () => {
+  const stalled = await rawRequest(requestHead(V2_INFER, { 'content-type': 'application/json', 'content-length': 100_000 }), ['{"inputs": [']);
+  assert.is(stalled.status, 408, stalled.head);
+  assert.match(JSON.parse(stalled.body).error, /No body data arrived for 1000 ms/);
+  const trickled = await rawRequest(requestHead(V2_INFER, { 'content-type': 'application/json', 'content-length': 100_000 }), trickle(200, ' '), { gapMs: 200 });
+  assert.is(trickled.status, 408, trickled.head);
+  assert.match(JSON.parse(trickled.body).error, /slower than 1024 bytes\/s/);
+  await assertHealthy('V2 slow bodies');
+});
+v2slow.run();

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
 import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, startTestService } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, pollUntil, scrapeMetrics, startTestService } from '../../../test/support.ts';
 
 let svc: RunningService;
 
@@ -225,14 +225,14 @@ routes('GET /openapi.json documents the API', async () => {
 routes('GET /metrics exposes requests, stages, in-flight and model load time', async () => {
   await fetch(svc.url + '/classify', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
   await fetch(svc.url + '/classify', { method: 'POST', body: 'x', headers: { 'content-type': 'image/png' } });
-  const text = await (await fetch(svc.url + '/metrics')).text();
-  assert.match(text, /klassify_requests_total\{route="\/classify",status="200"\} 1/);
-  assert.match(text, /klassify_requests_total\{route="\/classify",status="415"\} 1/);
-  for (const stage of ['decode', 'queue', 'inference']) assert.match(text, new RegExp(`klassify_stage_seconds_count\\{stage="${stage}"\\} 1`));
-  assert.match(text, /klassify_in_flight_requests 0/);
-  assert.match(text, /klassify_model_load_seconds \d/);
-  assert.match(text, /klassify_batch_size_count 1/);
-  assert.match(text, /klassify_info\{engine="onnx",provider="cpu",model="mobilenet_v1_0.75_224"\} 1/);
+  const metrics = await scrapeMetrics(svc.url);
+  assert.is(metrics.value('klassify_requests_total', { route: '/classify', status: '200' }), 1);
+  assert.is(metrics.value('klassify_requests_total', { route: '/classify', status: '415' }), 1);
+  for (const stage of ['decode', 'queue', 'inference']) assert.is(metrics.value('klassify_stage_seconds_count', { stage }), 1, stage);
+  assert.match(metrics.text, /^klassify_in_flight_requests 0$/m);
+  assert.ok(metrics.value('klassify_model_load_seconds') > 0);
+  assert.is(metrics.value('klassify_batch_size_count'), 1);
+  assert.is(metrics.value('klassify_info', { engine: 'onnx', provider: 'cpu', model: 'mobilenet_v1_0.75_224' }), 1);
 });
 routes('servedBy reports HOSTNAME and K_REVISION', async () => {
   const pod = await startTestService({ HOSTNAME: 'classify-00001-deployment-abc', K_REVISION: 'classify-00001' });
@@ -274,12 +274,7 @@ load('shutdown finishes the requests it accepted, then closes', async () => {
     const body = await fixture('motorcycle_left.png');
     const inflight = Array.from({ length: 4 }, () => fetch(s.url + '/classify', { method: 'POST', body, headers: { 'content-type': 'image/png' } }));
     // Shut down once all four are accepted (admitted by the server), not merely sent.
-    const admitted = async () => Number(/klassify_in_flight_requests (\d+)/.exec(await (await fetch(s.url + '/metrics')).text())?.[1]);
-    const deadline = performance.now() + 30_000;
-    while ((await admitted()) < 4) {
-      assert.ok(performance.now() < deadline, 'four requests admitted within 30 s');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await pollUntil('four requests to be admitted', async () => (await scrapeMetrics(s.url)).value('klassify_in_flight_requests') === 4, { timeoutMs: 30_000, intervalMs: 5 });
     const stopping = s.shutdown();
     const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
     assert.equal(statuses, [200, 200, 200, 200]);

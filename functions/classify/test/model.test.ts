@@ -13,12 +13,12 @@ import { IMAGE_VALUES } from '../src/model/mobilenet.ts';
 import { AssetError } from '../src/errors.ts';
 import { topK } from '../src/labels.ts';
 import { fetchAssets } from '../src/model/assets.ts';
-import { FIXTURES_BASE_URL, FIXTURE_SHA256 } from '../src/model/checksums.ts';
 import { samePadding } from '../src/model/convert.ts';
 import { activationParams } from '../src/model/quantize.ts';
 import { prepareModel, type ModelFiles } from '../src/model/prepare.ts';
 import { preprocess } from '../src/preprocess.ts';
 import { EXPECTED_TOP1, FIXTURE_NAMES, fixture, testConfig } from '../../../test/support.ts';
+import { FIXTURE_ASSETS } from '../../../test/fixtures.ts';
 
 const padding = suite('TF "same" padding');
 padding('stride 2 on an even input pads only after (0 before, 1 after)', () => {
@@ -209,22 +209,24 @@ assets('a mirror without the model names the variable, the folder layout and an 
   } catch (err) {
     assert.instance(err, AssetError);
     const msg = (err as Error).message;
-    assert.match(msg, /Set KLASSIFY_MODEL_MIRROR to a folder that holds mobilenet_v1_0\.75_224\/model\.json/);
-    assert.match(msg, /`KLASSIFY_MODEL_MIRROR=\S+ npm start`/);
+    assert.match(msg, /Set KLASSIFY_MIRROR to a folder whose models\/ holds mobilenet_v1_0\.75_224\/model\.json/);
+    assert.match(msg, /or KLASSIFY_MODEL_MIRROR to that models\/ folder itself/);
+    assert.match(msg, /`KLASSIFY_MIRROR=\S+ npm start`/);
   } finally {
     await Promise.all([rm(empty, { recursive: true, force: true }), rm(cache, { recursive: true, force: true })]);
   }
 });
-assets('a mirror without the photos names KLASSIFY_FIXTURES_MIRROR and the files it needs', async () => {
+assets('a mirror without the photos names KLASSIFY_MIRROR, KLASSIFY_FIXTURES_MIRROR and the files it needs', async () => {
   const empty = await mkdtemp(path.join(os.tmpdir(), 'klassify-mirror-'));
   try {
-    await fetchAssets({ what: 'fixture photos', baseUrl: FIXTURES_BASE_URL, sha256: FIXTURE_SHA256 }, { dest: path.join(empty, 'out'), mirror: empty });
+    await fetchAssets(FIXTURE_ASSETS, { dest: path.join(empty, 'out'), mirror: empty });
     assert.unreachable('should have failed');
   } catch (err) {
     assert.instance(err, AssetError);
     const msg = (err as Error).message;
-    assert.match(msg, /Set KLASSIFY_FIXTURES_MIRROR to a folder that holds the photos astronaut\.png, .*rocket\.jpg/);
-    assert.match(msg, /`KLASSIFY_FIXTURES_MIRROR=\S+ npm test`/);
+    assert.match(msg, /Set KLASSIFY_MIRROR to a folder whose fixtures\/images\/ holds the photos astronaut\.png, .*rocket\.jpg/);
+    assert.match(msg, /KLASSIFY_FIXTURES_MIRROR/);
+    assert.match(msg, /`KLASSIFY_MIRROR=\S+ npm test`/);
   } finally {
     await rm(empty, { recursive: true, force: true });
   }

@@ -2,8 +2,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IMAGE_VALUES } from '../src/model/mobilenet.ts';
 import { prepareModel } from '../src/model/prepare.ts';
-import { batchShapes, InferencePool } from '../src/pool.ts';
-import { testConfig } from '../../../test/support.ts';
+import { batchShapes, InferencePool, type PoolLog } from '../src/pool.ts';
+import { pollUntil, testConfig, within } from '../../../test/support.ts';
 
 async function startPool(opts: { workers?: number; batchMaxSize?: number; batchMaxDelayMs?: number; provider?: 'cpu' | 'webgpu' } = {}) {
   const files = await prepareModel(testConfig());
@@ -94,13 +94,21 @@ providers('webgpu without an adapter fails start-up clearly, or falls back to cp
     assert.match((err as Error).message, /webgpu execution provider could not start \(Failed to get a WebGPU adapter/);
     assert.match((err as Error).message, /KLASSIFY_PROVIDER=cpu, or KLASSIFY_PROVIDER_FALLBACK=true/);
     const logs: string[] = [];
-    engine = await createEngine({ ...opts, providerFallback: true, log: (m) => logs.push(m) });
-    assert.is(engine.provider, 'cpu');
-    assert.match(logs.join('\n'), /falling back to the cpu provider/);
+    const fallback = await createEngine({ ...opts, providerFallback: true, log: (m) => logs.push(m) });
+    try {
+      assert.is(fallback.provider, 'cpu');
+      assert.match(logs.join('\n'), /falling back to the cpu provider/);
+    } finally {
+      await fallback.dispose();
+    }
+    return;
   }
-  // On a machine with a GPU the first call succeeds and reports the GPU provider.
-  assert.ok(['webgpu', 'cpu'].includes(engine.provider));
-  await engine.dispose();
+  try {
+    // On a machine with a GPU the first call succeeds: without a fallback, what started is the GPU provider.
+    assert.is(engine.provider, 'webgpu');
+  } finally {
+    await engine.dispose();
+  }
 });
 providers('the pool reports the provider its workers actually use', async () => {
   const files = await prepareModel(testConfig());
@@ -141,7 +149,7 @@ startup('close() asks each worker to dispose its engine and exit', async () => {
     batchMaxSize: 1,
     batchMaxDelayMs: 0,
     closeTimeoutMs: 60_000,
-    log: (m) => logs.push(m),
+    log: { warn: (m) => logs.push(m) },
   });
   await p.infer(image(1));
   await p.close(); // would wait the full minute if the worker did not exit on its own
@@ -161,7 +169,15 @@ const EXIT_3 = 4;
 const SLOW = 5;
 
 let faulty: InferencePool | undefined;
+/** What the pool logged: every line is a warning. */
 let logs: string[] = [];
+let logFields: Record<string, unknown>[] = [];
+const recordLog: PoolLog = {
+  warn: (msg, fields = {}) => {
+    logs.push(msg);
+    logFields.push(fields);
+  },
+};
 
 async function faultPool(opts: { workers?: number; jobTimeoutMs?: number; closeTimeoutMs?: number } = {}) {
   const files = await prepareModel(testConfig());
@@ -174,40 +190,24 @@ async function faultPool(opts: { workers?: number; jobTimeoutMs?: number; closeT
     closeTimeoutMs: opts.closeTimeoutMs ?? 5_000,
     respawnDelayMs: { initial: 20, max: 160 },
     workerFile: FAULT_WORKER,
-    log: (m) => logs.push(m),
+    log: recordLog,
   });
   return faulty;
 }
 
-/** Waits for a condition, failing after a deadline. */
-async function eventually(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!done()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Fails the case instead of hanging it when a promise never settles. */
-function bounded<T>(p: Promise<T>, ms = 20_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms)));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
+const bounded = <T>(p: Promise<T>) => within(20_000, 'the pool to answer', p);
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await bounded(p);
-  } catch (err) {
-    if ((err as Error).message.startsWith('not settled within')) throw err;
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
+  const err = await bounded(p.then(() => undefined, (e: Error) => e));
+  if (!err) throw new Error('expected a rejection');
+  return err;
 }
 
 const failures = suite('pool failure paths');
 failures.before.each(() => {
   logs = [];
+  logFields = [];
   delete process.env.KLASSIFY_FAULT_WORKER_START;
   delete process.env.KLASSIFY_FAULT_WORKER_CLOSE;
 });
@@ -218,19 +218,22 @@ failures.after.each(async () => {
   faulty = undefined;
 });
 
-for (const [label, fault, reason] of [
-  ['crashes', CRASH, /crashed \(fault worker: crashing on purpose\)/],
-  ['exits with code 0', EXIT_0, /exited with code 0/],
-  ['exits with code 3', EXIT_3, /exited with code 3/],
+for (const [label, fault, reason, cause] of [
+  ['crashes', CRASH, /crashed \(fault worker: crashing on purpose\)/, { loss: 'crashed' }],
+  ['exits with code 0', EXIT_0, /exited with code 0/, { loss: 'exited', exitCode: 0 }],
+  ['exits with code 3', EXIT_3, /exited with code 3/, { loss: 'exited', exitCode: 3 }],
 ] as const) {
-  failures(`a worker that ${label} fails its job with WorkerUnavailable and is replaced`, async () => {
+  failures(`a worker that ${label} fails its job with WorkerUnavailable, is logged as a warning with its cause, and is replaced`, async () => {
     const p = await faultPool();
     const err = await rejection(p.infer(image(fault)));
     assert.is(err.name, 'WorkerUnavailable');
     assert.is((err as { code?: string }).code, 'worker-unavailable');
     assert.match(err.message, reason);
-    assert.match(logs.join('\n'), /starting a replacement in 20 ms \(attempt 1\)/);
-    await eventually('a replacement', () => p.readyWorkers === 1);
+    assert.match(logs[0], reason);
+    assert.match(logs[0], /starting a replacement in 20 ms \(attempt 1\)/);
+    assert.equal({ ...logFields[0], error: undefined }, { ...cause, error: undefined, failedJobs: 1, attempt: 1, delayMs: 20 });
+    if (fault === CRASH) assert.match((logFields[0].error as Error).message, /crashing on purpose/, 'the error itself, with its stack');
+    await pollUntil('a replacement', () => p.readyWorkers === 1);
     assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
   });
 }
@@ -241,14 +244,16 @@ failures('a job past its deadline has its worker terminated and replaced', async
   assert.is(err.name, 'WorkerUnavailable');
   assert.match(err.message, /longer than 300 ms/);
   assert.ok(performance.now() - started < 300 * 20, 'failed within a generous multiple of the deadline');
-  await eventually('a replacement', () => p.readyWorkers === 1);
+  assert.match(logs[0], /ran one batch for longer than 300 ms/);
+  assert.equal(logFields[0], { loss: 'timed-out', timeoutMs: 300, failedJobs: 1, attempt: 1, delayMs: 20 });
+  await pollUntil('a replacement', () => p.readyWorkers === 1);
   assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
 });
 failures('a worker that keeps failing to start is retried with exponential backoff', async () => {
   const p = await faultPool();
   process.env.KLASSIFY_FAULT_WORKER_START = 'fail';
   await rejection(p.infer(image(CRASH)));
-  await eventually('five attempts', () => logs.length >= 5);
+  await pollUntil('five attempts', () => logs.length >= 5);
   const delays = logs.slice(0, 5).map((l) => Number(/in (\d+) ms/.exec(l)?.[1]));
   assert.equal(delays, [20, 40, 80, 160, 160]);
   assert.match(logs[1], /failing at start on purpose/);
@@ -256,7 +261,7 @@ failures('a worker that keeps failing to start is retried with exponential backo
   assert.is(p.readyWorkers, 0);
   assert.is((await rejection(p.infer(image(9)))).name, 'WorkerUnavailable');
   process.env.KLASSIFY_FAULT_WORKER_START = 'ok';
-  await eventually('recovery', () => p.readyWorkers === 1);
+  await pollUntil('recovery', () => p.readyWorkers === 1);
   assert.is((await bounded(p.infer(image(9)))).probabilities.length, 1000);
 });
 failures('a first worker that fails to start fails start-up with its error, and nothing is retried', async () => {

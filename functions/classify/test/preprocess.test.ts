@@ -184,7 +184,7 @@ budget('bytes follow bands and bit depth, as libvips decodes them', async () => 
   assert.is((await costOf(avif12)).bytes, 64 * 64 * 24);
 });
 budget('JPEG: shrink-on-load for baseline, coefficients for progressive', async () => {
-  assert.equal([8000, 1792, 1500, 1100, 448, 300].map((side) => jpegShrinkOnLoad(side * 2, side)), [8, 4, 4, 2, 1, 1]);
+  assert.equal([8000, 1792, 1500, 1100, 448, 300].map((side) => jpegShrinkOnLoad(side * 2, side, 224)), [8, 4, 4, 2, 1, 1]);
   const photo = sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#336699' } });
   assert.is((await costOf(await photo.clone().jpeg().toBuffer())).bytes, 500 * 375 * 3);
   const progressive444 = await photo.clone().jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer();
@@ -237,7 +237,7 @@ scans('stuffed bytes, restart markers and fill bytes inside scan data are not ma
 scans('a JPEG with more scans than the limit is refused before decoding', async () => {
   const bomb = await jpegScanBomb(101, 256, 256);
   assert.is(readJpegStructure(bomb).scans, 101);
-  await rejects(bomb, 422, /256×256 JPEG has 101 scans; the limit is 100/);
+  await rejects(bomb, 422, /256×256 JPEG has more than 100 scans, the limit/);
   // One under the limit decodes: the repeated scans are valid and change no pixel.
   const fine = await preprocess(await jpegScanBomb(100, 256, 256), opts);
   const [r, g, b] = pixel(fine.rgb, 100, 100);

@@ -7,11 +7,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { problemType } from '../../../contracts/problems.ts';
 import { EXIT_CANNOT_START } from '../../../server-kit/exit.ts';
+import { Admission, SLOW_UPLOAD_MS } from '../src/admission.ts';
 import { loadConfig } from '../src/config.ts';
-import { ConfigError, NotReady, Overloaded } from '../src/errors.ts';
+import { ConfigError, NotReady, Overloaded, TooManyUploads } from '../src/errors.ts';
 import { toProblem } from '../src/http/problems.ts';
 import { CLASS_NAMES, LABELS, topK } from '../src/labels.ts';
-import { openApiDocument } from '../src/openapi.ts';
+import { FIXTURES_MIRROR, KNATIVE_MIRROR, mirrorDir } from '../src/model/mirror.ts';
+import { openApiDocument } from '../src/http/openapi.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 
@@ -26,6 +28,10 @@ config('defaults are documented values', () => {
   assert.is(c.resize, 'stretch');
   assert.is(c.batchMaxSize, 1);
   assert.is(c.modelPrecision, 'fp32');
+  assert.is(c.maxUploadsPerClient, 8, 'a quarter of the 32 places');
+  assert.is(loadConfig({ KLASSIFY_QUEUE_SIZE: '4' }).maxUploadsPerClient, 1, 'Knative: one of 4');
+  assert.ok(c.trustedProxies.check('127.0.0.1', 'ipv4'), 'loopback is trusted');
+  assert.not.ok(c.trustedProxies.check('10.244.0.1', 'ipv4'));
   assert.ok(Object.isFrozen(c));
 });
 config('the GPU provider gets batching defaults of its own', () => {
@@ -92,6 +98,14 @@ config('an invalid setting stops start-up with exit 78 and one JSON line naming 
     child.kill('SIGKILL');
   }
 });
+config('the model mirror: KLASSIFY_MIRROR\'s models/, unless KLASSIFY_MODEL_MIRROR names one', () => {
+  assert.is(loadConfig({}).modelMirror, undefined);
+  assert.is(loadConfig({ KLASSIFY_MIRROR: '/data/mirror' }).modelMirror, '/data/mirror/models');
+  assert.is(loadConfig({ KLASSIFY_MIRROR: '/data/mirror', KLASSIFY_MODEL_MIRROR: '/elsewhere/models ' }).modelMirror, '/elsewhere/models');
+  assert.is(loadConfig({ KLASSIFY_MIRROR: 'mirror' }).modelMirror, path.resolve('mirror/models'), 'relative to the current folder');
+  assert.is(mirrorDir(KNATIVE_MIRROR, { KLASSIFY_MIRROR: '/m' }), '/m/knative');
+  assert.is(mirrorDir(FIXTURES_MIRROR, { KLASSIFY_MIRROR: '/m', KLASSIFY_FIXTURES_MIRROR: '' }), '/m/fixtures/images', 'empty counts as unset');
+});
 config('servedBy comes from HOSTNAME and K_REVISION', () => {
   const c = loadConfig({ HOSTNAME: 'pod-a', K_REVISION: 'classify-00002' });
   assert.equal([c.pod, c.revision, c.eventSource], ['pod-a', 'classify-00002', '/klassify/classify/classify-00002']);
@@ -129,7 +143,93 @@ errors('anything else is a bare 500 that leaks nothing', () => {
   assert.is(problem.status, 500);
   assert.not.match(JSON.stringify(problem), /secret/);
 });
+errors('too many slow uploads from one client is a 429 that closes the connection', () => {
+  const { problem, headers } = toProblem(new TooManyUploads(8, 2000));
+  assert.is(problem.status, 429);
+  assert.is(problem.type, problemType('too-many-uploads'));
+  assert.is(problem.limitUploads, 8);
+  assert.is(headers['retry-after'], '5');
+  assert.is(headers.connection, 'close');
+});
 errors.run();
+
+const admission = suite('admission: places in all, slow uploads per client');
+/** An Admission on a clock the test moves; records what it cut. */
+function admissionAt(limits = { queueSize: 8, maxUploadsPerClient: 2, workers: 1 }) {
+  let now = 0;
+  const cuts: string[] = [];
+  const gate = new Admission(limits, () => now);
+  const admit = (client: string, label = client) => gate.admit(client, (err) => cuts.push(`${label}: ${err.code}`));
+  return { gate, admit, cuts, advance: (ms: number) => void (now += ms) };
+}
+admission('fast uploads never count against their client, however many', () => {
+  const { gate, admit } = admissionAt();
+  for (let i = 0; i < 100; i++) {
+    const ticket = admit('broker');
+    ticket.bodyRead();
+    ticket.release();
+  }
+  const held = Array.from({ length: 8 }, () => admit('load-test'));
+  assert.is(gate.inFlight, 8);
+  assert.throws(() => admit('other'), (err: Error) => err instanceof Overloaded, 'the places are all taken: 503');
+  for (const ticket of held) ticket.release();
+  assert.is(gate.inFlight, 0);
+  gate.close();
+});
+admission('a slow client at its share is refused at once; other clients are not', () => {
+  const { gate, admit, advance } = admissionAt();
+  admit('a');
+  admit('a');
+  const third = admit('a');
+  third.bodyRead(); // bodies that arrive at once: the client is not held to its share yet
+  third.release();
+  advance(SLOW_UPLOAD_MS + 1);
+  assert.throws(() => admit('a'), (err: Error) => err instanceof TooManyUploads);
+  const other = admit('b');
+  other.bodyRead();
+  other.release();
+  assert.is(gate.inFlight, 2, 'a refused request holds no place');
+  gate.close();
+});
+admission('uploads that began together and slowed down are cut to the share, newest first', () => {
+  const { gate, admit, advance, cuts } = admissionAt({ queueSize: 32, maxUploadsPerClient: 2, workers: 1 });
+  const tickets = [0, 1, 2, 3].map((i) => admit('a', `a${i}`));
+  const fast = admit('b');
+  gate.cutExcess();
+  assert.equal(cuts, [], 'nothing is slow yet');
+  advance(SLOW_UPLOAD_MS + 1);
+  gate.cutExcess();
+  assert.equal(cuts, ['a2: too-many-uploads', 'a3: too-many-uploads']);
+  gate.cutExcess();
+  assert.is(cuts.length, 2, 'each upload is cut once');
+  // A cut upload keeps its place until its request ends.
+  assert.is(gate.inFlight, 5);
+  for (const ticket of [...tickets, fast]) ticket.release();
+  assert.is(gate.inFlight, 0);
+  // An upload that finished its body is no longer counted.
+  const done = admit('a');
+  done.bodyRead();
+  advance(SLOW_UPLOAD_MS * 10);
+  gate.cutExcess();
+  assert.is(cuts.length, 2);
+  done.release();
+  done.release();
+  assert.is(gate.inFlight, 0, 'release is idempotent');
+  gate.close();
+});
+admission('a slow client\'s new upload is cut even before it is slow itself', () => {
+  const { gate, admit, advance, cuts } = admissionAt({ queueSize: 32, maxUploadsPerClient: 1, workers: 1 });
+  const first = admit('a', 'first');
+  advance(SLOW_UPLOAD_MS / 2);
+  const second = admit('a', 'second'); // the first is not slow yet: admitted
+  advance(SLOW_UPLOAD_MS / 2 + 1);
+  gate.cutExcess();
+  assert.equal(cuts, ['second: too-many-uploads']);
+  first.release();
+  second.release();
+  gate.close();
+});
+admission.run();
 
 const openapi = suite('OpenAPI document');
 openapi('its schemas are valid JSON Schema and every $ref resolves', () => {

@@ -20,6 +20,8 @@ export function normalizeConfig(input: unknown): PageConfig {
     readinessUrl: typeof raw.readinessUrl === 'string' ? raw.readinessUrl : d.readinessUrl,
     topK: int(raw.topK, d.topK, PAGE_LIMITS.topK),
     maxUploadBytes: int(raw.maxUploadBytes, d.maxUploadBytes, PAGE_LIMITS.maxUploadBytes),
+    maxPixels: int(raw.maxPixels, d.maxPixels, PAGE_LIMITS.maxPixels),
+    maxDimension: int(raw.maxDimension, d.maxDimension, PAGE_LIMITS.maxDimension),
     uploadConcurrency: int(raw.uploadConcurrency, d.uploadConcurrency, PAGE_LIMITS.uploadConcurrency),
     slowAfterMs: int(raw.slowAfterMs, d.slowAfterMs, PAGE_LIMITS.slowAfterMs),
     maxAttempts: int(raw.maxAttempts, d.maxAttempts, PAGE_LIMITS.maxAttempts),

@@ -63,6 +63,7 @@ export function toFeedItem(event: RelayedEvent, receivedAt: Date = new Date()): 
     };
   }
   if (event.type === REJECTED) {
+    // data is a Rejection (contracts/events.ts): a problem's type, title and detail.
     const title = typeof data.title === 'string' ? data.title : 'Rejected';
     const detail = typeof data.detail === 'string' ? data.detail : '';
     return { ...base, kind: 'rejected', headline: title, detail: [subject, detail].filter(Boolean).join(' · ') };

@@ -51,17 +51,3 @@ export function listFormats(names: string[]): string {
 export function notAnImageText(fileName: string): string {
   return `${fileName} isn't an image: use ${SUPPORTED_FORMATS_TEXT}.`;
 }
-
-/** The model's input is 224×224; twice that on the short side keeps detail for its centre crop. */
-export const TARGET_SHORT_SIDE = 2 * 224;
-
-/**
- * The size to shrink a photo to, or null when it is already small enough.
- * Keeps the aspect ratio; rounds to whole pixels.
- */
-export function shrinkSize(width: number, height: number, shortSide = TARGET_SHORT_SIDE): { width: number; height: number } | null {
-  const short = Math.min(width, height);
-  if (!(short > shortSide)) return null;
-  const scale = shortSide / short;
-  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
-}

@@ -1,14 +1,14 @@
 /**
- * Shrinks a big photo in the browser before upload: a 12-megapixel phone photo
- * (5-30 MB) becomes a ~50 KB JPEG at twice the model's input on the short side,
- * so mobile uploads are fast and huge photos fit the upload limit. The API still
- * accepts full-size images; this is only the page being considerate.
+ * Shrinks, in the browser, a photo that the function would refuse as it is (limits.ts): a
+ * 12-megapixel phone photo over the upload limit becomes a ~50 KB JPEG at twice the model's
+ * input on the short side. Anything the function takes is sent untouched.
  *
  * createImageBitmap applies the EXIF orientation (imageOrientation: 'from-image'),
  * so the pixels drawn are the way up the camera meant; the JPEG then needs no EXIF.
  */
 
-import { shrinkSize, type ImageFormat } from './image-format.ts';
+import type { ImageFormat } from './image-format.ts';
+import { overLimit, shrinkSize, type ImageLimits, type Size } from './limits.ts';
 
 export const JPEG_QUALITY = 0.9;
 
@@ -19,15 +19,34 @@ export interface Shrunk {
   blob: Blob;
   width: number;
   height: number;
+  /** Why it was shrunk, for the card: "11 MB is over the 10 MB upload limit". */
+  reason: string;
+}
+
+/** The image's size from its header, without decoding its pixels; null if the browser cannot read it. */
+function readSize(file: Blob): Promise<Size | null> {
+  return new Promise((resolve) => {
+    const url = URL.createObjectURL(file);
+    const img = new Image();
+    const done = (size: Size | null) => {
+      URL.revokeObjectURL(url);
+      resolve(size);
+    };
+    img.onload = () => done(img.naturalWidth > 0 ? { width: img.naturalWidth, height: img.naturalHeight } : null);
+    img.onerror = () => done(null);
+    img.src = url;
+  });
 }
 
 /**
- * Returns a smaller JPEG of `file`, or null when the original should be sent
- * as it is: small already, a format the browser cannot decode, or a result
- * that would not be smaller.
+ * A smaller JPEG of `file` when the function would refuse it as it is; null when the
+ * original should be sent: the function takes it, the browser cannot decode it (the
+ * function then explains), or the result would not be smaller.
  */
-export async function shrinkImage(file: Blob, format: ImageFormat): Promise<Shrunk | null> {
+export async function shrinkIfRefused(file: Blob, format: ImageFormat, limits: ImageLimits): Promise<Shrunk | null> {
   if (!DECODABLE.has(format) || typeof createImageBitmap !== 'function') return null;
+  const reason = overLimit(file.size, file.size > limits.maxUploadBytes ? null : await readSize(file), limits);
+  if (!reason) return null;
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
@@ -35,8 +54,7 @@ export async function shrinkImage(file: Blob, format: ImageFormat): Promise<Shru
     return null; // the server decodes it, or explains why it can't
   }
   try {
-    const size = shrinkSize(bitmap.width, bitmap.height);
-    if (!size) return null;
+    const size = shrinkSize(bitmap, limits);
     const canvas = document.createElement('canvas');
     canvas.width = size.width;
     canvas.height = size.height;
@@ -50,7 +68,7 @@ export async function shrinkImage(file: Blob, format: ImageFormat): Promise<Shru
     context.drawImage(bitmap, 0, 0, size.width, size.height);
     const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/jpeg', JPEG_QUALITY));
     if (!blob || blob.size >= file.size) return null;
-    return { blob, ...size };
+    return { blob, ...size, reason };
   } finally {
     bitmap.close();
   }

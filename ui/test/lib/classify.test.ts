@@ -1,3 +1,4 @@
+import FakeTimers from '@sinonjs/fake-timers';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -26,14 +27,14 @@ function answer(status: number, body: unknown, headers: Record<string, string> =
   };
 }
 
-/** A transport that replays scripted answers; `null` means a network failure. */
-function scripted(answers: Array<TransportResponse | null>, delayMs = 0) {
+/** A transport that replays scripted answers; `null` means a network failure. Each answer waits for `answered`. */
+function scripted(answers: Array<TransportResponse | null>, answered: Promise<unknown> = Promise.resolve()) {
   const calls: string[] = [];
   const transport: Transport = async ({ url, onUploadProgress, onUploaded }) => {
     calls.push(url);
     onUploadProgress(0.5);
     onUploaded();
-    if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    await answered;
     const next = answers.shift();
     if (next === undefined) throw new Error('no more scripted answers');
     if (next === null) throw new Error('network');
@@ -73,20 +74,42 @@ success('a 200 that is not a classification is an error, not a crash', async () 
 });
 success.run();
 
+/**
+ * Runs `fn` with setTimeout and clearTimeout faked, and restores them however it ends.
+ * Installed inside the test, not in a hook: the runner's own deadlines stay real.
+ */
+async function withFakeClock(fn: (clock: ReturnType<typeof FakeTimers.install>) => Promise<void>) {
+  const clock = FakeTimers.install({ toFake: ['setTimeout', 'clearTimeout'] });
+  try {
+    await fn(clock);
+  } finally {
+    clock.uninstall();
+  }
+}
+
 const slow = suite('classifyImage: slow answers');
-slow('says "waking" when the answer takes longer than slowAfterMs', async () => {
-  const { transport } = scripted([answer(200, RESULT)], 40);
-  const phases: string[] = [];
-  await classifyImage(file, { url: '/x', transport, slowAfterMs: 5, onProgress: (p) => phases.push(p.phase) });
-  assert.ok(phases.includes('waking'), phases.join());
-});
-slow('does not say "waking" for a quick answer', async () => {
-  const { transport } = scripted([answer(200, RESULT)], 0);
-  const phases: string[] = [];
-  await classifyImage(file, { url: '/x', transport, slowAfterMs: 50, onProgress: (p) => phases.push(p.phase) });
-  await new Promise((resolve) => setTimeout(resolve, 70));
-  assert.not.ok(phases.includes('waking'));
-});
+slow('says "waking" once the answer has taken slowAfterMs, not before', () =>
+  withFakeClock(async (clock) => {
+    let release: (value?: unknown) => void = () => {};
+    const { transport } = scripted([answer(200, RESULT)], new Promise((resolve) => (release = resolve)));
+    const phases: string[] = [];
+    const outcome = classifyImage(file, { url: '/x', transport, slowAfterMs: 1500, onProgress: (p) => phases.push(p.phase) });
+    await clock.tickAsync(1499);
+    assert.not.ok(phases.includes('waking'), phases.join());
+    await clock.tickAsync(1);
+    assert.is(phases.at(-1), 'waking');
+    release();
+    assert.ok((await outcome).ok);
+  }));
+slow('does not say "waking" for a quick answer, however long one waits after it', () =>
+  withFakeClock(async (clock) => {
+    const { transport } = scripted([answer(200, RESULT)]);
+    const phases: string[] = [];
+    await classifyImage(file, { url: '/x', transport, slowAfterMs: 50, onProgress: (p) => phases.push(p.phase) });
+    assert.is(clock.countTimers(), 0, 'the timer was cleared');
+    await clock.tickAsync(60_000);
+    assert.not.ok(phases.includes('waking'));
+  }));
 slow.run();
 
 const retries = suite('classifyImage: retries');

@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CLASSIFIED, DELIVERY_FAILED, encodeSubject, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
+import { CLASSIFIED, DELIVERY_FAILED, encodeSubject, REJECTED, SUBMITTED, type Rejection } from '../../../contracts/events.ts';
+import { problemType } from '../../../contracts/problems.ts';
 import { parseRelayedEvent, toFeedItem } from '../../src/lib/feed.ts';
 
 const at = new Date(2026, 0, 1, 12, 0, 0);
@@ -36,7 +37,7 @@ feed('a rejected event shows the problem title and detail', () => {
     type: REJECTED,
     source: 's',
     time: 'not a date',
-    data: { title: 'Unsupported image format', detail: 'SVG is not supported', status: 415 },
+    data: { type: problemType('unsupported-media-type'), title: 'Unsupported image format', detail: 'SVG is not supported' } satisfies Rejection,
   }, at);
   assert.is(item.kind, 'rejected');
   assert.is(item.headline, 'Unsupported image format');

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { fixtures } from '../../../test/support.ts';
-import { formatName, notAnImageText, shrinkSize, sniffImageFormat, SNIFF_BYTES, TARGET_SHORT_SIDE } from '../../src/lib/image-format.ts';
+import { formatName, notAnImageText, sniffImageFormat, SNIFF_BYTES } from '../../src/lib/image-format.ts';
 
 const sniff = suite('image format from magic bytes');
 sniff('real files of every supported format', async () => {
@@ -40,15 +40,3 @@ names('one capitalisation everywhere', () => {
   assert.is(notAnImageText('notes.txt'), "notes.txt isn't an image: use JPEG, PNG, WebP, GIF, AVIF or TIFF.");
 });
 names.run();
-
-const shrink = suite('shrink size');
-shrink('twice the model input on the short side, aspect kept; small images untouched', () => {
-  assert.is(TARGET_SHORT_SIDE, 448);
-  assert.equal(shrinkSize(4032, 3024), { width: 597, height: 448 });
-  assert.equal(shrinkSize(3024, 4032), { width: 448, height: 597 });
-  assert.equal(shrinkSize(6000, 500), { width: 5376, height: 448 });
-  assert.is(shrinkSize(448, 1000), null);
-  assert.is(shrinkSize(300, 200), null);
-  assert.is(shrinkSize(NaN, 10), null);
-});
-shrink.run();

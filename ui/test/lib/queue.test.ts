@@ -87,7 +87,20 @@ clearing('clear drops waiting tasks but lets running ones finish', async () => {
   await queue.onIdle();
   assert.equal(ran, [1]);
 });
-clearing('onIdle resolves at once when empty', async () => {
-  await createQueue({ concurrency: 2 }).onIdle();
+clearing('onIdle resolves at once when empty, and only once a running task ends', async () => {
+  const queue = createQueue({ concurrency: 2 });
+  let idle = false;
+  void queue.onIdle().then(() => (idle = true));
+  await Promise.resolve();
+  assert.ok(idle, 'an empty queue is idle without waiting for anything');
+  const gate = deferred();
+  queue.push(() => gate.promise);
+  idle = false;
+  const waited = queue.onIdle().then(() => (idle = true));
+  await tick();
+  assert.not.ok(idle, 'not idle while a task runs');
+  gate.resolve();
+  await waited;
+  assert.is(queue.active, 0);
 });
 clearing.run();

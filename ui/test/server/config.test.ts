@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, loadConfig } from '../../server/config.ts';
+import { loadConfig as loadFunctionConfig } from '../../../functions/classify/src/config.ts';
+import { ConfigError, loadConfig, pageConfig } from '../../server/config.ts';
 
 const config = suite('ui config');
 config('defaults: port 3000, classify on 127.0.0.1:8080, frozen', () => {
@@ -28,6 +29,15 @@ config('reads PORT, CLASSIFY_URL, flags and the event token', () => {
   assert.is(c.classifyUpstream.host, 'classify.default.svc.cluster.local');
   assert.is(c.page.features.camera, false);
   assert.is(c.events.token, 'abcdefghijklmnop_-0123');
+});
+config('the page gets the function\'s limits, by the function\'s own variables and defaults', () => {
+  const fn = loadFunctionConfig({});
+  const page = pageConfig(loadConfig({}, { publicDir: '/srv' }));
+  assert.equal([page.maxUploadBytes, page.maxPixels, page.maxDimension], [fn.bodyLimitBytes, fn.maxPixels, fn.maxDimension]);
+  const env = { KLASSIFY_BODY_LIMIT: '4096', KLASSIFY_MAX_PIXELS: '1000000', KLASSIFY_MAX_DIMENSION: '2000' };
+  const set = pageConfig(loadConfig(env, { publicDir: '/srv' }));
+  assert.equal([set.maxUploadBytes, set.maxPixels, set.maxDimension], [4096, 1_000_000, 2000]);
+  assert.is(pageConfig(loadConfig({ UI_MAX_BODY_BYTES: '2048' }, { publicDir: '/srv' })).maxUploadBytes, 2048, 'the smaller body limit');
 });
 config('lists every invalid variable with the valid values', () => {
   try {
@@ -58,6 +68,19 @@ config('a short or odd event token is refused without echoing it', () => {
       assert.match((error as ConfigError).message, new RegExp(`UI_EVENTS_TOKEN \\(${token.length} characters\\) is invalid; valid values: 16 to 256 characters`));
       assert.not.ok((error as ConfigError).message.includes(token));
     }
+  }
+});
+config('trusted proxies: loopback by default, networks when set; the old hop count is refused by name', () => {
+  const c = loadConfig({}, { publicDir: '/srv' });
+  assert.ok(c.trustedProxies.check('127.0.0.1', 'ipv4'));
+  assert.not.ok(c.trustedProxies.check('10.244.0.5', 'ipv4'));
+  const knative = loadConfig({ UI_TRUSTED_PROXIES: '127.0.0.0/8,::1/128,10.244.0.0/16' }, { publicDir: '/srv' });
+  assert.ok(knative.trustedProxies.check('10.244.0.5', 'ipv4'));
+  for (const [env, expected] of [
+    [{ UI_TRUSTED_PROXIES: '10.244.0.0/' }, /^UI_TRUSTED_PROXIES="10\.244\.0\.0\/" is invalid/],
+    [{ UI_TRUSTED_PROXY_HOPS: '1' }, /UI_TRUSTED_PROXY_HOPS is no longer read; set UI_TRUSTED_PROXIES/],
+  ] as const) {
+    assert.throws(() => loadConfig(env, { publicDir: '/srv' }), (error: ConfigError) => expected.test(error.problems[0]));
   }
 });
 config.run();

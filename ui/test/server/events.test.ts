@@ -5,7 +5,7 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { CLASSIFIED, REJECTED } from '../../../contracts/events.ts';
 import { problemType } from '../../../contracts/problems.ts';
 import { createUiServer, type UiServer } from '../../server/app.ts';
-import { raw, silentLogger, testConfig } from '../support.ts';
+import { pollUntil, raw, silentLogger, testConfig, within } from '../support.ts';
 import { openSse, type SseStream } from '../sse.ts';
 
 interface Ctx {
@@ -43,13 +43,7 @@ async function start(env: Record<string, string> = {}) {
   return { ui, base: `http://127.0.0.1:${(await ui.listen()).port}` };
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (check: () => boolean, what: string) => pollUntil(what, check, { timeoutMs: 5000 });
 
 /** Reads frames until one carries data (skipping retry and heartbeat frames). */
 async function nextData(stream: SseStream, timeoutMs = 2000) {
@@ -227,13 +221,7 @@ stalled('ends at the deadline with a 408, and the connection closes', async (ctx
   const closed = new Promise((resolve) => socket.once('close', resolve));
   socket.write(`POST /events/${TOKEN} HTTP/1.1\r\nHost: ui\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id":`);
   // The server ends it; a generous multiple of the deadline bounds the wait.
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise((resolve) => (timer = setTimeout(resolve, 10_000, 'late')));
-  try {
-    assert.is.not(await Promise.race([closed, late]), 'late', 'the server did not end the stalled body');
-  } finally {
-    clearTimeout(timer);
-  }
+  await within(10_000, 'the server to end the stalled body', closed);
   const [head, body] = answer.split('\r\n\r\n');
   assert.match(head, /^HTTP\/1\.1 408 /);
   assert.match(head, /connection: close/i);
@@ -281,7 +269,6 @@ slow.run();
 // ---------------------------------------------------------------------------
 const perClient = tracked('ui server: streams per client address, and their lifetime', {
   UI_MAX_SSE_PER_CLIENT: '2',
-  UI_TRUSTED_PROXY_HOPS: '1',
   UI_SSE_MAX_LIFETIME_MS: '400',
 });
 
@@ -298,10 +285,7 @@ perClient('one address may hold only its share; spoofed X-Forwarded-For entries 
 
 perClient('a stream ends after its maximum lifetime and the slot frees', async (ctx) => {
   const stream = await open(ctx, { 'X-Forwarded-For': '192.0.2.1' });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(false), 10_000)));
-  const ended = await Promise.race([stream.ended.then(() => true), late]).finally(() => clearTimeout(timer));
-  assert.ok(ended, 'the server ended the stream');
+  await within(10_000, 'the server to end the stream', stream.ended);
   await until(() => ctx.ui.hub.clients === 0, 'the slot to free');
 });
 perClient.run();

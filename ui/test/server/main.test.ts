@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { EXIT_CANNOT_START } from '../../../server-kit/exit.ts';
-import { builtUi, freePort, raw, ROOT } from '../support.ts';
+import { builtUi, freePort, ROOT, waitForPort } from '../support.ts';
 import { openSse } from '../sse.ts';
 
 function run(env: Record<string, string>) {
@@ -25,12 +25,7 @@ main('honours $PORT, and SIGTERM closes event streams and exits 0', async () => 
   const port = await freePort();
   const proc = run({ PORT: String(port), HOST: '127.0.0.1', UI_PUBLIC_DIR: publicDir });
   try {
-    let up = false;
-    for (let i = 0; i < 100 && !up; i += 1) {
-      up = await raw(`http://127.0.0.1:${port}/health/liveness`).then((r) => r.status === 200, () => false);
-      if (!up) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.ok(up, proc.output());
+    await waitForPort(port, { timeoutMs: 10_000, child: proc.child }).catch((err) => assert.unreachable(`${err.message}\n${proc.output()}`));
     const stream = await openSse(`http://127.0.0.1:${port}/events/stream`);
     await stream.next();
     proc.child.kill('SIGTERM');

@@ -151,6 +151,8 @@ cfg('config.json comes from the environment and is revalidated', async ({ base }
     readinessUrl: '/api/health/readiness',
     eventsUrl: '/events/stream',
     maxUploadBytes: 2048,
+    maxPixels: 50_000_000,
+    maxDimension: 32_768,
     topK: 3,
     uploadConcurrency: 2,
     slowAfterMs: 1500,
@@ -188,11 +190,13 @@ csp.run();
 // ---------------------------------------------------------------------------
 const shutdown = suite('ui server: graceful close');
 shutdown('close() lets an in-flight request finish, then stops listening', async () => {
-  let arrived!: () => void;
-  const upstreamGotRequest = new Promise<void>((resolve) => (arrived = resolve));
-  const upstream = http.createServer((req, res) => {
-    arrived();
-    setTimeout(() => res.end('{"late":true}'), 150);
+  const upstream = http.createServer();
+  let answer!: () => void;
+  const upstreamGotRequest = new Promise<void>((resolve) => {
+    upstream.once('request', (_req, res: http.ServerResponse) => {
+      answer = () => res.end('{"late":true}');
+      resolve();
+    });
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const { port } = upstream.address() as AddressInfo;
@@ -200,7 +204,9 @@ shutdown('close() lets an in-flight request finish, then stops listening', async
   try {
     const inflight = raw(`${base}/api/health/readiness`);
     await upstreamGotRequest;
-    await ui.close();
+    const closing = ui.close();
+    answer(); // only once the UI server is closing: the request is in flight throughout
+    await closing;
     const res = await inflight;
     assert.is(res.status, 200);
     assert.is(res.text, '{"late":true}');

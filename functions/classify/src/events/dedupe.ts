@@ -1,6 +1,8 @@
 // Brokers deliver at least once. A redelivered event within the window gets the stored
-// reply instead of a second inference. The store is bounded three ways: entries expire
-// after ttlMs, and the oldest go first once it holds more than maxEntries or maxBytes.
+// reply instead of a second inference. The store is lru-cache, bounded three ways: entries
+// expire after ttlMs, and the least recently used go first once it holds more than
+// maxEntries or maxBytes.
+import { LRUCache } from 'lru-cache';
 
 export interface DedupeLimits {
   ttlMs: number;
@@ -9,86 +11,75 @@ export interface DedupeLimits {
   maxBytes: number;
 }
 
-/** What one entry costs beyond its key and reply: the Map slot, the entry and its promise. */
+/** What one entry costs beyond its key and reply: the cache's slot and bookkeeping. */
 export const ENTRY_OVERHEAD_BYTES = 256;
 
-interface Entry<T> {
-  at: number;
-  value: Promise<T>;
-  bytes: number;
-}
-
-export class EventDeduper<T> {
-  private entries = new Map<string, Entry<T>>();
-  private total = 0;
+export class EventDeduper<T extends {}> {
+  /** Null when any limit is 0: de-duplication is off. */
+  private readonly replies: LRUCache<string, T> | null;
+  /**
+   * Runs not yet settled, so that a concurrent duplicate waits for the first. They are not
+   * in the cache (their size is not known yet); admission bounds how many there are.
+   */
+  private readonly running = new Map<string, Promise<T>>();
 
   /** `sizeOf` estimates a stored value's bytes; keys count at two bytes a character. */
   constructor(
-    private limits: DedupeLimits,
-    private sizeOf: (value: T) => number,
-    private onChange: (entries: number, bytes: number) => void = () => {},
-  ) {}
+    limits: DedupeLimits,
+    sizeOf: (value: T) => number,
+    private readonly onChange: (entries: number, bytes: number) => void = () => {},
+    /** The clock the TTL is measured by; tests pass a fake one. */
+    perf: { now(): number } = performance,
+  ) {
+    const { ttlMs, maxEntries, maxBytes } = limits;
+    this.replies =
+      ttlMs > 0 && maxEntries > 0 && maxBytes > 0
+        ? new LRUCache<string, T>({
+            max: maxEntries,
+            ttl: ttlMs,
+            maxSize: maxBytes,
+            sizeCalculation: (value, key) => key.length * 2 + ENTRY_OVERHEAD_BYTES + sizeOf(value),
+            perf,
+            // Read the clock at each check rather than cache it for 1 ms: a fake clock (tests) is seen at once.
+            ttlResolution: 0,
+            // Fires for every entry that leaves (expired, evicted, replaced), so the metrics follow.
+            disposeAfter: () => this.changed(),
+          })
+        : null;
+  }
 
   /**
    * Returns the stored value for `key`, or runs `produce` once and stores what it resolves
-   * to. A concurrent duplicate waits for the first run. A failure is never stored: the
-   * entry goes, so a retry runs again.
+   * to. A concurrent duplicate waits for the first run. A failure is never stored, so a
+   * retry runs again. A value larger than maxBytes on its own is not stored.
    */
   async once(key: string, produce: () => Promise<T>): Promise<{ value: T; duplicate: boolean }> {
-    const now = Date.now();
-    const hit = this.entries.get(key);
-    if (hit && now - hit.at < this.limits.ttlMs) return { value: await hit.value, duplicate: true };
-    if (hit) {
-      this.remove(key, hit);
-      this.onChange(this.entries.size, this.total);
+    const stored = this.replies?.get(key);
+    if (stored !== undefined) return { value: stored, duplicate: true };
+    const pending = this.running.get(key);
+    if (pending) return { value: await pending, duplicate: true };
+    const run = produce();
+    this.running.set(key, run);
+    try {
+      const value = await run;
+      this.replies?.set(key, value);
+      this.changed();
+      return { value, duplicate: false };
+    } finally {
+      this.running.delete(key);
     }
-    const value = produce();
-    if (this.limits.maxEntries > 0 && this.limits.ttlMs > 0 && this.limits.maxBytes > 0) this.store(key, value, now);
-    return { value: await value, duplicate: false };
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.replies?.size ?? 0;
   }
 
-  /** The estimated bytes held, never above maxBytes once an insertion has settled. */
+  /** The estimated bytes held, never above maxBytes. */
   get bytes(): number {
-    return this.total;
+    return this.replies?.calculatedSize ?? 0;
   }
 
-  private store(key: string, value: Promise<T>, now: number): void {
-    const entry: Entry<T> = { at: now, value, bytes: key.length * 2 + ENTRY_OVERHEAD_BYTES };
-    this.entries.set(key, entry);
-    this.total += entry.bytes;
-    this.evict(now);
-    value.then(
-      (v) => {
-        if (this.entries.get(key) !== entry) return; // evicted while it ran
-        const size = this.sizeOf(v);
-        entry.bytes += size;
-        this.total += size;
-        this.evict(Date.now());
-      },
-      () => {
-        if (this.entries.get(key) !== entry) return;
-        this.remove(key, entry);
-        this.onChange(this.entries.size, this.total);
-      },
-    );
-  }
-
-  private remove(key: string, entry: Entry<T>): void {
-    this.entries.delete(key);
-    this.total -= entry.bytes;
-  }
-
-  private evict(now: number): void {
-    const { ttlMs, maxEntries, maxBytes } = this.limits;
-    // Map iteration is insertion order, so the oldest entries come first.
-    for (const [key, entry] of this.entries) {
-      if (this.entries.size <= maxEntries && this.total <= maxBytes && now - entry.at < ttlMs) break;
-      this.remove(key, entry);
-    }
-    this.onChange(this.entries.size, this.total);
+  private changed(): void {
+    this.onChange(this.size, this.bytes);
   }
 }

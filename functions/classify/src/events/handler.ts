@@ -1,15 +1,15 @@
-// The CloudEvents handler, free of any transport: a submitted event in, a reply event (or an
+// The CloudEvents handler, free of any transport: a validated event in, a reply event (or an
 // error for the transport to map) out. The reply goes back into the Broker (the reply pattern).
 import { subtle } from 'node:crypto';
 import { CloudEvent } from 'cloudevents';
-import { CLASSIFIED, REJECTED } from '../../../../contracts/events.ts';
+import { CLASSIFIED, REJECTED, type Rejection } from '../../../../contracts/events.ts';
+import { problemType } from '../../../../contracts/problems.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { ClientError, InvalidInput, type ErrorCode } from '../errors.ts';
-import { problemOf } from '../http/problems.ts';
+import { ClientError, ConfigError, InvalidInput, type ErrorCode } from '../errors.ts';
 import { EventDeduper } from './dedupe.ts';
-import { validateAttributes, type IncomingEvent } from './validate.ts';
+import { copiedAttributes, type SubmittedEvent } from './validate.ts';
 
 export type Reply = CloudEvent<unknown>;
 
@@ -35,7 +35,6 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
   'invalid-input': 'reject',
   'malformed-cloudevent': 'refuse',
   'unsupported-event-type': 'refuse',
-  'event-conflict': 'refuse',
   'invalid-parameter': 'refuse',
   'malformed-multipart': 'refuse',
   'missing-image-field': 'refuse',
@@ -43,41 +42,55 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
   'request-timeout': 'refuse',
   'client-closed': 'refuse',
   'not-found': 'refuse',
+  'unknown-model': 'reject', // a retry cannot make the model exist
+  'batch-too-large': 'reject',
   'method-not-allowed': 'refuse',
   'overloaded': 'refuse',
+  'too-many-uploads': 'refuse',
   'not-ready': 'refuse',
   'worker-unavailable': 'refuse',
 };
 
 /**
- * Validates every attribute, then answers from the de-duplication store or classifies.
- * The store's key is (source, id, SHA-256 of the data): a true redelivery gets the stored
- * reply, while another payload under the same (source, id) is classified on its own.
+ * Answers from the de-duplication store or classifies. The store's key is (source, id,
+ * SHA-256 of the data): a true redelivery gets the stored reply, while another payload under
+ * the same (source, id) is classified on its own.
  */
-export async function handleEvent(event: IncomingEvent, deps: EventDeps): Promise<{ reply: Reply; duplicate: boolean }> {
-  const attributes = validateAttributes(event.attributes);
+export async function handleEvent(event: SubmittedEvent, deps: EventDeps): Promise<{ reply: Reply; duplicate: boolean }> {
+  const { attributes } = event;
   // Web Crypto hashes on the libuv pool, so a 10 MB image does not hold the event loop.
   const digest = event.data ? Buffer.from(await subtle.digest('SHA-256', event.data)).toString('base64') : '-';
   const key = `${attributes.source}\n${attributes.id}\n${digest}`;
   const { value, duplicate } = await deps.deduper.once(key, async () => {
-    // Only validated values reach the reply, and so its headers.
-    const common = {
-      source: deps.config.eventSource,
-      subject: attributes.subject,
-      // The input's identity, so a consumer can match a result to what it submitted.
-      correlationid: attributes.id,
-      correlationsource: attributes.source,
-      datacontenttype: 'application/json',
-    };
+    // Only validated values reach the reply, and so its headers; the input's identity goes
+    // with it, so a consumer can match a result to what it submitted.
+    const common = { ...copiedAttributes(attributes), source: deps.config.eventSource, datacontenttype: 'application/json' };
     try {
       const result = await classify(event.data, deps);
       return new CloudEvent({ ...common, type: CLASSIFIED, data: result });
     } catch (err) {
       if (!(err instanceof ClientError) || OUTCOME[err.code] === 'refuse') throw err;
-      return new CloudEvent({ ...common, type: REJECTED, data: problemOf(err) });
+      return new CloudEvent({ ...common, type: REJECTED, data: rejection(err) });
     }
   });
   return { reply: value, duplicate };
+}
+
+/** Why the image was refused: the problem's type, title, detail and facts, with no transport's status. */
+function rejection(err: ClientError): Rejection {
+  return { type: problemType(err.code), title: err.title, detail: err.message, ...err.details };
+}
+
+/**
+ * The SDK checks the source of every reply it builds: a KLASSIFY_EVENT_SOURCE it refuses
+ * stops start-up instead of failing every delivery.
+ */
+export function checkEventSource(source: string): void {
+  try {
+    new CloudEvent({ id: 'check', source, type: CLASSIFIED });
+  } catch {
+    throw new ConfigError(`KLASSIFY_EVENT_SOURCE="${source}" is invalid; valid values: a URI reference (RFC 3986), as a CloudEvent source must be, e.g. /klassify/classify.`);
+  }
 }
 
 function classify(data: Buffer | undefined, deps: EventDeps) {

@@ -1,6 +1,8 @@
 // What a submitted event must look like before any work is done for it. Every attribute is
-// checked here, in both content modes, so that what flows on (into the de-duplication key,
-// into reply headers) is known to be present, small and header-safe.
+// checked here once, in both content modes, so that what flows on (into the de-duplication
+// key, into reply headers) is known to be present, small and header-safe, and what a reply
+// copies is known to pass the SDK's own validation of that reply.
+import { CloudEvent, ValidationError } from 'cloudevents';
 import { SUBMITTED } from '../../../../contracts/events.ts';
 import { ClientError, InvalidInput } from '../errors.ts';
 
@@ -31,10 +33,21 @@ export interface Attributes {
   datacontenttype?: string;
 }
 
-/** An event as a transport found it: attribute values not yet checked, data as bytes. */
-export interface IncomingEvent {
-  attributes: Record<string, unknown>;
+/** A submitted event whose attributes have been validated; its data as bytes. */
+export interface SubmittedEvent {
+  attributes: Attributes;
   data: Buffer | undefined;
+}
+
+/** What a reply copies from the event it answers: its subject, and its identity as extensions. */
+export interface CopiedAttributes {
+  subject?: string;
+  correlationid: string;
+  correlationsource: string;
+}
+
+export function copiedAttributes(attributes: Attributes): CopiedAttributes {
+  return { subject: attributes.subject, correlationid: attributes.id, correlationsource: attributes.source };
 }
 
 const REQUIRED = ['id', 'source', 'specversion', 'type'] as const;
@@ -49,7 +62,10 @@ export function malformed(detail: string): ClientError {
   return new InvalidInput(detail, 'malformed-cloudevent', 'Malformed CloudEvent');
 }
 
-/** Checks every attribute of an event; throws a malformed-cloudevent or unsupported-event-type error. */
+/**
+ * Checks every attribute of an event, as a transport found it; throws a malformed-cloudevent
+ * or unsupported-event-type error.
+ */
 export function validateAttributes(raw: Record<string, unknown>): Attributes {
   const names = Object.keys(raw);
   const extensions = names.filter((n) => !OPTIONAL.has(n) && !(REQUIRED as readonly string[]).includes(n));
@@ -67,7 +83,7 @@ export function validateAttributes(raw: Record<string, unknown>): Attributes {
   if (raw.type !== SUBMITTED) {
     throw new InvalidInput(`Event type ${raw.type} is not handled here; send ${SUBMITTED}.`, 'unsupported-event-type', 'Unsupported event type');
   }
-  return {
+  const attributes: Attributes = {
     specversion: '1.0',
     id: raw.id as string,
     source: raw.source as string,
@@ -75,6 +91,24 @@ export function validateAttributes(raw: Record<string, unknown>): Attributes {
     subject: (raw.subject ?? undefined) as string | undefined,
     datacontenttype: (raw.datacontenttype ?? undefined) as string | undefined,
   };
+  checkReplyCopies(copiedAttributes(attributes));
+  return attributes;
+}
+
+/**
+ * The SDK validates every reply it builds, and a reply it refuses after the work is done is
+ * a 5xx on every delivery (and a broker retries those). So what a reply copies goes through
+ * that same validation now, with placeholders for what the reply sets itself.
+ */
+function checkReplyCopies(copied: CopiedAttributes): void {
+  try {
+    new CloudEvent({ id: 'check', source: '/check', type: 'check', ...copied });
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const [first] = (err.errors ?? []) as { instancePath?: string; message?: string }[];
+    const where = first?.instancePath ? ` (${first.instancePath.slice(1)}: ${first.message})` : '';
+    throw malformed(`A reply cannot carry this event's attributes${where}; send CloudEvents 1.0 attribute values.`);
+  }
 }
 
 function checkAttribute(name: string, value: unknown, extension: boolean): void {
@@ -91,13 +125,18 @@ function checkAttribute(name: string, value: unknown, extension: boolean): void 
   if (!PRINTABLE.test(value)) {
     throw malformed(`Attribute "${name}" contains a character outside printable ASCII (a control character, CR/LF or non-ASCII text); percent-encode it.`);
   }
+  // The spec: an optional attribute, if present, is a non-empty string (an empty ce-subject
+  // header is one that is present).
+  if (value === '' && OPTIONAL.has(name)) throw malformed(`Attribute "${name}" is empty; leave it out instead.`);
+  // A reply carries values in binary-mode headers, where HTTP drops a leading or trailing space.
+  if (value.trim() !== value) throw malformed(`Attribute "${name}" starts or ends with a space, which an HTTP header cannot keep; percent-encode it (%20).`);
 }
 
 /**
- * Reads a structured-mode event (the JSON event format): its attributes, and its image from
- * data_base64. A `data` member is JSON, never an image, so it counts as no image at all.
+ * Reads a structured-mode event (the JSON event format): its attributes, validated, and its
+ * image from data_base64. A `data` member is JSON, never an image, so it counts as no image.
  */
-export function parseStructured(body: Buffer): IncomingEvent {
+export function parseStructured(body: Buffer): SubmittedEvent {
   if (jsonValues(body, EVENT_LIMITS.jsonValues) > EVENT_LIMITS.jsonValues) {
     throw malformed(`The structured event has more than ${EVENT_LIMITS.jsonValues} JSON values; an event is a few attributes and data_base64.`);
   }
@@ -111,9 +150,10 @@ export function parseStructured(body: Buffer): IncomingEvent {
   if (typeof parsed !== 'object' || parsed === null) throw malformed('A structured event must be a JSON object.');
   const { data, data_base64: base64, ...attributes } = parsed as Record<string, unknown>;
   if (base64 !== undefined && data !== undefined) throw malformed('The event has both data and data_base64; send one.');
-  if (base64 === undefined || base64 === null) return { attributes, data: undefined };
+  const validated = validateAttributes(attributes);
+  if (base64 === undefined || base64 === null) return { attributes: validated, data: undefined };
   if (typeof base64 !== 'string' || !BASE64.test(base64)) throw malformed('data_base64 must be a base64 string (RFC 4648, no line breaks).');
-  return { attributes, data: Buffer.from(base64, 'base64') };
+  return { attributes: validated, data: Buffer.from(base64, 'base64') };
 }
 
 const QUOTE = 0x22;

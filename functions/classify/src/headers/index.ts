@@ -2,7 +2,6 @@
 // format's header read would cost that the header itself does not say. Every parser here is
 // linear in the bytes, bounds each count by the bytes there, and allocates nothing a file
 // can make large; together they take a few milliseconds on a 10 MB file.
-import type { DecodeLimits } from '../decode-budget.ts';
 import { ImageTooLarge } from '../errors.ts';
 import type { Format } from '../image-format.ts';
 import { countGifFrames } from './gif.ts';
@@ -27,7 +26,7 @@ export interface ImageStructure {
  * animation or a multi-page TIFF with more than `maxFrames` frames or pages: the header read
  * of each costs time or memory per frame, and the model sees only the first.
  */
-export function readStructure(format: Format, bytes: Uint8Array, limits: Pick<DecodeLimits, 'maxFrames' | 'maxJpegScans'>): ImageStructure {
+export function readStructure(format: Format, bytes: Uint8Array, limits: { maxFrames: number; maxJpegScans: number }): ImageStructure {
   const { maxFrames } = limits;
   // Counting one past a limit is enough to refuse.
   const stopAt = maxFrames + 1;

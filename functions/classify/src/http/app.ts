@@ -1,17 +1,22 @@
 // The HTTP transport: routing, admission, problem responses and metrics per request.
 // It knows nothing about images or models beyond calling the core.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { clientAddress, clientKey } from '../../../../server-kit/client-address.ts';
 import { stageClose } from '../../../../server-kit/linger.ts';
 import type { Logger } from '../../../../server-kit/log.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import { ClientClosed, ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { openApiDocument } from '../openapi.ts';
-import { guardBody, readUpload, type BodyTiming } from './body.ts';
-import { classifyOptions, mergeParams } from './params.ts';
+import { MODEL_NAME } from '../model/mobilenet.ts';
+import { openApiDocument } from './openapi.ts';
+import { readUpload, type BodyGuard, type BodyTiming } from './body.ts';
+import { classifyOptions, readParams } from './params.ts';
 import { closesConnection } from './problems.ts';
+import type { Admit, Handler, Route } from './route.ts';
 import { sendJson, sendProblem } from './respond.ts';
+import { classifierRuntime, servedModels } from './v2/model.ts';
+import { createV2Routes } from './v2/routes.ts';
 
 export interface ServiceState {
   classifier: Classifier | null;
@@ -24,10 +29,10 @@ export interface AppDeps {
   state: ServiceState;
   log: Logger;
   /**
-   * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `gone` fires
-   * when the sender has closed the connection: pass it on as ClassifyOptions.signal.
+   * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `body` is the
+   * request's body policy: its timing, and a signal that fires when the sender has gone.
    */
-  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, gone: AbortSignal) => Promise<number>;
+  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, body: BodyGuard) => Promise<number>;
 }
 
 /** What GET / answers: directions for a person or a probe that opens the function's URL. */
@@ -36,13 +41,11 @@ const INDEX = {
   classify: 'POST /classify with an image (raw bytes, or a multipart "image" file)',
   events: 'POST / with a CloudEvent dev.klassify.image.submitted',
   openapi: '/openapi.json',
+  inferenceProtocol: 'Open Inference Protocol v2 (KServe, Triton clients): GET /v2, POST /v2/models/{model}/infer',
   health: { liveness: '/health/liveness', readiness: '/health/readiness' },
   metrics: '/metrics',
   ui: 'The web UI is served on its own (npm start: http://localhost:3000; on Knative: the ui Service).',
 };
-
-/** `gone` is aborted when the client closes the connection before the reply is written. */
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
 
 export function createApp(deps: AppDeps): RequestListener {
   const { config, metrics, state, log } = deps;
@@ -61,32 +64,42 @@ export function createApp(deps: AppDeps): RequestListener {
     return state.classifier;
   };
 
-  /** Admission first, so a refused request costs no body buffering. */
-  const withAdmission = async (fn: (c: Classifier) => Promise<number>): Promise<number> => {
+  /**
+   * Admission first, so a refused request costs no body buffering. Every route that reads
+   * a body goes through here, so each counts against its client's share (admission.ts), and
+   * reads its body with the policy handed to `fn`: the slow-client timing, `gone`, and the
+   * cut that ends the read when the client's slow uploads pass its share.
+   */
+  const withAdmission: Admit = async (req, gone, fn) => {
     const classifier = ready();
-    const release = classifier.admit();
+    const client = clientKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustedProxies));
+    const cut = new AbortController();
+    const ticket = classifier.admit(client, (err) => cut.abort(err));
+    // 'end' comes once the body has been read to its end, by whichever reader.
+    req.once('end', ticket.bodyRead);
     try {
-      return await fn(classifier);
+      return await fn(classifier, { timing, signal: gone, cut: cut.signal });
     } finally {
-      release();
+      req.off('end', ticket.bodyRead);
+      ticket.release();
     }
   };
 
   const classify: Handler = (req, res, url, gone) =>
-    withAdmission(async (classifier) => {
-      classifyOptions(url.searchParams, config); // a bad query is refused before the body is read
-      const upload = await readUpload(req, config.bodyLimitBytes);
-      const opts = classifyOptions(mergeParams(url.searchParams, upload.params), config);
+    withAdmission(req, gone, async (classifier, body) => {
+      const query = readParams(url.searchParams); // a bad query is refused before the body is read
+      const upload = await readUpload(req, config.bodyLimitBytes, body);
+      const opts = classifyOptions(config, query, readParams(upload.params, query));
       gone.throwIfAborted(); // nobody is waiting: start no work
       sendJson(res, 200, await classifier.classify(upload.bytes, { ...opts, signal: gone }));
       return 200;
     });
 
-  const routes: Record<string, Record<string, Handler>> = {
+  const handlers: Record<string, Record<string, Handler>> = {
     '/classify': { POST: classify },
     '/': {
       GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
-      POST: (req, res, _url, gone) => withAdmission((classifier) => deps.handleEvent(req, res, classifier, gone)),
+      POST: (req, res, _url, gone) => withAdmission(req, gone, (classifier, body) => deps.handleEvent(req, res, classifier, body)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
@@ -108,20 +121,31 @@ export function createApp(deps: AppDeps): RequestListener {
     // Built on first use, not at start-up: nothing waits for it on a cold start.
     '/openapi.json': { GET: (_req, res) => (sendJson(res, 200, (openApi ??= JSON.stringify(openApiDocument(config)))), 200) },
   };
+  const served = new Set(['/classify', '/']);
+  const routes: Record<string, Route> = Object.fromEntries(
+    Object.entries(handlers).map(([path, methods]) => [path, { label: path, model: served.has(path) ? MODEL_NAME : '', methods, sendError: sendProblem }]),
+  );
+  const v2 = createV2Routes({
+    config,
+    models: servedModels(config),
+    ready,
+    withAdmission,
+    runtime: (classifier) => classifierRuntime(classifier, config.resize),
+  });
+  const unmatched: Route = { label: 'unmatched', model: '', methods: {}, sendError: sendProblem };
 
   return (req, res) => {
     const gone = new AbortController();
     res.once('close', () => res.writableFinished || gone.abort(new ClientClosed()));
-    guardBody(req, { timing, signal: gone.signal });
     // The Host header is client-controlled; only the path matters for routing.
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = routes[url.pathname];
-    const routeLabel = route ? url.pathname : 'unmatched';
+    const route = routes[url.pathname] ?? v2(url.pathname);
+    const { label, model, sendError } = route ?? unmatched;
     const run = async (): Promise<number> => {
       if (!route) throw new NotFound(url.pathname);
-      const method = req.method === 'HEAD' && route.GET ? 'GET' : (req.method ?? '');
-      const handler = route[method];
-      if (!handler) throw new MethodNotAllowed(req.method ?? '', Object.keys(route));
+      const method = req.method === 'HEAD' && route.methods.GET ? 'GET' : (req.method ?? '');
+      const handler = route.methods[method];
+      if (!handler) throw Object.keys(route.methods).length ? new MethodNotAllowed(req.method ?? '', Object.keys(route.methods)) : new NotFound(url.pathname);
       return handler(req, res, url, gone.signal);
     };
     run()
@@ -130,10 +154,10 @@ export function createApp(deps: AppDeps): RequestListener {
         if (gone.signal.aborted) return 499;
         if (!(err instanceof ClientError)) log.error('request failed', { method: req.method, path: url.pathname, error: err });
         if (closesConnection(err)) dropConnectionAfterReply(req, res);
-        return sendProblem(res, err, url.pathname);
+        return sendError(res, err, url.pathname);
       })
       // Counted as 499 (nginx's "client closed request") even if an answer was written.
-      .then((status) => metrics.requests.labels(routeLabel, gone.signal.aborted ? '499' : String(status)).inc())
+      .then((status) => metrics.requests.labels(label, gone.signal.aborted ? '499' : String(status), model).inc())
       // Last line of defence: nothing about one request may become an unhandled rejection.
       .catch((err) => {
         log.error('failed to answer', { method: req.method, path: url.pathname, error: err });

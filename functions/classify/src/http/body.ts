@@ -3,7 +3,7 @@
 //
 // Every body is read through server-kit's consumeBody(), which owns the failure paths: it
 // counts every byte read from the request (whatever part of a form they are in) against
-// the limit, enforces the time policy that app.ts registers for the request, and settles
+// the limit, enforces the time policy that app.ts passes in for the request, and settles
 // exactly once, also when the client aborts or the connection closes. Nothing here can
 // throw asynchronously: every emitter (request, parser, each file stream) has an `error`
 // listener.
@@ -28,15 +28,11 @@ export interface BodyGuard {
   timing?: BodyTiming;
   /** Aborted when the client goes away; the read then ends at once. */
   signal?: AbortSignal;
-}
-
-// A request-scoped context, so that every reader of a body (this module's and the
-// CloudEvents handler's, through readRaw) applies the same policy without threading it
-// through each signature.
-const guards = new WeakMap<IncomingMessage, BodyGuard>();
-
-export function guardBody(req: IncomingMessage, guard: BodyGuard): void {
-  guards.set(req, guard);
+  /**
+   * Aborted by admission when this client's slow uploads are past its share: the read ends
+   * at once with the signal's reason (TooManyUploads), which the request answers.
+   */
+  cut?: AbortSignal;
 }
 
 export interface Upload {
@@ -71,28 +67,34 @@ function refuseDeclared(req: IncomingMessage, allowed: number, limit: number): v
  * chunk to `onChunk`. `allowed` bytes may be read; `limit` is the one a 413 names (a form
  * is allowed a little more than its file).
  */
-async function consume(req: IncomingMessage, { allowed, limit }: { allowed: number; limit: number }, onChunk: (chunk: Buffer) => void, cancel?: AbortSignal): Promise<number> {
-  const { timing, signal } = guards.get(req) ?? {};
+async function consume(
+  req: IncomingMessage,
+  { allowed, limit }: { allowed: number; limit: number },
+  { timing, signal, cut }: BodyGuard,
+  onChunk: (chunk: Buffer) => void,
+  cancel?: AbortSignal,
+): Promise<number> {
+  const cancels = [cancel, cut].filter((s): s is AbortSignal => s !== undefined);
   try {
-    return await consumeBody(req, { maxBytes: allowed, timing, signal, cancel }, onChunk);
+    return await consumeBody(req, { maxBytes: allowed, timing, signal, cancel: cancels.length > 1 ? AbortSignal.any(cancels) : cancels[0] }, onChunk);
   } catch (err) {
     throw clientError(err, limit);
   }
 }
 
-export async function readRaw(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readRaw(req: IncomingMessage, limit: number, guard: BodyGuard): Promise<Buffer> {
   refuseDeclared(req, limit, limit);
   const chunks: Buffer[] = [];
-  const size = await consume(req, { allowed: limit, limit }, (chunk) => chunks.push(chunk));
+  const size = await consume(req, { allowed: limit, limit }, guard, (chunk) => chunks.push(chunk));
   if (size === 0) throw new EmptyBody();
   return Buffer.concat(chunks, size);
 }
 
 /** The image from a raw body or a multipart form, with any form fields. */
-export async function readUpload(req: IncomingMessage, limit: number): Promise<Upload> {
+export async function readUpload(req: IncomingMessage, limit: number, guard: BodyGuard): Promise<Upload> {
   const type = mediaType(req);
-  if (type === 'multipart/form-data') return readMultipart(req, limit);
-  if (RAW_TYPES.test(type)) return { bytes: await readRaw(req, limit), params: new URLSearchParams() };
+  if (type === 'multipart/form-data') return readMultipart(req, limit, guard);
+  if (RAW_TYPES.test(type)) return { bytes: await readRaw(req, limit, guard), params: new URLSearchParams() };
   throw new UnsupportedMediaType(
     type
       ? `Content-Type ${type} is not accepted; send image/* or application/octet-stream bytes, or multipart/form-data with an "image" file.`
@@ -103,7 +105,7 @@ export async function readUpload(req: IncomingMessage, limit: number): Promise<U
 
 const malformed = (err: Error) => new InvalidInput(`Malformed multipart request: ${err.message}.`, 'malformed-multipart');
 
-async function readMultipart(req: IncomingMessage, limit: number): Promise<Upload> {
+async function readMultipart(req: IncomingMessage, limit: number, guard: BodyGuard): Promise<Upload> {
   // The whole form is bounded, not only the file: bytes in other parts count too.
   const total = limit + MULTIPART_OVERHEAD_BYTES;
   refuseDeclared(req, total, limit);
@@ -146,6 +148,7 @@ async function readMultipart(req: IncomingMessage, limit: number): Promise<Uploa
     await consume(
       req,
       { allowed: total, limit },
+      guard,
       (chunk) => {
         if (parser.write(chunk)) return;
         req.pause();

@@ -14,8 +14,8 @@ import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import { ClientError } from '../errors.ts';
 import { handleEvent, type EventDeps } from '../events/handler.ts';
-import { EVENT_LIMITS, malformed, parseStructured, validateAttributes, type IncomingEvent } from '../events/validate.ts';
-import { mediaType, readRaw } from './body.ts';
+import { EVENT_LIMITS, malformed, parseStructured, validateAttributes, type SubmittedEvent } from '../events/validate.ts';
+import { mediaType, readRaw, type BodyGuard } from './body.ts';
 
 const STRUCTURED = 'application/cloudevents+json';
 
@@ -27,14 +27,15 @@ export function structuredLimit(bodyLimitBytes: number): number {
 export async function handleCloudEvent(
   req: IncomingMessage,
   res: ServerResponse,
+  body: BodyGuard,
   deps: Omit<EventDeps, 'config'> & { classifier: Classifier; config: Readonly<Config> },
 ): Promise<number> {
-  const event = await readEvent(req, deps.config.bodyLimitBytes);
+  const event = await readEvent(req, deps.config.bodyLimitBytes, body);
   const { reply, duplicate } = await handleEvent(event, deps);
-  const { headers, body } = HTTP.binary(reply);
-  const payload = String(body);
+  const message = HTTP.binary(reply);
+  const payload = String(message.body);
   res.writeHead(200, {
-    ...(headers as Record<string, string>),
+    ...(message.headers as Record<string, string>),
     'content-length': Buffer.byteLength(payload),
     'x-klassify-duplicate': String(duplicate),
   });
@@ -42,16 +43,16 @@ export async function handleCloudEvent(
   return 200;
 }
 
-async function readEvent(req: IncomingMessage, bodyLimitBytes: number): Promise<IncomingEvent> {
+/** The event with its attributes validated: in binary mode before the body is read. */
+async function readEvent(req: IncomingMessage, bodyLimitBytes: number, guard: BodyGuard): Promise<SubmittedEvent> {
   const type = mediaType(req);
   if (type.startsWith('application/cloudevents-batch')) throw malformed('Batched events are not accepted; send one event per request.');
   if (type.startsWith('application/cloudevents')) {
     if (type !== STRUCTURED) throw malformed(`Event format ${type} is not supported; send ${STRUCTURED} or binary mode.`);
-    return parseStructured(await readRaw(req, structuredLimit(bodyLimitBytes)));
+    return parseStructured(await readRaw(req, structuredLimit(bodyLimitBytes), guard));
   }
-  const attributes = binaryAttributes(req.headers);
-  validateAttributes(attributes); // a malformed event costs no body read
-  return { attributes, data: await readBinaryData(req, bodyLimitBytes) };
+  const attributes = validateAttributes(binaryAttributes(req.headers)); // a malformed event costs no body read
+  return { attributes, data: await readBinaryData(req, bodyLimitBytes, guard) };
 }
 
 /** Binary mode: each `ce-<name>` header is an attribute, and Content-Type is datacontenttype. */
@@ -65,9 +66,9 @@ function binaryAttributes(headers: IncomingHttpHeaders): Record<string, unknown>
 }
 
 /** The body is the image; an empty one is an event without data, which the handler rejects. */
-async function readBinaryData(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+async function readBinaryData(req: IncomingMessage, limit: number, guard: BodyGuard): Promise<Buffer | undefined> {
   try {
-    return await readRaw(req, limit);
+    return await readRaw(req, limit, guard);
   } catch (err) {
     if (err instanceof ClientError && err.code === 'empty-body') return undefined;
     throw err;

@@ -1,28 +1,33 @@
-// Query parameters of POST /classify, validated into typed options.
+// Parameters of POST /classify, from the query string and from form fields, validated into
+// typed options. Each source is validated once; the query string wins over a form field.
 import type { Config } from '../config.ts';
 import { MAX_TOPK, RESIZE_POLICIES, type ResizePolicy } from '../config.ts';
 import type { ClassifyOptions } from '../classifier.ts';
 import { InvalidParameter } from '../errors.ts';
 
-export function classifyOptions(query: URLSearchParams, config: Pick<Config, 'topkDefault' | 'resize'>): ClassifyOptions {
-  const rawTopk = query.get('topk');
-  let topk = config.topkDefault;
-  if (rawTopk !== null) {
-    topk = Number(rawTopk);
-    if (!/^\d+$/.test(rawTopk) || topk < 1 || topk > MAX_TOPK) {
-      throw new InvalidParameter('topk', `topk must be an integer from 1 to ${MAX_TOPK}; got ${JSON.stringify(rawTopk.slice(0, 40))}.`);
+export type ClassifyParams = Pick<ClassifyOptions, 'topk' | 'resize'>;
+
+/** The parameters that `params` sets, validated; those already in `given` are not read again. */
+export function readParams(params: URLSearchParams, given: Partial<ClassifyParams> = {}): Partial<ClassifyParams> {
+  const found: Partial<ClassifyParams> = {};
+  const topk = params.get('topk');
+  if (topk !== null && given.topk === undefined) {
+    found.topk = Number(topk);
+    if (!/^\d+$/.test(topk) || found.topk < 1 || found.topk > MAX_TOPK) {
+      throw new InvalidParameter('topk', `topk must be an integer from 1 to ${MAX_TOPK}; got ${JSON.stringify(topk.slice(0, 40))}.`);
     }
   }
-  const rawResize = query.get('resize');
-  if (rawResize !== null && !RESIZE_POLICIES.includes(rawResize as ResizePolicy)) {
-    throw new InvalidParameter('resize', `resize must be one of ${RESIZE_POLICIES.join(', ')}; got ${JSON.stringify(rawResize.slice(0, 40))}.`);
+  const resize = params.get('resize');
+  if (resize !== null && given.resize === undefined) {
+    if (!RESIZE_POLICIES.includes(resize as ResizePolicy)) {
+      throw new InvalidParameter('resize', `resize must be one of ${RESIZE_POLICIES.join(', ')}; got ${JSON.stringify(resize.slice(0, 40))}.`);
+    }
+    found.resize = resize as ResizePolicy;
   }
-  return { topk, resize: (rawResize as ResizePolicy | null) ?? config.resize };
+  return found;
 }
 
-/** Query parameters, with form fields filling in what the query string does not set. */
-export function mergeParams(query: URLSearchParams, form: URLSearchParams): URLSearchParams {
-  const merged = new URLSearchParams(query);
-  for (const [name, value] of form) if (!merged.has(name)) merged.set(name, value);
-  return merged;
+/** The options for one request: the query string's, then the form's, then the configured defaults. */
+export function classifyOptions(config: Pick<Config, 'topkDefault' | 'resize'>, query: Partial<ClassifyParams>, form: Partial<ClassifyParams> = {}): ClassifyParams {
+  return { topk: query.topk ?? form.topk ?? config.topkDefault, resize: query.resize ?? form.resize ?? config.resize };
 }

@@ -15,9 +15,10 @@ export const STATUS: Record<ErrorCode, number> = {
   'unsupported-event-type': 400,
   'missing-image': 400,
   'not-found': 404,
+  'unknown-model': 404,
+  'batch-too-large': 400,
   'method-not-allowed': 405,
   'request-timeout': 408,
-  'event-conflict': 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'unprocessable-image': 422,
@@ -25,6 +26,8 @@ export const STATUS: Record<ErrorCode, number> = {
   'decode-timeout': 422,
   // nginx's convention for "the client went away": never sent, only counted.
   'client-closed': 499,
+  // The client, not the server, is at its limit: a browser and a Knative broker both retry a 429 later.
+  'too-many-uploads': 429,
   'overloaded': 503,
   'not-ready': 503,
   'worker-unavailable': 503,
@@ -34,9 +37,9 @@ export const STATUS: Record<ErrorCode, number> = {
  * Codes after which the rest of the body is not read: the connection closes, sparing the
  * drain that Node would otherwise do to keep it alive (forever, for an endless stream).
  */
-const CLOSES_CONNECTION = new Set<ErrorCode>(['payload-too-large', 'request-timeout', 'overloaded', 'malformed-multipart']);
+const CLOSES_CONNECTION = new Set<ErrorCode>(['payload-too-large', 'request-timeout', 'overloaded', 'too-many-uploads', 'malformed-multipart']);
 
-export function problemOf(err: ClientError): Problem {
+function problemOf(err: ClientError): Problem {
   return { type: problemType(err.code), title: err.title, status: STATUS[err.code], detail: err.message, ...err.details };
 }
 

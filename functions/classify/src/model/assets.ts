@@ -6,14 +6,15 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { AssetError } from '../errors.ts';
-import { FIXTURES_BASE_URL, FIXTURE_SHA256, MODEL_BASE_URL } from './checksums.ts';
-import { MODEL_NAME } from './mobilenet.ts';
+import { MIRROR_VARIABLE, mirrorHint, type MirrorKind } from './mirror.ts';
 
 export interface AssetSet {
   /** What the files are, for messages ("MobileNet weights"). */
   what: string;
   baseUrl: string;
   sha256: Readonly<Record<string, string>>;
+  /** Which mirror kind holds these files, and what its folder holds: every error names the variable (mirror.ts). */
+  mirror: { kind: MirrorKind; holds: string };
 }
 
 export interface FetchOptions {
@@ -54,25 +55,7 @@ export async function fetchAssets(set: AssetSet, opts: FetchOptions): Promise<st
   return opts.dest;
 }
 
-/** How to point each known set at a local copy: every error names it, so the fix is in the message. */
-const MIRROR_HELP: Readonly<Record<string, { env: string; layout: string; example: string }>> = {
-  [MODEL_BASE_URL]: {
-    env: 'KLASSIFY_MODEL_MIRROR',
-    layout: `${MODEL_NAME}/model.json and its weight files ${MODEL_NAME}/group1-shard1of1 … group55-shard1of1`,
-    example: 'KLASSIFY_MODEL_MIRROR=/data/models npm start',
-  },
-  [FIXTURES_BASE_URL]: {
-    env: 'KLASSIFY_FIXTURES_MIRROR',
-    layout: `the photos ${Object.keys(FIXTURE_SHA256).join(', ')}`,
-    example: 'KLASSIFY_FIXTURES_MIRROR=/data/photos npm test',
-  },
-};
-
-function mirrorHint(set: AssetSet): string {
-  const help = MIRROR_HELP[set.baseUrl];
-  if (!help) return `Use a mirror folder that holds ${Object.keys(set.sha256).join(', ')}.`;
-  return `Set ${help.env} to a folder that holds ${help.layout}, e.g. \`${help.example}\`.`;
-}
+const hint = (set: AssetSet) => mirrorHint(set.mirror.kind, set.mirror.holds);
 
 async function fromMirror(set: AssetSet, mirror: string, file: string): Promise<Uint8Array> {
   const source = path.join(mirror, file);
@@ -80,7 +63,7 @@ async function fromMirror(set: AssetSet, mirror: string, file: string): Promise<
     return await readFile(source);
   } catch (err) {
     throw new AssetError(`${set.what}: cannot read ${source} from the mirror (${(err as Error).message}). ` +
-      `${mirrorHint(set)} Or unset ${MIRROR_HELP[set.baseUrl]?.env ?? 'the mirror'} to download from ${set.baseUrl}.`);
+      `${hint(set)} Or unset ${MIRROR_VARIABLE} and ${set.mirror.kind.variable} to download from ${set.baseUrl}.`);
   }
 }
 
@@ -91,8 +74,8 @@ async function download(set: AssetSet, file: string): Promise<Uint8Array> {
     res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
   } catch (err) {
     throw new AssetError(`${set.what}: download of ${url} failed (${(err as Error).message}). ` +
-      `Check your network, or use a local copy. ${mirrorHint(set)}`);
+      `Check your network, or use a local copy. ${hint(set)}`);
   }
-  if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later, or use a local copy. ${mirrorHint(set)}`);
+  if (!res.ok) throw new AssetError(`${set.what}: ${url} answered HTTP ${res.status}. Retry later, or use a local copy. ${hint(set)}`);
   return new Uint8Array(await res.arrayBuffer());
 }

@@ -11,10 +11,10 @@ export const MODEL_TITLE = 'MobileNet v1 0.75/224';
 export const INPUT_SIZE = 224;
 /** RGB. */
 export const CHANNELS = 3;
-/** What every engine takes: decoded bytes, batch first, channels last ([N, 224, 224, 3]). */
-export const INPUT_LAYOUT = 'NHWC';
-export const INPUT_TYPE = 'uint8';
-/** Bytes of one decoded image, the unit the pool batches in. */
+/**
+ * Bytes of one decoded image, the unit the pool batches in. Every engine takes decoded
+ * uint8 bytes, batch first, channels last ([N, 224, 224, 3]).
+ */
 export const IMAGE_VALUES = INPUT_SIZE * INPUT_SIZE * CHANNELS;
 
 /** Tensor names of the converted ONNX graph (model/convert.ts). */

@@ -12,6 +12,7 @@ import type { Config } from '../config.ts';
 import { AssetError } from '../errors.ts';
 import { fetchAssets, sha256 } from './assets.ts';
 import { MODEL_BASE_URL, MODEL_SHA256 } from './checksums.ts';
+import { MODEL_MIRROR } from './mirror.ts';
 import { MODEL_NAME, MODEL_TITLE } from './mobilenet.ts';
 /** Bump when the converter's output changes, to invalidate cached ONNX files. */
 const CONVERTER_VERSION = '2';
@@ -91,7 +92,12 @@ async function convert(config: ModelConfig, files: ModelFiles, log: (msg: string
     log(config.modelMirror ? `copying the model from the mirror ${config.modelMirror}` : `downloading the model from ${MODEL_BASE_URL}`);
   }
   await fetchAssets(
-    { what: `${MODEL_TITLE} (TF.js)`, baseUrl: MODEL_BASE_URL, sha256: MODEL_SHA256 },
+    {
+      what: `${MODEL_TITLE} (TF.js)`,
+      baseUrl: MODEL_BASE_URL,
+      sha256: MODEL_SHA256,
+      mirror: { kind: MODEL_MIRROR, holds: `${MODEL_NAME}/model.json and its weight files ${MODEL_NAME}/group1-shard1of1 … group55-shard1of1` },
+    },
     {
       dest: files.tfjsDir,
       mirror: config.modelMirror && path.join(config.modelMirror, MODEL_NAME),

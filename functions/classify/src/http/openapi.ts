@@ -1,17 +1,30 @@
 // The OpenAPI 3.1 description of the HTTP API, served at GET /openapi.json. The payload and
 // problem schemas and the event types come from contracts/, which the UI imports too.
-import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
-import { CLASSIFIED, REJECTED, SUBMITTED } from '../../../contracts/events.ts';
-import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../contracts/problems.ts';
-import type { Config } from './config.ts';
-import { MAX_TOPK, RESIZE_POLICIES } from './config.ts';
-import { SUPPORTED_FORMATS } from './image-format.ts';
+import { CLASSIFICATION_SCHEMA } from '../../../../contracts/classification.ts';
+import { CLASSIFIED, REJECTED, REJECTION_SCHEMA, SUBMITTED } from '../../../../contracts/events.ts';
+import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../../contracts/problems.ts';
+import type { Config } from '../config.ts';
+import { MAX_TOPK, RESIZE_POLICIES } from '../config.ts';
+import { V2_SCHEMAS, v2Paths } from './v2/openapi.ts';
+import { SUPPORTED_FORMATS } from '../image-format.ts';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { [PROBLEM_MEDIA_TYPE]: { schema: problem } } });
 
 export function openApiDocument(
-  config: Pick<Config, 'topkDefault' | 'bodyLimitBytes' | 'maxPixels' | 'resize' | 'maxDimension' | 'maxDecodedBytes' | 'maxJpegScans' | 'decodeTimeoutSeconds'>,
+  config: Pick<
+    Config,
+    | 'topkDefault'
+    | 'bodyLimitBytes'
+    | 'maxPixels'
+    | 'resize'
+    | 'maxDimension'
+    | 'maxDecodedBytes'
+    | 'maxJpegScans'
+    | 'decodeTimeoutSeconds'
+    | 'v2MaxBatchSize'
+    | 'maxUploadsPerClient'
+  >,
 ) {
   return {
     openapi: '3.1.0',
@@ -53,6 +66,7 @@ export function openApiDocument(
             422: problemResponse(
               `Corrupt or truncated image (unprocessable-image); too costly to decode, judged from the header before decoding (image-too-large: over ${config.maxPixels} pixels, a side over ${config.maxDimension} px, over ${config.maxDecodedBytes} bytes of estimated decode memory or over ${config.maxJpegScans} JPEG scans; the problem names the image's size and the limit); or still decoding after ${config.decodeTimeoutSeconds} s (decode-timeout)`,
             ),
+            429: problemResponse(`This client already has ${config.maxUploadsPerClient} slow uploads in progress (too-many-uploads, see Retry-After)`),
             503: problemResponse('Model not ready, shutting down, or overloaded (see Retry-After)'),
           },
         },
@@ -63,16 +77,17 @@ export function openApiDocument(
           summary: `CloudEvent ${SUBMITTED} (binary or structured mode); replies with ${CLASSIFIED} or ${REJECTED}`,
           responses: {
             200: {
-              description: `Reply event (binary mode): ${CLASSIFIED} with the classification, or ${REJECTED} with the problem for a bad or missing image`,
+              description: `Reply event (binary mode): ${CLASSIFIED} with the classification, or ${REJECTED} with the problem (without an HTTP status) for a bad or missing image`,
               headers: { 'ce-type': { schema: { type: 'string', enum: [CLASSIFIED, REJECTED] } } },
               content: {
                 'application/json': {
-                  schema: { oneOf: [{ $ref: '#/components/schemas/Classification' }, { $ref: '#/components/schemas/Problem' }] },
+                  schema: { oneOf: [{ $ref: '#/components/schemas/Classification' }, { $ref: '#/components/schemas/Rejection' }] },
                 },
               },
             },
-            400: problemResponse('Malformed CloudEvent (a required attribute missing, an attribute not printable ASCII or over 1 KiB, over 32 extensions) or another event type'),
+            400: problemResponse('Malformed CloudEvent (a required attribute missing, an optional one empty, an attribute not printable ASCII, over 1 KiB or with a space at either end, over 32 extensions) or another event type'),
             413: problemResponse('Body over the size limit (structured mode: its base64 plus 64 KiB)'),
+            429: problemResponse('The sender already has its share of slow uploads in progress (see Retry-After; the broker retries)'),
             503: problemResponse('Overloaded, not ready or a worker lost (see Retry-After)'),
           },
         },
@@ -82,11 +97,14 @@ export function openApiDocument(
         get: { summary: 'Model loaded and warmed up', responses: { 200: { description: 'ready' }, 503: problemResponse('not ready') } },
       },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition format' } } } },
+      ...v2Paths(config),
     },
     components: {
       schemas: {
         Problem: PROBLEM_SCHEMA,
+        Rejection: REJECTION_SCHEMA,
         Classification: CLASSIFICATION_SCHEMA,
+        ...V2_SCHEMAS,
       },
     },
   };
