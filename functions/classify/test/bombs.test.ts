@@ -61,16 +61,21 @@ async function assertCat(classifier: Classifier, photo: Uint8Array) {
 let classifier: Classifier | undefined;
 let photo: Uint8Array<ArrayBuffer>;
 
+/** Gives a suite's tests a classifier (configured by `overrides`) and the photo; closed after them. */
+function withClassifier(tests: ReturnType<typeof suite>, overrides: Record<string, string> = {}) {
+  tests.before(async () => {
+    const config = testConfig(overrides);
+    classifier = await Classifier.create(config, createMetrics(), startInference(config, silentLogger), silentLogger);
+    photo = await fixture('chelsea.png');
+  });
+  tests.after(async () => {
+    await classifier?.close();
+    classifier = undefined;
+  });
+}
+
 const core = suite('bombs through the core');
-core.before(async () => {
-  const config = testConfig();
-  classifier = await Classifier.create(config, createMetrics(), startInference(config, silentLogger), silentLogger);
-  photo = await fixture('chelsea.png');
-});
-core.after(async () => {
-  await classifier?.close();
-  classifier = undefined;
-});
+withClassifier(core);
 for (const bomb of BOMBS) {
   core(`${bomb.name}: 422 ${bomb.code} from the header, while a photo is classified`, async () => {
     const bytes = await bomb.make();
@@ -128,15 +133,7 @@ const HEADER_CASES: HeaderCase[] = [
 ];
 
 const headers = suite('header reads that cost more than the header says');
-headers.before(async () => {
-  const config = testConfig();
-  classifier = await Classifier.create(config, createMetrics(), startInference(config, silentLogger), silentLogger);
-  photo = await fixture('chelsea.png');
-});
-headers.after(async () => {
-  await classifier?.close();
-  classifier = undefined;
-});
+withClassifier(headers);
 for (const c of HEADER_CASES) {
   const answer = c.refusal ? `422 ${c.refusal.code}` : 'classified';
   headers(`${c.name}: ${answer}, while a photo is classified`, async () => {
@@ -160,21 +157,11 @@ headers.run();
 /** Resolves once cond() holds, polling every millisecond: the decode gate's state changes fast. */
 const until = (cond: () => boolean, what: string, timeoutMs = 60_000) => pollUntil(what, cond, { timeoutMs, intervalMs: 1 });
 
-/** A classifier that decodes scan bombs for real (scans uncapped), one decode at a time. */
-async function uncappedClassifier(overrides: Record<string, string> = {}) {
-  const config = testConfig({ KLASSIFY_MAX_JPEG_SCANS: '100000', KLASSIFY_DECODE_CONCURRENCY: '1', ...overrides });
-  return Classifier.create(config, createMetrics(), startInference(config, silentLogger), silentLogger);
-}
+/** Scan bombs decoded for real (scans uncapped), one decode at a time. */
+const UNCAPPED = { KLASSIFY_MAX_JPEG_SCANS: '100000', KLASSIFY_DECODE_CONCURRENCY: '1' };
 
 const budget = suite('decodes past their deadline');
-budget.before(async () => {
-  classifier = await uncappedClassifier({ KLASSIFY_DECODE_TIMEOUT_S: '1', KLASSIFY_DECODE_CONCURRENCY: '2' });
-  photo = await fixture('chelsea.png');
-});
-budget.after(async () => {
-  await classifier?.close();
-  classifier = undefined;
-});
+withClassifier(budget, { ...UNCAPPED, KLASSIFY_DECODE_TIMEOUT_S: '1', KLASSIFY_DECODE_CONCURRENCY: '2' });
 budget('are killed at the deadline: answered 422, their memory returned at once, and photos succeed right after', async () => {
   // 3,000 scans of a 4096² image: seconds of one core inside one libjpeg call, which
   // libvips' own timeout cannot interrupt; each holds ~50 MB of coefficients. Four at once,
@@ -207,14 +194,7 @@ budget('are killed at the deadline: answered 422, their memory returned at once,
 budget.run();
 
 const gone = suite('clients that go');
-gone.before(async () => {
-  classifier = await uncappedClassifier();
-  photo = await fixture('chelsea.png');
-});
-gone.after(async () => {
-  await classifier?.close();
-  classifier = undefined;
-});
+withClassifier(gone, UNCAPPED);
 gone('a request waiting for a decode slot leaves the queue when its client goes', async () => {
   const slow = classifier!.classify(await jpegScanBomb(1500), { topk: 1, resize: 'stretch' }).catch((err) => err);
   await until(() => classifier!.decoding.decodes === 1, 'the bomb is decoding');
