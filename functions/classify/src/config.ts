@@ -101,7 +101,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const cpus = os.availableParallelism();
   const revision = read.raw('K_REVISION') ?? null;
   const queueSize = read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000);
-  // Two: a photo does not wait behind one slow decode, and each process adds about 23 MB
+  // Two: a photo does not wait behind one slow decode, and each process adds about 20 MB
   // (PSS) at rest (docs/reliability.md measures 0, 1 and 2 side by side).
   const decoders = read.int('KLASSIFY_DECODERS', 2, 0, 64);
   const config: Config = {
