@@ -76,7 +76,10 @@ interface Task {
   answer: (outcome: { value: unknown } | { error: Error }) => void;
   /** Marks the work as ended (its memory is back). */
   finish: () => void;
-  timer?: NodeJS.Timeout;
+  /** The deadline, from dispatch. */
+  deadline?: NodeJS.Timeout;
+  /** The grace a task whose client has gone gets to end by itself. */
+  grace?: NodeJS.Timeout;
   onAbort?: () => void;
 }
 
@@ -186,10 +189,9 @@ export class DecoderPool implements DecodeSteps {
       const task = this.queue.shift()!;
       const holder = idle.find((p) => p.holds?.deref() === task.bytes);
       const proc = holder ?? idle[0];
-      clearTimeout(task.timer);
       proc.task = task;
       proc.holds = task.msg.op === 'header' ? new WeakRef(task.bytes) : undefined; // a decode is the image's last step
-      task.timer = setTimeout(() => this.kill(proc, 'timed-out'), deadlineMs(task));
+      task.deadline = setTimeout(() => this.kill(proc, 'timed-out'), deadlineMs(task));
       proc.child.send(holder ? task.msg : { ...task.msg, bytes: task.bytes }, (err) => {
         if (err && proc.task === task) this.kill(proc, 'crashed');
       });
@@ -206,15 +208,13 @@ export class DecoderPool implements DecodeSteps {
       return;
     }
     const proc = this.procs.find((p) => p.task === task);
-    if (!proc) return;
-    const timer = setTimeout(() => proc.task === task && this.kill(proc, 'client-gone'), ABORT_GRACE_MS);
-    task.finish = ((finish) => () => (clearTimeout(timer), finish()))(task.finish);
+    if (proc) task.grace = setTimeout(() => proc.task === task && this.kill(proc, 'client-gone'), ABORT_GRACE_MS);
   }
-
 
   /** Answers (if not yet) and ends a task. */
   private end(task: Task, outcome?: { value: unknown } | { error: Error }): void {
-    clearTimeout(task.timer);
+    clearTimeout(task.deadline);
+    clearTimeout(task.grace);
     if (task.onAbort) task.signal?.removeEventListener('abort', task.onAbort);
     if (outcome) task.answer(outcome);
     task.finish();
@@ -248,7 +248,12 @@ export class DecoderPool implements DecodeSteps {
           else this.complete(proc, msg.type === 'done' ? { value: msg.value } : { error: fromSent(msg.error) });
         }
       });
-      child.on('error', (err) => this.log.warn(`decoder process error: ${err.message}`)); // 'exit' follows
+      child.on('error', (err) => {
+        this.log.warn(`decoder process error: ${err.message}`);
+        if (child.pid !== undefined) return; // it runs: 'exit' follows
+        reject(err);
+        this.lost(proc, err.message);
+      });
       child.once('exit', (code, signal) => {
         reject(new Error(`decoder process exited (${signal ?? `code ${code}`}) before it was ready`));
         this.lost(proc, signal ?? `code ${code}`);
