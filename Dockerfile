@@ -34,8 +34,14 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip
 
 # ---------------------------------------------------------------------------------------
 # deps: production dependencies only (no @types/*, no TypeScript, no esbuild), pruned to
-# what Node.js on linux-x64 loads.
+# what Node.js on Linux loads, with the ONNX Runtime and sharp binaries of the architecture
+# being built (amd64 or arm64: `minikube image build` builds for the node's own, so an
+# Apple Silicon Mac gets arm64). The stage runs on that architecture, natively or emulated,
+# so npm installs its sharp binaries and the prune script keeps its ONNX Runtime ones; it
+# checks TARGETARCH (set by BuildKit and buildah, empty with the legacy builder) against
+# `uname -m`.
 FROM node-base AS deps
+ARG TARGETARCH=
 # Only for builds behind a TLS-intercepting proxy: the path of a CA bundle that the build
 # mounts with --volume (scripts/test-container.sh does). It reaches no layer of the image.
 ARG NODE_EXTRA_CA_CERTS=
@@ -55,12 +61,14 @@ COPY package.json package-lock.json .npmrc ./
 RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci
 
 # ---------------------------------------------------------------------------------------
-# model: fetched from its public URL and checked against the SHA-256 sums pinned in
-# functions/classify/src/model/checksums.ts. Offline builds pass a mirror inside the build
-# context instead (scripts/test-container.sh stages one at .cache/model-mirror); the same
-# checksums apply, so a mirror cannot change what gets baked in. `npm run model` also saves
-# ONNX Runtime's optimised graph for the build machine's CPU (~200 ms less cold start); its
-# name carries a CPU+runtime fingerprint, so on another CPU the function ignores it.
+# model: every model the image serves (MobileNet v1 from its TF.js files, v2 from its TFLite
+# file), fetched from its public URL and checked against the SHA-256 sums pinned in its
+# module (functions/classify/src/model/mobilenet-v1.ts, mobilenet-v2.ts), then converted to
+# ONNX; v1 also in int8 (KLASSIFY_MODEL_PRECISION=int8). Offline builds pass a mirror inside
+# the build context instead (scripts/test-container.sh stages one at .cache/model-mirror);
+# the same checksums apply, so a mirror cannot change what gets baked in. `npm run model` also
+# saves ONNX Runtime's optimised graph for the build machine's CPU (~200 ms less cold start);
+# its name carries a CPU+runtime fingerprint, so on another CPU the function ignores it.
 FROM dev AS model
 ARG NODE_EXTRA_CA_CERTS=
 ARG KLASSIFY_MODEL_MIRROR=
@@ -73,7 +81,7 @@ COPY functions/classify/src functions/classify/src
 # the COPY valid when there is none.
 COPY package.json .cach[e] .cache/
 RUN KLASSIFY_MODEL_CACHE=/app/model npm run model \
- && KLASSIFY_MODEL_CACHE=/app/model KLASSIFY_MODEL_PRECISION=int8 npm run model \
+ && KLASSIFY_MODEL_CACHE=/app/model KLASSIFY_MODELS=mobilenet_v1_0.75_224 KLASSIFY_MODEL_PRECISION=int8 npm run model \
  && find /app -exec touch -h -d "@$KLASSIFY_FILE_TIME" {} +
 
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../functions/classify/src/config.ts';
 import { calibrate, CALIBRATION_METHODS, type Calibration, type CalibrationMethod } from '../functions/classify/src/model/calibrate.ts';
-import { prepareModel } from '../functions/classify/src/model/prepare.ts';
+import { prepareV1 } from '../functions/classify/src/model/prepare-v1.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { ROOT } from '../test/support.ts';
 import { photoSet, readManifest } from './photos.ts';
@@ -22,7 +22,7 @@ export async function decodePhotos(files: string[]): Promise<Uint8Array[]> {
 }
 
 export async function calibrationRanges(method: CalibrationMethod): Promise<Calibration> {
-  const files = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_PRECISION: 'fp32' }));
+  const files = await prepareV1(loadConfig({ ...process.env, KLASSIFY_MODEL_PRECISION: 'fp32' }));
   const photos = await decodePhotos(await photoSet('calibration'));
   return calibrate(new Uint8Array(await readFile(files.fp32Path)), photos, { method });
 }

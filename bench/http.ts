@@ -153,6 +153,16 @@ export function meanBatch(before: MetricSamples, after: MetricSamples): number {
   return count > 0 ? sum / count : NaN;
 }
 
+/** CPU time a process has used so far (all its threads), in ms, from /proc. */
+export function processCpuMs(pid: number): number {
+  // Fields 14 and 15 (utime, stime) in clock ticks; the command name in parentheses may
+  // contain spaces, so count from its closing parenthesis.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
 /** VmRSS of a process in MB: the main thread and its worker threads together. */
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

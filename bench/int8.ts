@@ -17,7 +17,7 @@ import type { Engine } from '../functions/classify/src/engines/engine.ts';
 import { optimizedPathFor } from '../functions/classify/src/engines/onnx-cache.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { calibrate, type Calibration, type CalibrationMethod } from '../functions/classify/src/model/calibrate.ts';
-import { prepareModel, type ModelFiles } from '../functions/classify/src/model/prepare.ts';
+import { prepareV1, type V1Files } from '../functions/classify/src/model/prepare-v1.ts';
 import { quantizeQdq, type ActivationType } from '../functions/classify/src/model/quantize.ts';
 import { ROOT } from '../test/support.ts';
 import { decodePhotos } from './calibrate.ts';
@@ -58,7 +58,7 @@ async function onnxEngine(onnxPath: string, optimizedPath = `${onnxPath}.none`):
 }
 
 /** In-memory variants beside the shipped int8 model: the other activation type and calibration. */
-async function variants(fp32: ModelFiles, calibration: Uint8Array[]): Promise<Array<[string, string]>> {
+async function variants(fp32: V1Files, calibration: Uint8Array[]): Promise<Array<[string, string]>> {
   const dir = path.join(ROOT, '.cache/bench-int8');
   await mkdir(dir, { recursive: true });
   const fp32Bytes = new Uint8Array(await readFile(fp32.fp32Path));
@@ -80,8 +80,8 @@ async function variants(fp32: ModelFiles, calibration: Uint8Array[]): Promise<Ar
 export async function runInt8(QUICK: boolean, variantsToo = true): Promise<Record<string, unknown>> {
   const manifest = await readManifest();
   const base = { ...process.env, KLASSIFY_MODEL_CACHE: process.env.KLASSIFY_MODEL_CACHE ?? path.join(ROOT, '.cache/model') };
-  const fp32 = await prepareModel(loadConfig({ ...base, KLASSIFY_MODEL_PRECISION: 'fp32' }), { needSource: true });
-  const int8 = await prepareModel(loadConfig({ ...base, KLASSIFY_MODEL_PRECISION: 'int8' }));
+  const fp32 = await prepareV1(loadConfig({ ...base, KLASSIFY_MODEL_PRECISION: 'fp32' }), { needSource: true });
+  const int8 = await prepareV1(loadConfig({ ...base, KLASSIFY_MODEL_PRECISION: 'int8' }));
   progress('decoding photos');
   let evaluation = await decodePhotos(await photoSet('evaluation'));
   if (QUICK) evaluation = evaluation.slice(0, 40);

@@ -1,40 +1,21 @@
-// Turns a scripts/load-test.sh results directory into results.json, results.csv and SVG
-// charts. The directory holds, per concurrency step, hey's text summary (steps/c<N>.txt),
-// steps.tsv (concurrency, start and end epoch seconds), and on Knative pods.csv (epoch
-// seconds, ready pods, all pods) and cold-starts.csv (run, seconds, HTTP status).
-// Usage: node --import tsx bench/load-report.ts <results-dir>
+// Turns a scripts/load-test.sh results directory into results.json, results.csv, SVG
+// charts and report.html (bench/load-html.ts). The directory holds, per concurrency step,
+// hey's text summary (steps/c<N>.txt), steps.tsv (concurrency, start and end epoch
+// seconds), meta.json, and on Knative pods.csv (epoch seconds, ready, pending and all pods),
+// cold-starts.csv (run, seconds, HTTP status) and, in meta.json, the deployed Service's
+// autoscaling settings, from which the report draws the autoscaler model.
+// Usage: node --import tsx bench/load-report.ts <results-dir> [label]
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { lineChart } from './svg-chart.ts';
+import { classifySizing, parseRpsRange } from '../knative/sizing.ts';
+import { predictSteppedRun, settingsFrom, type RunPrediction } from './kpa-model.ts';
+import { renderReport } from './load-html.ts';
+import type { HeySummary, PodSample, Step } from './load-types.ts';
+import { latencyChart, podsChart, throughputChart } from './load-charts.ts';
 import { cli } from './cli.ts';
 
-export interface HeySummary {
-  requests: number;
-  seconds: number;
-  rps: number;
-  /** Latency percentiles in ms, over all answered requests (503s included). */
-  latencyMs: Record<'p10' | 'p25' | 'p50' | 'p75' | 'p90' | 'p95' | 'p99', number | null>;
-  statusCodes: Record<string, number>;
-  /** Transport errors hey counted (refused connections, timeouts), by message. */
-  errors: Record<string, number>;
-}
-
-export interface Step extends HeySummary {
-  concurrency: number;
-  /** Requests per second that got a 200. */
-  okRps: number;
-  started?: number;
-  ended?: number;
-}
-
-export interface PodSample {
-  t: number;
-  ready: number;
-  /** Pods not yet scheduled or started (absent from older pods.csv files). */
-  pending?: number;
-  total: number;
-}
+export type { HeySummary, PodSample, Step } from './load-types.ts';
 
 /** Parses hey's default text summary (hey 0.1.x). */
 export function parseHey(text: string): HeySummary {
@@ -121,63 +102,54 @@ export function readColdStarts(dir: string): Array<{ run: number; seconds: numbe
   });
 }
 
-export function charts(steps: Step[], pods: PodSample[], label = ''): Record<string, string> {
-  const suffix = label ? ` (${label})` : '';
-  const out: Record<string, string> = {
-    'latency.svg': lineChart({
-      title: `Latency vs concurrency${suffix}`,
-      xLabel: 'concurrent clients (hey -c)',
-      yLabel: 'latency (ms)',
-      xScale: 'log2',
-      series: (['p50', 'p90', 'p99'] as const).map((p) => ({
-        name: p,
-        points: steps.map((s) => [s.concurrency, s.latencyMs[p] ?? NaN] as [number, number]),
-      })),
-    }),
-    'throughput.svg': lineChart({
-      title: `Throughput vs concurrency${suffix}`,
-      xLabel: 'concurrent clients (hey -c)',
-      yLabel: 'requests per second',
-      xScale: 'log2',
-      series: [
-        { name: '200 OK', points: steps.map((s) => [s.concurrency, s.okRps]) },
-        { name: 'all responses (incl. 503)', points: steps.map((s) => [s.concurrency, s.rps]), dashed: true },
-      ],
-    }),
+export function charts(steps: Step[], pods: PodSample[], label = '', prediction?: RunPrediction): Record<string, string> {
+  return {
+    'latency.svg': latencyChart(steps, label, prediction),
+    'throughput.svg': throughputChart(steps, label, prediction),
+    ...(pods.length ? { 'pods.svg': podsChart(pods, steps, label, prediction) } : {}),
   };
-  if (pods.length) {
-    const t0 = pods[0].t;
-    const stepSeries = steps.filter((s) => s.started).map((s) => [
-      [s.started! - t0, s.concurrency],
-      [s.ended! - t0, s.concurrency],
-    ] as Array<[number, number]>);
-    out['pods.svg'] = lineChart({
-      title: `Ready pods over time${suffix}`,
-      xLabel: 'seconds since the first sample',
-      yLabel: 'pods / clients',
-      series: [
-        { name: 'ready pods', points: pods.map((p) => [p.t - t0, p.ready]) },
-        { name: 'all pods', points: pods.map((p) => [p.t - t0, p.total]), dashed: true },
-        ...(pods.some((p) => p.pending !== undefined)
-          ? [{ name: 'pending pods', points: pods.map((p) => [p.t - t0, p.pending ?? NaN] as [number, number]), dashed: true }]
-          : []),
-        { name: 'concurrent clients', points: stepSeries.flat() },
-      ],
-    });
-  }
-  return out;
 }
 
-export function report(dir: string, label = ''): { steps: Step[]; knee?: Step } {
+/**
+ * The autoscaler model of a Knative run, from the Service settings load-test.sh recorded in
+ * meta.json (`service`); undefined for a local run.
+ */
+export function predictionFor(meta: Record<string, any>, steps: Step[], pods: PodSample[]): RunPrediction | undefined {
+  const svc = meta.service;
+  if (!svc || typeof svc !== 'object') return undefined;
+  const timed = steps.filter((s): s is Step & { started: number; ended: number } => Number.isFinite(s.started) && Number.isFinite(s.ended));
+  if (!timed.length) return undefined;
+  const settings = settingsFrom(svc.annotations ?? {}, Number(svc.containerConcurrency ?? 0), Number(svc.timeoutSeconds ?? 300));
+  const rps = svc.podRps ? parseRpsRange(svc.podRps) : classifySizing().rps;
+  const t0 = pods[0]?.t ?? timed[0].started;
+  const end = Math.max(pods.at(-1)?.t ?? 0, timed.at(-1)!.ended) - t0;
+  const initialReady = Number.isFinite(pods[0]?.ready) ? pods[0].ready : 1;
+  return predictSteppedRun(timed, t0, end, settings, rps, initialReady);
+}
+
+function readMeta(dir: string): Record<string, any> {
+  const file = path.join(dir, 'meta.json');
+  if (!existsSync(file)) return {};
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}): the run's metadata was written wrongly`);
+  }
+}
+
+export function report(dir: string, label = ''): { steps: Step[]; knee?: Step; prediction?: RunPrediction } {
   const steps = readSteps(dir);
   const pods = readPods(dir);
   const coldStarts = readColdStarts(dir);
   const knee = findKnee(steps);
-  const meta = existsSync(path.join(dir, 'meta.json')) ? JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) : {};
-  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ meta, knee: knee?.concurrency ?? null, steps, pods, coldStarts }, null, 2) + '\n');
+  const meta = readMeta(dir);
+  if (label) meta.label = label;
+  const prediction = predictionFor(meta, steps, pods);
+  writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ meta, knee: knee?.concurrency ?? null, steps, pods, coldStarts, prediction: prediction ?? null }, null, 2) + '\n');
   writeFileSync(path.join(dir, 'results.csv'), toCsv(steps));
-  for (const [name, svg] of Object.entries(charts(steps, pods, label || meta.label))) writeFileSync(path.join(dir, name), svg);
-  return { steps, knee };
+  for (const [name, svg] of Object.entries(charts(steps, pods, meta.label, prediction))) writeFileSync(path.join(dir, name), svg);
+  writeFileSync(path.join(dir, 'report.html'), renderReport({ meta, steps, pods, coldStarts, knee, prediction }));
+  return { steps, knee, prediction };
 }
 
 function printTable(steps: Step[], knee?: Step): void {

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { loadConfig } from '../functions/classify/src/config.ts';
 import { IMAGE_VALUES, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from '../functions/classify/src/model/mobilenet.ts';
-import { prepareModel } from '../functions/classify/src/model/prepare.ts';
+import { prepareV1 } from '../functions/classify/src/model/prepare-v1.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, fixture } from '../test/support.ts';
 import { loadAverage, median, round } from './stats.ts';
@@ -29,7 +29,7 @@ function floatInputGraph(bytes: Uint8Array): Uint8Array {
   return onnx.ModelProto.encode(m).finish();
 }
 
-const files = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_PRECISION: 'fp32' }));
+const files = await prepareV1(loadConfig({ ...process.env, KLASSIFY_MODEL_PRECISION: 'fp32' }));
 const model = new Uint8Array(await readFile(files.fp32Path));
 const options = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } } as const;
 const [before, after] = [await ort.InferenceSession.create(floatInputGraph(model), options), await ort.InferenceSession.create(model, options)];

@@ -20,7 +20,7 @@ import * as ort from 'onnxruntime-node';
 import { loadConfig } from '../functions/classify/src/config.ts';
 import { optimizedPathFor } from '../functions/classify/src/engines/onnx-cache.ts';
 import { INPUT_NAME, INPUT_SIZE, CHANNELS, OUTPUT_NAME } from '../functions/classify/src/model/mobilenet.ts';
-import { prepareModel } from '../functions/classify/src/model/prepare.ts';
+import { prepareV1 } from '../functions/classify/src/model/prepare-v1.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, fixture, ROOT } from '../test/support.ts';
 import { loadAverage, median, round } from './stats.ts';
@@ -31,7 +31,7 @@ const ROUNDS = Number(positionals[0] ?? 10);
 const common = { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 as const, extra: { session: { intra_op: { allow_spinning: '0' } } } };
 const bytesOptions = { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } };
 
-const files = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: process.env.KLASSIFY_MODEL_CACHE ?? path.join(ROOT, '.cache/model') }));
+const files = await prepareV1(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: process.env.KLASSIFY_MODEL_CACHE ?? path.join(ROOT, '.cache/model') }));
 const optimizedOnnx = optimizedPathFor(files.onnxPath);
 const ortFile = optimizedOnnx.replace(/\.onnx$/, '.ort');
 for (const target of [optimizedOnnx, ortFile]) {

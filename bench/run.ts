@@ -1,5 +1,5 @@
-// `npm run bench` (add `-- --quick` for a short run): engine speed, decode cost, cold
-// start, RSS, and side-by-side measurements of the HTTP function against the same
+// `npm run bench` (add `-- --quick` for a short run): engine speed, decode cost, the served
+// models side by side (`models`, bench/models.ts), cold start, RSS, and side-by-side measurements of the HTTP function against the same
 // pipeline in process (`side`: the 800×533 load-test JPEG; `throughput`: 512×512, with a
 // per-stage breakdown of both sides), and the Open Inference Protocol against /classify
 // (`v2`, bench/v2.ts). Prints markdown tables and writes the raw numbers to
@@ -21,10 +21,11 @@ import { startInference } from '../functions/classify/src/inference.ts';
 import { silentLogger } from '../server-kit/log.ts';
 import { topK } from '../functions/classify/src/labels.ts';
 import { prepareModel } from '../functions/classify/src/model/prepare.ts';
+import { prepareV1 } from '../functions/classify/src/model/prepare-v1.ts';
 import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
-import { baseEnv, hasHey, hey, meanBatch, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
+import { baseEnv, hasHey, hey, meanBatch, processCpuMs, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
 import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
 import { cli } from './cli.ts';
@@ -82,7 +83,7 @@ function machine() {
 
 async function engines() {
   const config = loadConfig({ ...baseEnv() });
-  const files = await prepareModel(config, { needSource: true });
+  const files = await prepareV1(config, { needSource: true });
   const input = new Uint8Array(8 * IMAGE_VALUES);
   input.set((await preprocess(await fixture('chelsea.png'), { resize: 'stretch', maxPixels: 5e7 })).rgb);
   for (let i = 1; i < 8; i++) input.copyWithin(i * IMAGE_VALUES, 0, IMAGE_VALUES);
@@ -124,7 +125,7 @@ async function decode() {
   const runs = QUICK ? 10 : 30;
   // Predictions per variant, to show a faster path changes nothing that matters.
   const config = loadConfig({ ...baseEnv() });
-  const files = await prepareModel(config);
+  const files = await prepareV1(config);
   const engine = await createEngine({ ...files, engine: 'onnx', provider: 'cpu', providerFallback: false, intraOpThreads: 1 });
   const classify = (rgb: Uint8Array) => engine.run(rgb, 1);
   const perFixture: Array<Record<string, unknown>> = [];
@@ -257,7 +258,7 @@ async function sideBySide() {
   const servers = [await startServer(), await startServer({ UV_THREADPOOL_SIZE: '2' })];
   const SIDES = ['HTTP', 'HTTP, UV_THREADPOOL_SIZE=2', 'in-process'] as const;
   type Side = (typeof SIDES)[number];
-  const runOne = async () => pool.infer((await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb);
+  const runOne = async () => pool.infer(config.model, (await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb);
   const measure = async (side: Side, c: number): Promise<LevelResult> => {
     if (side === 'in-process') {
       const { rps, latencies } = await closedLoop(runOne, c, STEP_S);
@@ -332,15 +333,6 @@ const HTTP_ENV: Record<string, string> = Object.fromEntries(
 
 type Stages = Record<'decode' | 'queue' | 'handoff' | 'inference' | 'total', number>;
 
-/** CPU time a process has used so far (all its threads), in ms, from /proc. */
-function processCpuMs(pid: number): number {
-  // Fields 14 and 15 (utime, stime) in clock ticks; the command name in parentheses may
-  // contain spaces, so count from its closing parenthesis.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 /**
  * klassify over HTTP (fp32 and int8 model) against the straightforward pipeline it wraps, in one process: sharp
@@ -379,7 +371,7 @@ async function throughput() {
       const t0 = performance.now();
       const { rgb } = await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels });
       const t1 = performance.now();
-      const r = await pool.infer(rgb);
+      const r = await pool.infer(config.model, rgb);
       const t2 = performance.now();
       acc.decode.push(t1 - t0);
       acc.queue.push(r.queueMs);
@@ -410,7 +402,7 @@ async function throughput() {
   };
   const groups: Array<{ c: number; load: string } & Record<Side, Sample>> = [];
   try {
-    await closedLoop(async () => pool.infer((await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb), 2, 1);
+    await closedLoop(async () => pool.infer(config.model, (await preprocess(bytes, { resize: config.resize, maxPixels: config.maxPixels })).rgb), 2, 1);
     for (const server of Object.values(servers)) await hey(server.url, image, 2, 1);
     let turn = 0;
     for (let r = 0; r < REPEATS; r++) {
@@ -628,8 +620,8 @@ async function main() {
   if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
   // The engines section measures the graph the service loads on this CPU.
   for (const precision of PRECISIONS) {
-    const model = await prepareModel(loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'), KLASSIFY_MODEL_PRECISION: precision }), { needSource: true });
-    await saveOptimized(model.onnxPath);
+    const config = loadConfig({ ...process.env, KLASSIFY_MODEL_CACHE: path.join(ROOT, '.cache/model'), KLASSIFY_MODEL_PRECISION: precision });
+    for (const model of config.models) await saveOptimized((await prepareModel(model, config, { needSource: true })).onnxPath);
   }
 
   const section = async (name: string, fn: () => Promise<void>) => {
@@ -645,6 +637,32 @@ async function main() {
   });
   const http = hasHey();
   if (!http) console.log('\n`hey` is not installed (apt-get install -y hey): skipping the HTTP benchmarks.');
+  // The served models side by side (bench/models.ts); without hey, engines and cold start only.
+  await section('models', async () => {
+    const m = await (await import('./models.ts')).runModels(QUICK, http);
+    results.models = m;
+    const pct = (v: number | null) => (v === null ? 'not published' : `${v} %`);
+    table(`Models side by side (v1 = ${m.rows[0].model}, v2 = ${m.rows[2].model}); load avg ${m.loadAtStart} at start, ${m.loadAtEnd} at end`,
+      ['', ...m.rows.map((r) => r.setup)],
+      [
+        ['ms per image (engine alone, 1 thread, batch 1, median)', ...m.rows.map((r) => r.msPerImage)],
+        [`best HTTP req/s, ${m.http?.image ?? '512×512 JPEG'}, 2 workers (clients)`, ...m.rows.map((r) => `${r.bestHttpRps} (${r.bestAt})`)],
+        ['server CPU ms per answer (median over every level)', ...m.rows.map((r) => r.cpuMsPerRequest)],
+        ['p50 ms at 1 client', ...m.rows.map((r) => r.c1p50Ms)],
+        ['one-core pod req/s (scripts/pod-capacity.sh, best level)', ...m.rows.map((r) => r.podRps)],
+        ['cold start: spawn → ready / → first answer, ms', ...m.rows.map((r) => `${r.coldReadyMs} / ${r.coldFirstMs}`)],
+        ['RSS MB, 2 workers: idle / max under load', ...m.rows.map((r) => `${r.idleRssMb} / ${r.rssUnderLoadMb}`)],
+        ['RSS MB, one-core pod: max under load', ...m.rows.map((r) => r.podRssMaxMb)],
+        ['ImageNet top-1, published', ...m.rows.map((r) => pct(r.publishedTop1))],
+      ]);
+    if (m.servingSeveral) {
+      table('One pod (1 worker, MALLOC_ARENA_MAX=2) serving one model or both: RSS MB idle and with 2 clients on every served model; spawn → ready',
+        ['served', 'RSS idle, MB', 'RSS max under load, MB', 'spawn → ready, ms'], Object.entries(m.servingSeveral).map(([k, v]) => [k, v.idleRssMb, v.rssUnderLoadMb, v.readyMs]));
+    }
+    console.log(`\ndecision: v2 int8 ${m.decision.v2AtLeastAsAccurate ? 'is' : 'is not'} at least as accurate as v1 by the published figures; ` +
+      `its best HTTP throughput is ${m.decision.httpSpeedupVsV1Fp32}× v1 fp32's (rule: ≥ 1.3×; by server CPU per answer ${m.decision.cpuSpeedupVsV1Fp32}×) → ` +
+      `${m.decision.v2Default ? 'v2 int8 is the default' : 'v1 stays the default'}`);
+  });
   await section('cold', coldStart);
   if (http) {
     await section('side', sideBySide);

@@ -24,6 +24,15 @@ export interface ChartOptions {
   yFloor?: number;
   /** Horizontal reference lines, e.g. a latency target. */
   refLines?: Array<{ y: number; label: string }>;
+  /** Shaded ranges between a lower and an upper line, e.g. a model's prediction. */
+  bands?: Band[];
+}
+
+export interface Band {
+  name: string;
+  /** (x, low, high) points. */
+  points: ReadonlyArray<readonly [number, number, number]>;
+  colour?: string;
 }
 
 // Okabe–Ito palette: distinguishable with the common forms of colour blindness.
@@ -80,7 +89,8 @@ export function lineChart(opts: ChartOptions): string {
   const plotH = height - MARGIN.top - MARGIN.bottom;
   const finite = (p: readonly [number, number]) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!log || p[0] > 0);
   const series = opts.series.map((s) => ({ ...s, points: s.points.filter(finite) }));
-  const all = series.flatMap((s) => s.points);
+  const bands = (opts.bands ?? []).map((b) => ({ ...b, points: b.points.filter((p) => finite([p[0], p[1]]) && finite([p[0], p[2]])) }));
+  const all = [...series.flatMap((s) => s.points), ...bands.flatMap((b) => b.points.flatMap((p) => [[p[0], p[1]], [p[0], p[2]]] as Array<[number, number]>))];
   const xs = all.map((p) => p[0]);
   const ys = [...all.map((p) => p[1]), ...(opts.refLines ?? []).map((r) => r.y), opts.yFloor ?? 0];
 
@@ -113,6 +123,18 @@ export function lineChart(opts: ChartOptions): string {
     out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${px(sy(r.y))}" y2="${px(sy(r.y))}" stroke="#999" stroke-dasharray="2 3"/>`);
     out.push(`<text x="${MARGIN.left + plotW - 4}" y="${px(sy(r.y) - 4)}" text-anchor="end" fill="#666">${escapeXml(r.label)}</text>`);
   }
+  bands.forEach((b, i) => {
+    const colour = b.colour ?? '#999999';
+    const pts = [...b.points].sort((p, q) => p[0] - q[0]);
+    if (pts.length > 1) {
+      const upper = pts.map((p) => `${px(sx(p[0]))},${px(sy(p[2]))}`);
+      const lower = pts.map((p) => `${px(sx(p[0]))},${px(sy(p[1]))}`).reverse();
+      out.push(`<polygon points="${[...upper, ...lower].join(' ')}" fill="${colour}" fill-opacity="0.22" stroke="${colour}" stroke-opacity="0.6" stroke-dasharray="3 3"/>`);
+    }
+    const ly = MARGIN.top + 14 + (series.length + i) * 16;
+    out.push(`<rect x="${MARGIN.left + 10}" y="${ly - 9}" width="18" height="10" fill="${colour}" fill-opacity="0.22" stroke="${colour}" stroke-opacity="0.6"/>`);
+    out.push(`<text x="${MARGIN.left + 34}" y="${ly}">${escapeXml(b.name)}</text>`);
+  });
   series.forEach((s, i) => {
     const colour = s.colour ?? PALETTE[i % PALETTE.length];
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';

@@ -12,7 +12,7 @@ export const CLASSIFICATION_SCHEMA = {
   required: ['model', 'predictions', 'image', 'timingMs', 'servedBy'],
   additionalProperties: false,
   properties: {
-    model: { type: 'string', description: 'The model that answered, e.g. mobilenet_v1_0.75_224.' },
+    model: { type: 'string', description: 'The model that answered (contracts/models.ts), e.g. mobilenet_v2_1.0_224_quant.' },
     predictions: {
       type: 'array',
       description: 'The most probable classes, most probable first.',

@@ -4,6 +4,7 @@
  * takes each default from here and refuses values outside PAGE_LIMITS at start-up; the page
  * falls back to the default for anything missing or out of range.
  */
+import { DEFAULT_MODEL, MODEL_NAMES, MODEL_TITLES, type ModelSummary } from './models.ts';
 
 /** Where the page fetches its settings. */
 export const CONFIG_PATH = '/config.json';
@@ -37,6 +38,10 @@ export interface PageConfig {
   eventsUrl: string;
   /** Whether an event source (the Broker, or the local relay) delivers to the feed. */
   eventSource: boolean;
+  /** The models the classify function serves, for the page to offer (contracts/models.ts). */
+  models: ModelSummary[];
+  /** The one that answers when the page names none. */
+  defaultModel: string;
 }
 
 export type PageFeature = keyof PageConfig['features'];
@@ -54,6 +59,8 @@ export const PAGE_DEFAULTS: PageConfig = Object.freeze({
   features: Object.freeze({ events: true, camera: true, prewarm: true }),
   eventsUrl: EVENTS_STREAM_PATH,
   eventSource: false,
+  models: Object.freeze(MODEL_NAMES.map((name) => Object.freeze({ name, title: MODEL_TITLES[name] }))),
+  defaultModel: DEFAULT_MODEL,
 }) as PageConfig;
 
 /** Inclusive ranges of the numeric settings. */

@@ -21,6 +21,7 @@ export const PROBLEM_MEMBERS = {
   detail: { type: 'string', description: 'What went wrong with this request, and what to send instead.' },
   supported: { type: 'array', items: { type: 'string' }, description: 'With unsupported-media-type: the image formats that are decoded.' },
   parameter: { type: 'string', description: 'With an invalid parameter: its name.' },
+  models: { type: 'array', items: { type: 'string' }, description: 'With a model that is not served (invalid-parameter "model", unknown-model): the models that are.' },
 } as const;
 
 export const PROBLEM_SCHEMA = {

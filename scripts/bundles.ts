@@ -18,7 +18,7 @@ const CONFIG_INPUTS = ['scripts/bundles.ts', 'scripts/fresh.mjs', 'package-lock.
 // bundled loader finds by package name, and onnxruntime-node), and the packages that only
 // the tfjs engine or the model converter load.
 // esbuild: only decoder-source.ts imports it, and only when running from the sources.
-export const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'esbuild'];
+export const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'flatbuffers', 'esbuild'];
 
 export function classifyOptions(root: string, logLevel: LogLevel = 'warning'): BuildOptions {
   return {

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Load-tests the classify function with hey: steps through concurrency levels with a fixed
 # duration each, POSTing a realistic ~100 KB 800×533 JPEG, and writes per-step throughput,
-# latency percentiles and status codes as JSON/CSV plus SVG charts (bench/load-report.ts).
+# latency percentiles and status codes as JSON/CSV, SVG charts and one self-contained HTML
+# report (report.html; bench/load-report.ts). On Knative the report adds pods over time,
+# cold starts and the autoscaler model's prediction beside the measurement. Runs on macOS
+# (bash 3.2, BSD tools) and Linux; exits non-zero if any step, the report included, fails.
 #
 #   scripts/load-test.sh                               # http://127.0.0.1:8080/classify
 #   scripts/load-test.sh --levels "1 2 4 8" --duration 10s
@@ -12,9 +15,10 @@
 #   --url URL            target (default http://127.0.0.1:8080/classify; with --knative the
 #                        address `minikube tunnel` gave Kourier + /classify, with the ksvc's
 #                        host name as Host header)
-#   --host NAME          Host header to send (for a port-forwarded Kourier gateway:
-#                        classify.klassify.127.0.0.1.sslip.io with the default domain)
-#   --hey-cpus LIST      run hey under `taskset -c LIST` (keep it off the server's cores)
+#   --host NAME          Host header to send (for a port-forwarded Kourier gateway: the
+#                        host name of the URL scripts/minikube-up.sh printed)
+#   --hey-cpus LIST      run hey under `taskset -c LIST` (Linux only; keep it off the
+#                        server's cores)
 #   --levels "N N ..."   concurrency steps (default "1 2 4 8 16 32")
 #   --duration D         per step, hey's -z syntax (default 15s)
 #   --pause S            seconds between steps (default 2)
@@ -25,8 +29,8 @@
 #   --sample-every S     pod sampling interval (default 2)
 #   --cold-starts N      on Knative: N times, wait for scale to zero, then time one request
 #   --zero-timeout S     how long to wait for scale to zero (default: derived from the
-#                        Service: stable window + scale-to-zero retention + grace period
-#                        + 60 s; about 7.5 minutes with knative/base)
+#                        Service: stable window + max(retention, grace period) + the
+#                        queue-proxy's 30 s drain + 60 s; about 7.5 minutes with knative/base)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -89,7 +93,10 @@ parse_args() {
 }
 
 check_tools() {
-  ensure_commands hey:hey curl:curl
+  ensure_commands hey:hey curl:curl node:nodejs
+  if [[ -n $HEY_CPUS ]] && ! command -v taskset >/dev/null 2>&1; then
+    die "--hey-cpus needs taskset, which Linux has and macOS does not"
+  fi
   if [[ $KNATIVE == true ]]; then
     command -v kubectl >/dev/null 2>&1 || die "kubectl not found; see scripts/minikube-up.sh"
   fi
@@ -131,25 +138,53 @@ probe() {
   [[ $status == 200 ]] || die "POST $URL answered '$status', not 200; is the function running and ready?"
 }
 
+# json_string TEXT: TEXT as a JSON string literal.
+json_string() {
+  local text=${1//\\/\\\\}
+  printf '"%s"' "${text//\"/\\\"}"
+}
+
+# The deployed classify Service's autoscaling settings, for the report's model: its
+# annotations (a JSON map as kubectl prints it), containerConcurrency, timeoutSeconds and
+# the per-pod throughput range it was sized with.
+service_json() {
+  local annotations cc timeout rps
+  annotations=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.spec.template.metadata.annotations}')
+  rps=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.metadata.annotations.klassify\.dev/pod-rps}')
+  cc=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.spec.template.spec.containerConcurrency}')
+  timeout=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath='{.spec.template.spec.timeoutSeconds}')
+  [[ $annotations == "{"*"}" ]] || die "cannot read the classify Service's annotations (got '$annotations')"
+  [[ $cc =~ ^[0-9]+$ ]] || cc=0
+  [[ $timeout =~ ^[0-9]+$ ]] || timeout=300
+  [[ $rps =~ ^[0-9.]+-[0-9.]+$ ]] || rps=""
+  printf '{"annotations": %s, "containerConcurrency": %s, "timeoutSeconds": %s, "podRps": %s}' "$annotations" "$cc" "$timeout" "$(json_string "$rps")"
+}
+
 write_meta() {
   mkdir -p "$OUT/steps"
   : >"$OUT/steps.tsv"
-  local cpu
-  cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+  local cpus hey_version service=null bytes
+  cpus=$(host_cpus 2>/dev/null || true)
+  [[ $cpus =~ ^[0-9]+$ ]] || cpus=null
+  hey_version=$(dpkg-query -W -f '${Version}' hey 2>/dev/null || brew list --versions hey 2>/dev/null || echo unknown)
+  bytes=$(wc -c <"$IMAGE" | tr -d ' ')
+  if [[ $KNATIVE == true ]]; then service=$(service_json); fi
   cat >"$OUT/meta.json" <<JSON
 {
-  "label": "$LABEL",
-  "url": "$URL",
-  "levels": "$LEVELS",
-  "duration": "$DURATION",
-  "image": "$(basename "$IMAGE")",
-  "imageBytes": $(wc -c <"$IMAGE"),
-  "host": "$(hostname)",
-  "nproc": $(nproc),
-  "cpu": "$cpu",
-  "loadavgBefore": "$(cut -d' ' -f1-3 /proc/loadavg)",
-  "hey": "$(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo unknown)",
-  "started": "$(date -u +%FT%TZ)"
+  "label": $(json_string "$LABEL"),
+  "url": $(json_string "$URL"),
+  "levels": $(json_string "$LEVELS"),
+  "duration": $(json_string "$DURATION"),
+  "image": $(json_string "$(basename "$IMAGE")"),
+  "imageBytes": $bytes,
+  "host": $(json_string "$(hostname)"),
+  "os": $(json_string "$(os_name)"),
+  "cpus": $cpus,
+  "cpu": $(json_string "$(cpu_model)"),
+  "loadavgBefore": $(json_string "$(load_average)"),
+  "hey": $(json_string "$hey_version"),
+  "started": $(json_string "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),
+  "service": $service
 }
 JSON
 }
@@ -173,7 +208,7 @@ sample_pods() {
   while true; do
     local ready pending total
     read -r ready pending total < <(count_pods)
-    printf '%s,%s,%s,%s\n' "$(date +%s.%N | cut -c1-14)" "$ready" "$pending" "$total" >>"$OUT/pods.csv"
+    printf '%s,%s,%s,%s\n' "$(epoch_now)" "$ready" "$pending" "$total" >>"$OUT/pods.csv"
     sleep "$SAMPLE_EVERY"
   done
 }
@@ -197,11 +232,11 @@ run_steps() {
   if [[ -n $HOST_HEADER ]]; then hey_args+=(-host "$HOST_HEADER"); fi
   if [[ -n $HEY_CPUS ]]; then hey=(taskset -c "$HEY_CPUS" hey); fi
   for level in $LEVELS; do
-    log "concurrency $level for $DURATION (load $(cut -d' ' -f1 /proc/loadavg))"
+    log "concurrency $level for $DURATION (load average $(load_average))"
     local started ended
-    started=$(date +%s.%N | cut -c1-14)
+    started=$(epoch_now)
     "${hey[@]}" "${hey_args[@]}" -c "$level" "$URL" >"$OUT/steps/c$level.txt"
-    ended=$(date +%s.%N | cut -c1-14)
+    ended=$(epoch_now)
     printf '%s\t%s\t%s\n' "$level" "$started" "$ended" >>"$OUT/steps.tsv"
     sleep "$PAUSE"
   done
@@ -219,15 +254,18 @@ go_seconds() {
   echo "$total"
 }
 
-# How long scale to zero takes after the last request, from the deployed Service: the KPA
-# must see no traffic for a whole stable window (the window annotation, else 60 s), then the
-# last pod is kept for the retention period, then the scale-to-zero grace period (30 s)
-# lets it drain. A minute more covers pod termination.
+# How long scale to zero takes after the last request, from the deployed Service. The KPA
+# wants zero pods once a whole stable window (the window annotation, else 60 s) has seen no
+# traffic; it then scales to zero after max(scale-to-zero grace period 30 s, the retention
+# period) (serving's pkg/reconciler/autoscaling/kpa/scaler.go). The last pod's queue-proxy
+# then drains for 30 s before the pod is gone; a minute more covers the rest of termination.
 zero_timeout() {
-  local annotations='{.spec.template.metadata.annotations}' window retention
+  local annotations='{.spec.template.metadata.annotations}' window retention hold
   window=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath="${annotations%\}}.autoscaling\.knative\.dev/window}")
   retention=$(kube -n "$NAMESPACE" get ksvc classify -o jsonpath="${annotations%\}}.autoscaling\.knative\.dev/scale-to-zero-pod-retention-period}")
-  echo $(($(go_seconds "${window:-60s}") + $(go_seconds "${retention:-0}") + 30 + 60))
+  hold=$(go_seconds "${retention:-0}")
+  ((hold >= 30)) || hold=30
+  echo $(($(go_seconds "${window:-60s}") + hold + 30 + 60))
 }
 
 wait_for_zero() {
@@ -256,8 +294,8 @@ run_cold_starts() {
 }
 
 render() {
-  (cd "$ROOT" && node --import tsx bench/load-report.ts "$OUT" "$LABEL")
-  log "results in $OUT (results.json, results.csv, *.svg)"
+  (cd "$ROOT" && node --import tsx bench/load-report.ts "$OUT" "$LABEL") || die "the report failed; the raw results are in $OUT"
+  log "results in $OUT: report.html (open it in a browser), results.json, results.csv, *.svg"
 }
 
 main() {

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# One command from nothing to working URLs: starts a Minikube profile, installs Knative
-# Serving (with Kourier) and Eventing (in-memory channel, MT broker), builds the image
-# inside Minikube, applies knative/ and prints the URLs. Safe to run again: a running
-# profile is reused and every install step is a declarative `kubectl apply`.
+# One command from nothing to working URLs: checks that the host can hold a profile and
+# picks one, starts Minikube, installs Knative Serving (with Kourier) and Eventing
+# (in-memory channel, MT broker), builds the image inside Minikube, applies knative/ with a
+# max-scale derived from the node, and prints URLs that work once `minikube tunnel` runs.
+# Safe to run again: an existing profile is reused and every install step is a declarative
+# `kubectl apply`. Runs on macOS (bash 3.2, BSD tools) and Linux.
 #
-# Environment: MINIKUBE_PROFILE, MINIKUBE_CPUS, MINIKUBE_MEMORY (scripts/versions.sh),
-# KLASSIFY_DOMAIN (default 127.0.0.1.sslip.io), KLASSIFY_IMAGE_TAG, KLASSIFY_OVERLAY.
+# Environment: MINIKUBE_PROFILE, MINIKUBE_CPUS, MINIKUBE_MEMORY, MINIKUBE_DRIVER
+# (scripts/versions.sh; CPUs and memory default to the largest profile in
+# scripts/lib/capacity.sh that fits the host), KLASSIFY_DOMAIN (default: the address
+# `minikube tunnel` gives Kourier on this OS and driver, .sslip.io), KLASSIFY_IMAGE_TAG,
+# KLASSIFY_OVERLAY.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,9 +21,9 @@ source "$ROOT/scripts/lib/common.sh"
 # shellcheck source=scripts/lib/knative.sh
 source "$ROOT/scripts/lib/knative.sh"
 
-# With `minikube tunnel`, Kourier's LoadBalancer answers on 127.0.0.1, and sslip.io
-# resolves every *.127.0.0.1.sslip.io name there: real host names without editing DNS.
-DOMAIN="${KLASSIFY_DOMAIN:-127.0.0.1.sslip.io}"
+# sslip.io resolves every *.<address>.sslip.io name to <address>: real host names without
+# editing DNS. Empty: the address the tunnel will give Kourier (configure_domain).
+DOMAIN="${KLASSIFY_DOMAIN:-}"
 SERVING="https://github.com/knative/serving/releases/download/$KNATIVE_SERVING_VERSION"
 KOURIER="https://github.com/knative-extensions/net-kourier/releases/download/$KNATIVE_KOURIER_VERSION"
 EVENTING="https://github.com/knative/eventing/releases/download/$KNATIVE_EVENTING_VERSION"
@@ -35,18 +40,129 @@ check_prerequisites() {
   fi
 }
 
-start_minikube() {
-  if minikube -p "$MINIKUBE_PROFILE" status --format '{{.Host}}' 2>/dev/null | grep -qx Running; then
-    log "Minikube profile $MINIKUBE_PROFILE is already running"
-    check_kubernetes_version
+# The driver of a new profile: MINIKUBE_DRIVER, else the one set with `minikube config set
+# driver`, else docker when its daemon answers.
+choose_driver() {
+  if [[ -n ${MINIKUBE_DRIVER:-} ]]; then
+    echo "$MINIKUBE_DRIVER"
     return 0
   fi
-  log "starting Minikube profile $MINIKUBE_PROFILE (Kubernetes $KUBERNETES_VERSION, $MINIKUBE_CONTAINER_RUNTIME, $MINIKUBE_CPUS CPUs, $MINIKUBE_MEMORY)"
-  minikube start -p "$MINIKUBE_PROFILE" \
-    --kubernetes-version="$KUBERNETES_VERSION" \
-    --container-runtime="$MINIKUBE_CONTAINER_RUNTIME" \
-    --cpus="$MINIKUBE_CPUS" \
-    --memory="$MINIKUBE_MEMORY"
+  local configured
+  configured=$(minikube config get driver 2>/dev/null || true)
+  if [[ -n $configured ]]; then
+    echo "$configured"
+    return 0
+  fi
+  if command -v docker >/dev/null 2>&1 && docker info --format '{{.NCPU}}' >/dev/null 2>&1; then
+    echo docker
+    return 0
+  fi
+  die "no Minikube driver: start Docker (Docker Desktop on a Mac), or choose a VM driver, e.g. MINIKUBE_DRIVER=vfkit on macOS or MINIKUBE_DRIVER=kvm2 on Linux"
+}
+
+# HOST_CPUS, HOST_MIB and HOST_SOURCE: what the driver can give a profile. The container
+# drivers are bounded by their engine (Docker Desktop's VM on a Mac), a VM driver by the host.
+read_host_capacity() {
+  local info cpus bytes
+  case $DRIVER in
+    docker | podman)
+      HOST_SOURCE="$DRIVER info"
+      if [[ $DRIVER == docker ]]; then
+        info=$(docker info --format '{{.NCPU}} {{.MemTotal}}') || die "docker info failed: is Docker running?"
+      else
+        info=$(podman info --format '{{.Host.CPUs}} {{.Host.MemTotal}}') || die "podman info failed: is podman set up?"
+      fi
+      read -r cpus bytes <<<"$info"
+      ;;
+    *)
+      HOST_SOURCE="this $(os_name) machine, for the $DRIVER VM"
+      cpus=$(host_cpus)
+      bytes=$(($(host_memory_mib) * 1048576))
+      ;;
+  esac
+  [[ $cpus =~ ^[0-9]+$ && $bytes =~ ^[0-9]+$ ]] || die "cannot read CPUs and memory from $HOST_SOURCE (got '$cpus' and '$bytes')"
+  HOST_CPUS=$cpus
+  HOST_MIB=$((bytes / 1048576))
+}
+
+# What to do about a host that is too small, for the error message.
+resize_hint() {
+  case $DRIVER in
+    docker | podman) printf 'Give %s more CPUs or memory (Docker Desktop: Settings, Resources), or pick a profile with MINIKUBE_CPUS and MINIKUBE_MEMORY.' "$DRIVER" ;;
+    *) printf 'Free memory on this machine, or pick a profile with MINIKUBE_CPUS and MINIKUBE_MEMORY.' ;;
+  esac
+}
+
+# Before a new profile starts: which profile fits the host, and what it will hold.
+# Sets DRIVER, PROFILE_CPUS, PROFILE_MIB and RESERVATION.
+preflight() {
+  local chosen name holds max_scale beside_ui default_entry
+  DRIVER=$(choose_driver)
+  read_host_capacity
+  read_pod_requests
+  log "host ($HOST_SOURCE): $HOST_CPUS CPUs, $HOST_MIB MiB"
+  if [[ -n $MINIKUBE_CPUS || -n $MINIKUBE_MEMORY ]]; then
+    default_entry=" $KLASSIFY_PROFILES "
+    default_entry=${default_entry#* default:}
+    default_entry=${default_entry%% *}
+    name=custom
+    PROFILE_CPUS=${MINIKUBE_CPUS:-${default_entry%%:*}}
+    [[ $PROFILE_CPUS =~ ^[0-9]+$ ]] || die "MINIKUBE_CPUS must be a whole number of CPUs, got '$PROFILE_CPUS'"
+    if [[ -n $MINIKUBE_MEMORY ]]; then PROFILE_MIB=$(minikube_memory_mib "$MINIKUBE_MEMORY"); else PROFILE_MIB=${default_entry#*:}; fi
+    profile_fits "$PROFILE_CPUS" "$PROFILE_MIB" "$HOST_CPUS" "$HOST_MIB" ||
+      die "a profile of $PROFILE_CPUS CPUs and $PROFILE_MIB MiB (MINIKUBE_CPUS, MINIKUBE_MEMORY) does not fit this host ($HOST_SOURCE: $HOST_CPUS CPUs, $HOST_MIB MiB), or holds no classify pod with room for a rollout. The profiles:
+$(profiles_report "$HOST_CPUS" "$HOST_MIB")"
+  else
+    chosen=$(choose_profile "$HOST_CPUS" "$HOST_MIB") ||
+      die "no klassify profile fits this host ($HOST_SOURCE: $HOST_CPUS CPUs, $HOST_MIB MiB):
+$(profiles_report "$HOST_CPUS" "$HOST_MIB")
+$(resize_hint)"
+    read -r name PROFILE_CPUS PROFILE_MIB <<<"$chosen"
+  fi
+  holds=$(capacity_for $((PROFILE_CPUS * 1000)) "$PROFILE_MIB")
+  read -r max_scale beside_ui <<<"$holds"
+  log "profile $name: $PROFILE_CPUS CPUs, $PROFILE_MIB MiB on the $DRIVER driver; max-scale $max_scale ($beside_ui classify pods fit beside Knative and the UI, one slot stays free for a rollout; derived from the requests, docs/scaling.md)"
+  RESERVATION=""
+  if [[ $DRIVER == docker || $DRIVER == podman ]]; then
+    RESERVATION=$(kubelet_reservation "$HOST_CPUS" "$HOST_MIB" "$PROFILE_CPUS" "$PROFILE_MIB")
+    [[ -z $RESERVATION ]] || log "the kubelet reserves the rest of the $DRIVER host, so the scheduler sees the profile: --extra-config=$RESERVATION"
+  fi
+}
+
+# Running, Stopped, or Nonexistent (minikube status exits 85 for a profile it does not know).
+profile_state() {
+  local host status=0
+  host=$(minikube -p "$MINIKUBE_PROFILE" status --format '{{.Host}}' 2>/dev/null) || status=$?
+  if [[ $host == Running ]]; then
+    echo Running
+  elif [[ $status -eq 85 ]]; then
+    echo Nonexistent
+  else
+    echo Stopped
+  fi
+}
+
+start_minikube() {
+  local state args
+  state=$(profile_state)
+  case $state in
+    Running)
+      log "Minikube profile $MINIKUBE_PROFILE is already running"
+      ;;
+    Stopped)
+      log "starting the existing Minikube profile $MINIKUBE_PROFILE with the CPUs and memory it was created with"
+      minikube start -p "$MINIKUBE_PROFILE" --kubernetes-version="$KUBERNETES_VERSION"
+      ;;
+    *)
+      preflight
+      args=(start -p "$MINIKUBE_PROFILE" --driver="$DRIVER" --kubernetes-version="$KUBERNETES_VERSION"
+        --container-runtime="$MINIKUBE_CONTAINER_RUNTIME" --cpus="$PROFILE_CPUS" --memory="${PROFILE_MIB}mb")
+      if [[ -n $RESERVATION ]]; then args+=(--extra-config="$RESERVATION"); fi
+      log "starting Minikube profile $MINIKUBE_PROFILE (Kubernetes $KUBERNETES_VERSION, $MINIKUBE_CONTAINER_RUNTIME runtime)"
+      minikube "${args[@]}"
+      ;;
+  esac
+  check_kubernetes_version
 }
 
 # A profile made earlier may run a Kubernetes that the pinned Knative does not support.
@@ -95,8 +211,14 @@ retry() {
 }
 
 # Replaces the whole data map: with two domains Knative would pick the alphabetically
-# smallest, so a re-run with another KLASSIFY_DOMAIN must drop the old one.
+# smallest, so a re-run with another domain must drop the old one.
 configure_domain() {
+  local address driver=${DRIVER:-}
+  if [[ -z $DOMAIN ]]; then
+    [[ -n $driver ]] || driver=$(profile_driver)
+    address=$(tunnel_address "$driver")
+    DOMAIN="$address.sslip.io"
+  fi
   log "serving Knative routes under $DOMAIN"
   retry 12 "$RETRY_PAUSE" kube -n knative-serving patch configmap/config-domain --type json \
     -p "[{\"op\":\"add\",\"path\":\"/data\",\"value\":{\"$DOMAIN\":\"\"}}]"

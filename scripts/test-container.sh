@@ -240,6 +240,19 @@ check_no_writes() {
   expect "no writes outside /tmp (read-only root works)${written:+; written: $written}" test -z "$written"
 }
 
+# The native binaries of the build's own architecture only (container/prune-node-modules.sh):
+# ONNX Runtime for linux/<arch> and sharp's @img packages for linux-<arch>.
+check_architecture() {
+  local mnt arch ort img
+  case $(uname -m) in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  mnt=$("${BUILDAH[@]}" mount "$CONTAINER")
+  ort=$(cd "$mnt/app/node_modules/onnxruntime-node/bin/napi-v6" && find . -mindepth 2 -maxdepth 2 -type d | sed 's|^\./||' | sort | tr '\n' ' ')
+  img=$(cd "$mnt/app/node_modules/@img" && find . -mindepth 1 -maxdepth 1 -name 'sharp-*' | sed 's|^\./||' | sort | tr '\n' ' ')
+  "${BUILDAH[@]}" umount "$CONTAINER" >/dev/null
+  expect "ONNX Runtime for linux/$arch only (found: $ort)" test "$ort" = "linux/$arch "
+  expect "sharp for linux-$arch only (found: $img)" test "$img" = "sharp-libvips-linux-$arch sharp-linux-$arch "
+}
+
 main() {
   local started=$SECONDS
   trap cleanup EXIT
@@ -253,6 +266,7 @@ main() {
   report_size
   check_image_config
   check_no_dev_packages
+  check_architecture
   check_non_root
   touch "$MARKER"
   check_function

@@ -11,13 +11,13 @@ KNATIVE_KOURIER_VERSION="knative-v1.22.1"
 KUBERNETES_VERSION="v1.34.1"
 
 # Minikube profile. The docker runtime on one node needs no CNI pod, so nothing but the
-# control plane and Knative takes CPU requests before klassify. What the profile holds is
-# computed from these numbers and the manifests in knative/test/capacity.test.ts, with the
-# install overhead table in docs/scaling.md: 6 CPUs hold 5 classify pods, the UI and a
-# rollout's first new pods.
+# control plane and Knative takes CPU requests before klassify. MINIKUBE_CPUS and
+# MINIKUBE_MEMORY (8g, 6144mb) set the resources of a new profile; left empty,
+# scripts/minikube-up.sh picks the largest profile in scripts/lib/capacity.sh that fits the
+# host. MINIKUBE_DRIVER picks the driver (Minikube reads it too).
 MINIKUBE_PROFILE="${MINIKUBE_PROFILE:-klassify}"
-MINIKUBE_CPUS="${MINIKUBE_CPUS:-6}"
-MINIKUBE_MEMORY="${MINIKUBE_MEMORY:-8g}"
+MINIKUBE_CPUS="${MINIKUBE_CPUS:-}"
+MINIKUBE_MEMORY="${MINIKUBE_MEMORY:-}"
 MINIKUBE_CONTAINER_RUNTIME="docker"
 
 # Image names. dev.local makes Knative skip tag-to-digest resolution, so an image built

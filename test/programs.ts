@@ -17,6 +17,8 @@ export interface Program {
   install: string;
   /** The suite that needs it, for the skip message. */
   suite: string;
+  /** Whether a candidate found is usable (e.g. a python3 that can import a module); default: any. */
+  works?: (file: string) => boolean;
 }
 
 export const inCI = () => !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
@@ -50,7 +52,7 @@ export function requireProgram(program: Program): string | undefined {
   const fromEnv = program.env && process.env[program.env];
   const candidates = fromEnv ? [fromEnv] : program.candidates;
   const found = findProgram(candidates);
-  if (found) return found;
+  if (found && (!program.works || program.works(found))) return found;
   const where = fromEnv ? `${program.env}=${fromEnv}` : `${candidates.map((c) => (c.includes('/') ? c : `${c} in PATH`)).join(', ')}${program.env ? ` (or set ${program.env})` : ''}`;
   const reason = `${program.name} not found: looked for ${where}. ${program.install}`;
   skipOrFail(program.suite, `needs ${program.name}`, reason);

@@ -48,10 +48,12 @@ const UNIT = '(^|/)(contracts|server-kit|bench|scripts|docs)/test/[^/]*\\.test\\
 /** Files in those folders that need the model, the photos, the Knative CRDs, npm itself or hey. */
 const NOT_UNIT = [
   'bench/test/http.test.ts',
+  'bench/test/load-html.test.ts',
   'scripts/test/deploy-scripts.test.ts',
   'scripts/test/generated-output.test.ts',
   'scripts/test/start.test.ts',
   'scripts/test/install.test.ts',
+  'scripts/test/load-test.test.ts',
   'scripts/test/unit-selection.test.ts',
   'ui/test/lib/image-format.test.ts',
 ];

@@ -21,6 +21,9 @@ import { CLASSIFIED, REJECTED, SUBMITTED } from '../../contracts/events.ts';
 import { loadConfig as loadUiConfig } from '../../ui/server/config.ts';
 import { RELAYED_TYPES } from '../../ui/server/events.ts';
 import type { CrdValidator } from './schema.ts';
+import { quantity } from '../sizing.ts';
+
+export { quantity };
 
 export type Obj = Record<string, any>;
 export interface Manifest {
@@ -157,16 +160,6 @@ export function isoDurationSeconds(v: string): number | undefined {
   if (!m || v === 'P' || v.endsWith('T')) return undefined;
   const [, d = '0', h = '0', min = '0', s = '0'] = m;
   return Number(d) * 86400 + Number(h) * 3600 + Number(min) * 60 + Number(s);
-}
-
-/** Kubernetes quantities: CPU in cores ("2", "500m"), memory in bytes ("512Mi", "1G"). */
-export function quantity(v: unknown): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(String(v));
-  if (!m) return undefined;
-  const scale: Record<string, number> = {
-    m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
-  };
-  return Number(m[1]) * (m[2] ? scale[m[2]] : 1);
 }
 
 /** Knative's webhook rules for a Service or a Trigger that the CRD schema leaves open. */

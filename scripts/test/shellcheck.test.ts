@@ -18,7 +18,7 @@ const scripts = DIRS.flatMap((dir) =>
 const list = suite('shell scripts');
 list('the script list covers the deployment and container scripts', () => {
   for (const expected of ['scripts/minikube-up.sh', 'scripts/deploy.sh', 'scripts/teardown.sh', 'scripts/test-container.sh',
-    'scripts/build-base-image.sh', 'scripts/versions.sh', 'scripts/lib/knative.sh', 'scripts/load-test.sh', 'scripts/pod-capacity.sh', 'container/prune-node-modules.sh']) {
+    'scripts/build-base-image.sh', 'scripts/versions.sh', 'scripts/lib/knative.sh', 'scripts/lib/capacity.sh', 'scripts/lib/platform.sh', 'scripts/load-test.sh', 'scripts/pod-capacity.sh', 'container/prune-node-modules.sh']) {
     assert.ok(scripts.includes(expected), `${expected} not found`);
   }
 });

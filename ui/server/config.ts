@@ -7,6 +7,7 @@
  */
 
 import { BlockList } from 'node:net';
+import { DEFAULT_MODEL, isModelName, MODEL_NAMES, MODEL_TITLES, type ModelName } from '../../contracts/models.ts';
 import { PAGE_DEFAULTS, PAGE_LIMITS, type PageConfig } from '../../contracts/page.ts';
 import { readTrustedProxies } from '../../server-kit/client-address.ts';
 import { envReader, type Env, type EnvReader } from '../../server-kit/config.ts';
@@ -30,7 +31,7 @@ export interface UiConfig {
    */
   trustedProxies: BlockList;
   /** The page's settings that come from the environment. */
-  page: Pick<PageConfig, 'topK' | 'uploadConcurrency' | 'slowAfterMs' | 'maxAttempts' | 'features'>;
+  page: Pick<PageConfig, 'topK' | 'uploadConcurrency' | 'slowAfterMs' | 'maxAttempts' | 'features' | 'models' | 'defaultModel'>;
   /**
    * The function's limits, read under the function's own variable names, so that one
    * environment (npm start's, or the same values in both Services) sets both: the page
@@ -102,6 +103,7 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
         camera: read.bool('UI_FEATURE_CAMERA', PAGE_DEFAULTS.features.camera),
         prewarm: read.bool('UI_FEATURE_PREWARM', PAGE_DEFAULTS.features.prewarm),
       },
+      ...readModels(read),
     },
     events: {
       bufferSize: read.int('UI_EVENT_BUFFER', 50, 0, 1000),
@@ -133,6 +135,22 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
   }
   read.done();
   return deepFreeze(config);
+}
+
+/**
+ * The models the page offers: what the function serves, read like the limits above under the
+ * function's own variables, KLASSIFY_MODELS (default every model) and KLASSIFY_MODEL (default
+ * DEFAULT_MODEL when listed), so that one environment sets both.
+ */
+function readModels(read: EnvReader): Pick<PageConfig, 'models' | 'defaultModel'> {
+  const listed = read.raw('KLASSIFY_MODELS')?.split(',').map((m) => m.trim());
+  let names: readonly ModelName[] = MODEL_NAMES;
+  if (listed) {
+    if (listed.every(isModelName) && new Set(listed).size === listed.length) names = listed;
+    else read.invalid('KLASSIFY_MODELS', `a comma-separated list of distinct model names from ${MODEL_NAMES.join(', ')} (default: all)`);
+  }
+  const defaultModel = read.oneOf('KLASSIFY_MODEL', names, names.includes(DEFAULT_MODEL) ? DEFAULT_MODEL : names[0]);
+  return { models: names.map((name) => ({ name, title: MODEL_TITLES[name] })), defaultModel };
 }
 
 /** An absolute http(s) URL, such as the classify function's cluster-local address. */

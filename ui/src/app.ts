@@ -11,7 +11,7 @@ import Alpine from '@alpinejs/csp';
 import './styles.css';
 import { CONFIG_PATH } from '../../contracts/page.ts';
 import { classifyImage, type ClassifyResult, type Progress, type Transport } from './lib/classify.ts';
-import { classifyEndpoint, DEFAULT_CONFIG, normalizeConfig, type PageConfig } from './lib/config.ts';
+import { chooseModel, classifyEndpoint, DEFAULT_CONFIG, modelTitle, normalizeConfig, type PageConfig } from './lib/config.ts';
 import { rankPredictions } from './lib/confidence.ts';
 import { parseRelayedEvent, toFeedItem, type FeedItem } from './lib/feed.ts';
 import { barWidth, formatBytes, formatMs, formatPercent, plural, splitLabel } from './lib/format.ts';
@@ -54,6 +54,8 @@ const UPLOAD_TIMEOUT_MS = 120_000;
 /** After "unreachable", the pill asks again: 2 s, 4 s, … up to 30 s. */
 const RECHECK_FIRST_MS = 2000;
 const RECHECK_MAX_MS = 30_000;
+/** Where the page remembers the model a person chose. */
+const MODEL_KEY = 'klassify.model';
 
 /** POSTs the raw image bytes with XMLHttpRequest, which (unlike fetch) reports upload progress. */
 const xhrTransport: Transport = ({ url, file, onUploadProgress, onUploaded }) =>
@@ -105,6 +107,7 @@ function klassify() {
     feed: [] as FeedItem[],
     feedState: 'off' as FeedState,
     functionState: 'unknown' as FunctionState,
+    /** The model the page asks for: the person's choice, else the served default. */
     model: '',
     dragging: false,
     announcement: '',
@@ -114,6 +117,7 @@ function klassify() {
 
     async init() {
       this.config = await loadConfig();
+      this.model = chooseModel(this.config, storage('get'));
       queue = createQueue({ concurrency: this.config.uploadConcurrency });
       document.addEventListener('dragenter', (event) => this.onDragEnter(event));
       document.addEventListener('dragover', (event) => this.onDragOver(event));
@@ -268,7 +272,7 @@ function klassify() {
     async upload(id: number, file: File) {
       if (!this.card(id)) return; // removed while queued
       const outcome = await classifyImage(file, {
-        url: classifyEndpoint(this.config, location.origin),
+        url: classifyEndpoint(this.config, location.origin, this.model),
         transport: xhrTransport,
         slowAfterMs: this.config.slowAfterMs,
         maxAttempts: this.config.maxAttempts,
@@ -281,7 +285,6 @@ function klassify() {
         card.status = 'done';
         card.result = outcome.result;
         card.roundTripMs = outcome.roundTripMs;
-        this.model = outcome.result.model;
         this.functionState = 'ready';
         const top = outcome.result.predictions[0];
         this.announce(top ? `${card.name}: ${splitLabel(top.label).primary}, ${formatPercent(top.probability)}` : `${card.name}: no predictions`);
@@ -574,6 +577,32 @@ function klassify() {
       return [served.revision, served.engine, served.provider].filter(Boolean).join(' · ');
     },
 
+    /** The model that answered this card, by its title. */
+    answeredBy(card: Card) {
+      return card.result ? modelTitle(this.config, card.result.model) : '';
+    },
+
+    // ---- the model picker -------------------------------------------------
+
+    get hasModelChoice() {
+      return this.config.models.length > 1;
+    },
+
+    get modelText() {
+      return modelTitle(this.config, this.model);
+    },
+
+    isChosen(option: { name: string }) {
+      return option.name === this.model;
+    },
+
+    /** A new choice applies to the images added from now on, and is remembered. */
+    chooseModel(event: Event) {
+      this.model = chooseModel(this.config, (event.target as HTMLSelectElement).value);
+      storage('set', this.model);
+      this.announce(`New images go to ${this.modelText}`);
+    },
+
     onPreviewError(card: Card) {
       // Before the prepared file is ready there is no src yet; that "error" is not a failure.
       if (card.previewUrl) card.previewFailed = true;
@@ -595,6 +624,16 @@ function renamePasted(file: File, index: number): File {
   const stamp = new Date().toTimeString().slice(0, 8).replace(/:/g, '');
   const ext = file.type.split('/')[1]?.replace(/[^a-z0-9]/gi, '') || 'png';
   return new File([file], `pasted-${stamp}${index ? `-${index + 1}` : ''}.${ext}`, { type: file.type });
+}
+
+/** localStorage, which a private window or a strict setting may refuse: then nothing is remembered. */
+function storage(op: 'get' | 'set', value = ''): string | null {
+  try {
+    if (op === 'set') localStorage.setItem(MODEL_KEY, value);
+    return localStorage.getItem(MODEL_KEY);
+  } catch {
+    return null;
+  }
 }
 
 async function loadConfig(): Promise<PageConfig> {

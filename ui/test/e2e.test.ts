@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
+import { DEFAULT_MODEL, MODEL_NAMES, MODEL_TITLES } from '../../contracts/models.ts';
 import { createRelay, type Relay } from '../../scripts/relay.ts';
 import { createUiServer, type UiServer } from '../server/app.ts';
 import { requireProgram } from '../../test/programs.ts';
@@ -30,6 +31,8 @@ const NOT_AN_IMAGE = /isn't an image: use JPEG, PNG, WebP, GIF, AVIF or TIFF\./;
 interface Upload {
   bytes: number;
   body: Buffer;
+  /** The path and query the function was asked. */
+  url: string;
 }
 
 /**
@@ -42,7 +45,7 @@ async function startTap(target: string, uploads: Upload[]): Promise<{ url: strin
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      if (req.url?.startsWith('/classify')) uploads.push({ bytes: body.length, body });
+      if (req.url?.startsWith('/classify')) uploads.push({ bytes: body.length, body, url: req.url });
       const headers = { ...req.headers, 'content-length': String(body.length) };
       delete headers['transfer-encoding'];
       const forward = http.request(`${target}${req.url}`, { method: req.method, headers }, (answer) => {
@@ -151,7 +154,7 @@ e2e('chelsea.png: a cat label, honest rows, and the result copies as JSON', asyn
   if (minor > 0) assert.match(await chelsea.locator('.minor summary').innerText(), new RegExp(`^${minor} more under 1%$`));
   assert.match(await chelsea.locator('.timings').innerText(), /Decode\s+[\d.]+ m?s[\s\S]*Round trip\s+[\d.]+ m?s/i);
   assert.ok((await chelsea.locator('.pod').innerText()).trim().length > 0, 'servedBy pod shown');
-  assert.match(await page.locator('.topbar-status').innerText(), /mobilenet/);
+  assert.is(await chelsea.locator('.answered-by').innerText(), MODEL_TITLES[DEFAULT_MODEL], 'the card names the model that answered');
 
   await chelsea.getByRole('button', { name: 'Copy JSON' }).click();
   await chelsea.getByRole('button', { name: 'Copied' }).waitFor({ timeout: 5000 });
@@ -159,6 +162,32 @@ e2e('chelsea.png: a cat label, honest rows, and the result copies as JSON', asyn
   assert.is(copied.file, 'chelsea.png');
   assert.is(copied.predictions.length, 5);
   assert.ok(CAT.test(copied.predictions[0].label));
+});
+
+e2e('the model picker offers the served models; a choice is sent, named on the card and remembered', async ({ page, context, images, uploads, base }) => {
+  const picker = page.getByLabel('Model');
+  assert.equal(await picker.locator('option').allInnerTexts(), MODEL_NAMES.map((m) => MODEL_TITLES[m]));
+  assert.is(await picker.inputValue(), DEFAULT_MODEL);
+  const other = MODEL_NAMES.find((m) => m !== DEFAULT_MODEL)!;
+  await picker.selectOption(other);
+  try {
+    await page.locator('#picker').setInputFiles(path.join(images, 'camera.png'));
+    await waitForStatus(page, 'camera.png', 'done');
+    assert.match(uploads.at(-1)!.url, new RegExp(`[?&]model=${other.replaceAll('.', '\\.')}(&|$)`));
+    assert.is(await card(page, 'camera.png').locator('.answered-by').innerText(), MODEL_TITLES[other]);
+    assert.match(await card(page, 'camera.png').locator('.prediction-label').first().innerText(), /tripod/i);
+    const later = await context.newPage();
+    try {
+      await later.goto(`${base}/`);
+      await later.locator('.pill-status[data-state="ready"]').waitFor({ timeout: 30_000 });
+      assert.is(await later.getByLabel('Model').inputValue(), other, 'the choice is remembered for the next visit');
+    } finally {
+      await later.close();
+    }
+  } finally {
+    await page.getByLabel('Model').selectOption(DEFAULT_MODEL);
+    if (await card(page, 'camera.png').count()) await card(page, 'camera.png').getByRole('button', { name: 'Remove camera.png' }).click();
+  }
 });
 
 e2e('non-images are refused in the browser, in plain words, with no request sent', async ({ page, images, uploads }) => {
@@ -230,8 +259,11 @@ e2e('two images at once: both classified', async ({ page, images }) => {
 });
 
 e2e('keyboard opens the picker; paste and drag-and-drop add images', async ({ page, images }) => {
-  // The drop zone is a real button: Tab reaches it, Enter opens the file chooser.
-  await page.locator('.skip-link').focus(); // first in the tab order
+  // The drop zone is a real button: Tab reaches it, Enter opens the file chooser. The tab
+  // order: the skip link, the model picker in the header, then the drop zone.
+  await page.locator('.skip-link').focus();
+  await page.keyboard.press('Tab');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'model');
   await page.keyboard.press('Tab');
   assert.match(await page.evaluate(() => document.activeElement?.className ?? ''), /dropzone/);
   // Enter must reach the hidden file input as a click. We observe that click and cancel it,

@@ -1,25 +1,29 @@
-// The protocol-free core: image bytes in, predictions out. HTTP and CloudEvents are thin
-// adapters around this. It owns the inference pool, the decoders and admission control
+// The protocol-free core: image bytes in, predictions out, by any served model. HTTP,
+// CloudEvents and the Open Inference Protocol routes are thin adapters around this. It owns
+// the worker pool, the decoders, the catalogue of served models and admission control
 // (admission.ts).
 import type { Classification } from '../../../contracts/classification.ts';
 import type { Logger } from '../../../server-kit/log.ts';
 import type { Config, ResizePolicy } from './config.ts';
 import { DecodeGate } from './decode-gate.ts';
 import type { DecodeLimits } from './decode-budget.ts';
-import { decodeImage, type DecodeContext, type DecodeRequest, type DecodeSteps, type Preprocessed } from './decode-image.ts';
+import { decodeImage, type DecodeContext, type DecodeSteps, type Preprocessed } from './decode-image.ts';
 import { DecoderPool } from './decoder-pool.ts';
 import { Admission, type Ticket } from './admission.ts';
-import { ClientClosed, type TooManyUploads } from './errors.ts';
+import { ClientClosed, InvalidInput, UnknownModel, type TooManyUploads } from './errors.ts';
 import { topK } from './labels.ts';
 import { log as defaultLog } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
-import { INPUT_SIZE, MODEL_NAME } from './model/mobilenet.ts';
+import { modelInfo, type ModelInfo } from './model/catalog.ts';
+import { IMAGE_VALUES, INPUT_SIZE } from './model/mobilenet.ts';
 import type { InferencePool, InferenceResult } from './pool.ts';
 
 export interface ClassifyOptions {
   topk: number;
   resize: ResizePolicy;
+  /** A served model's name; the default model when absent. */
+  model?: string;
   /** Aborts when the client has gone: work not yet started for it is skipped. */
   signal?: AbortSignal;
 }
@@ -30,6 +34,13 @@ function throwIfGone(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new ClientClosed();
 }
 
+export interface InferOptions {
+  /** A served model's name; the default model when absent. */
+  model?: string;
+  /** Drops the job if it fires while the image is still queued. */
+  signal?: AbortSignal;
+}
+
 /** Where the sharp calls run: decoder processes, or this process (KLASSIFY_DECODERS=0). */
 type Decoders = DecodeSteps & { close?(): Promise<void>; processes?: { ready: number; total: number } };
 
@@ -37,6 +48,8 @@ export class Classifier {
   private readonly admission: Admission;
   private readonly decodeGate: DecodeGate;
   private readonly decodeContext: DecodeContext;
+  /** The served models, the default first: the catalogue every transport answers from. */
+  readonly models: readonly ModelInfo[];
 
   private constructor(
     private config: Readonly<Config>,
@@ -48,7 +61,10 @@ export class Classifier {
     this.decodeGate = new DecodeGate(config.decodeMemoryBytes, config.decodeConcurrency);
     const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans, maxFrames } = config;
     const limits: DecodeLimits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans, maxFrames };
+    // Every served model takes the same input, INPUT_SIZE² RGB.
     this.decodeContext = { steps: decoders, limits, side: INPUT_SIZE, timeoutSeconds: config.decodeTimeoutSeconds, gate: this.decodeGate };
+    const names = [config.model, ...config.models.filter((m) => m !== config.model)];
+    this.models = Object.freeze(names.map((m) => modelInfo(m, config.modelPrecision)));
   }
 
   /**
@@ -65,11 +81,24 @@ export class Classifier {
       throw model.status === 'rejected' ? model.reason : (decoders as PromiseRejectedResult).reason;
     }
     const { pool, loadMs } = model.value;
-    pool.onBatch = (n) => metrics.batchSize.observe(n);
+    pool.onBatch = (n, name) => metrics.batchSize.labels(name).observe(n);
     pool.onWorkerLost = (reason) => metrics.workerLosses.labels(reason).inc();
     metrics.modelLoadSeconds.set(loadMs / 1000);
-    metrics.info.labels(config.engine, pool.provider, MODEL_NAME).set(1);
+    for (const name of config.models) metrics.info.labels(config.engine, pool.provider, name, String(name === config.model)).set(1);
     return new Classifier(config, metrics, pool, decoders.value);
+  }
+
+  /** The model that answers a request that names none. */
+  get defaultModel(): ModelInfo {
+    return this.models[0];
+  }
+
+  /** A served model by name (the default when absent), or UnknownModel listing the served ones. */
+  model(name?: string): ModelInfo {
+    if (name === undefined) return this.models[0];
+    const found = this.models.find((m) => m.name === name);
+    if (!found) throw new UnknownModel(`Unknown model ${JSON.stringify(name.slice(0, 100))}; this server serves ${this.config.models.join(', ')}.`, this.config.models);
+    return found;
   }
 
   get provider(): string {
@@ -112,15 +141,16 @@ export class Classifier {
   }
 
   async classify(bytes: Uint8Array, opts: ClassifyOptions): Promise<Classification> {
+    const { name: model } = this.model(opts.model);
     const t0 = performance.now();
-    const image = await this.decodeImage(bytes, opts);
+    const image = await this.decodeImage(bytes, { ...opts, model });
     const decode = performance.now() - t0;
     throwIfGone(opts.signal);
-    const result = await this.infer(image.rgb, opts.signal);
+    const result = await this.infer(image.rgb, { model, signal: opts.signal });
     const total = performance.now() - t0;
-    this.metrics.stageSeconds.labels('total').observe(total / 1000);
+    this.metrics.stageSeconds.labels('total', model).observe(total / 1000);
     return {
-      model: MODEL_NAME,
+      model,
       predictions: topK(result.probabilities, opts.topk),
       image: { format: image.format, width: image.width, height: image.height },
       timingMs: { decode: round(decode), queue: round(result.queueMs), inference: round(result.inferenceMs), total: round(total) },
@@ -138,26 +168,34 @@ export class Classifier {
    * Encoded image bytes to the model's input, 224×224 RGB (decode-image.ts): the checks on
    * the raw bytes, then the header read and the decode, each in a decoder process within its
    * deadline and memory allowance, holding a place in the decode gate until its memory is
-   * really back. For every transport.
+   * really back. For every transport. Every served model takes the same input; `model` only
+   * labels the decode time in the metrics.
    */
-  async decodeImage(bytes: Uint8Array, req: DecodeRequest): Promise<Preprocessed> {
+  async decodeImage(bytes: Uint8Array, opts: Pick<ClassifyOptions, 'resize' | 'signal' | 'model'>): Promise<Preprocessed> {
+    const { name: model } = this.model(opts.model);
     const t0 = performance.now();
-    const image = await decodeImage(bytes, req, this.decodeContext);
-    this.metrics.stageSeconds.labels('decode').observe((performance.now() - t0) / 1000);
+    const image = await decodeImage(bytes, { resize: opts.resize, signal: opts.signal }, this.decodeContext);
+    this.metrics.stageSeconds.labels('decode', model).observe((performance.now() - t0) / 1000);
     return image;
   }
 
   /**
-   * Runs the model on one image's input pixels (INPUT_SIZE² RGB bytes, row-major, as the
-   * decoder writes them) and gives its class probabilities. Work not yet started is
-   * skipped once `signal` aborts.
+   * Runs a served model (the default when none is named) on one image's input pixels:
+   * INPUT_SIZE² RGB bytes, row-major, as the decoder writes them (model/mobilenet.ts). Gives
+   * the 1000 class probabilities in the order of labels.ts. Work not yet started is skipped
+   * once `signal` aborts.
    */
-  async infer(rgb: Uint8Array, signal?: AbortSignal): Promise<InferenceResult> {
-    const result = await this.pool.infer(rgb, signal);
+  async infer(rgb: Uint8Array, opts: InferOptions = {}): Promise<InferenceResult & { model: string }> {
+    const { name: model } = this.model(opts.model);
+    if (rgb.length !== IMAGE_VALUES) {
+      throw new InvalidInput(`An image's pixels are ${IMAGE_VALUES} bytes (224 × 224 × 3, uint8, RGB, row by row); got ${rgb.length}.`);
+    }
+    throwIfGone(opts.signal);
+    const result = await this.pool.infer(model, rgb, opts.signal);
     const { stageSeconds } = this.metrics;
-    stageSeconds.labels('queue').observe(result.queueMs / 1000);
-    stageSeconds.labels('inference').observe(result.inferenceMs / 1000);
-    return result;
+    stageSeconds.labels('queue', model).observe(result.queueMs / 1000);
+    stageSeconds.labels('inference', model).observe(result.inferenceMs / 1000);
+    return { ...result, model };
   }
 
   async close(): Promise<void> {

@@ -5,9 +5,11 @@
 import type { BlockList } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_MODEL } from '../../../contracts/models.ts';
 import { readTrustedProxies } from '../../../server-kit/client-address.ts';
-import { envReader, type Env } from '../../../server-kit/config.ts';
+import { envReader, type Env, type EnvReader } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
+import { enginesFor, MODEL_NAMES, type ModelName } from './model/catalog.ts';
 import { MODEL_MIRROR, mirrorDir } from './model/mirror.ts';
 
 const MiB = 1024 * 1024;
@@ -80,8 +82,15 @@ export interface Config {
   modelCacheDir: string;
   modelMirror: string | undefined;
   modelFetch: (typeof MODEL_FETCH)[number];
-  /** The onnx engine's weights and activations: fp32, or int8 quantised (docs/performance.md). */
+  /**
+   * MobileNet v1's weights and activations in the onnx engine: fp32, or our int8
+   * quantisation (docs/performance.md). v2 is int8 as published, whatever this says.
+   */
   modelPrecision: (typeof MODEL_PRECISIONS)[number];
+  /** The model that answers a request that names none. */
+  model: ModelName;
+  /** The models this server loads into every worker and answers with (the default among them). */
+  models: readonly ModelName[];
   shutdownTimeoutMs: number;
   dedupeTtlMs: number;
   dedupeMaxEntries: number;
@@ -94,6 +103,27 @@ export interface Config {
 
 export const MAX_TOPK = 1000;
 
+/**
+ * KLASSIFY_MODELS (the served models, comma-separated; default: every model the engine can
+ * run) and KLASSIFY_MODEL (the default among them; default DEFAULT_MODEL when served).
+ */
+function readModels(read: EnvReader, engine: EngineName): Pick<Config, 'model' | 'models'> {
+  const runnable = MODEL_NAMES.filter((m) => enginesFor(m).includes(engine));
+  const listed = read.raw('KLASSIFY_MODELS')?.split(',').map((m) => m.trim());
+  let models: ModelName[] = runnable;
+  if (listed) {
+    const valid = listed.every((m) => (MODEL_NAMES as readonly string[]).includes(m)) && new Set(listed).size === listed.length;
+    if (valid) models = listed as ModelName[];
+    else read.invalid('KLASSIFY_MODELS', `a comma-separated list of distinct model names from ${MODEL_NAMES.join(', ')} (default: all that KLASSIFY_ENGINE runs)`);
+  }
+  const model = read.oneOf('KLASSIFY_MODEL', MODEL_NAMES, models.includes(DEFAULT_MODEL) ? DEFAULT_MODEL : models[0]);
+  if (!models.includes(model)) read.problem(`KLASSIFY_MODEL=${model} is not among KLASSIFY_MODELS=${models.join(',')}; valid values: one of the served models.`);
+  for (const m of models.filter((m) => !runnable.includes(m))) {
+    read.problem(`${m} cannot run on KLASSIFY_ENGINE=${engine} (it runs on ${enginesFor(m).join(', ')}); serve it with KLASSIFY_ENGINE=onnx, or leave it out of KLASSIFY_MODELS.`);
+  }
+  return { model, models: Object.freeze(models) };
+}
+
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const read = envReader(env);
   const provider = read.oneOf('KLASSIFY_PROVIDER', PROVIDERS, 'cpu');
@@ -101,13 +131,17 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const cpus = os.availableParallelism();
   const revision = read.raw('K_REVISION') ?? null;
   const queueSize = read.int('KLASSIFY_QUEUE_SIZE', 32, 1, 10_000);
+  // Read in this order so that problems are listed in it.
+  const port = read.int('PORT', 8080, 0, 65535);
+  const host = read.host('HOST', '0.0.0.0');
+  const engine = read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx');
   // Two: a photo does not wait behind one slow decode, and each process adds about 20 MB
   // (PSS) at rest (docs/reliability.md measures 0, 1 and 2 side by side).
   const decoders = read.int('KLASSIFY_DECODERS', 2, 0, 64);
   const config: Config = {
-    port: read.int('PORT', 8080, 0, 65535),
-    host: read.host('HOST', '0.0.0.0'),
-    engine: read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx'),
+    port,
+    host,
+    engine,
     provider,
     providerFallback: read.bool('KLASSIFY_PROVIDER_FALLBACK', false),
     // One worker per core, each running single-threaded inference, measured fastest on
@@ -157,6 +191,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     modelMirror: mirrorDir(MODEL_MIRROR, env),
     modelFetch: read.oneOf('KLASSIFY_MODEL_FETCH', MODEL_FETCH, 'auto'),
     modelPrecision: read.oneOf('KLASSIFY_MODEL_PRECISION', MODEL_PRECISIONS, 'fp32'),
+    ...readModels(read, engine),
     shutdownTimeoutMs: read.int('KLASSIFY_SHUTDOWN_TIMEOUT_MS', 25_000, 0, 600_000),
     dedupeTtlMs: read.int('KLASSIFY_DEDUPE_TTL_MS', 10 * 60_000, 0, 24 * 3600_000),
     dedupeMaxEntries: read.int('KLASSIFY_DEDUPE_MAX', 1000, 0, 1_000_000),

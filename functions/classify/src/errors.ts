@@ -50,9 +50,22 @@ export class InvalidInput extends ClientError {
 }
 
 export class InvalidParameter extends ClientError {
-  constructor(name: string, detail: string) {
-    super('invalid-parameter', `Invalid parameter "${name}"`, detail, { parameter: name });
+  constructor(name: string, detail: string, details: Record<string, unknown> = {}) {
+    super('invalid-parameter', `Invalid parameter "${name}"`, detail, { parameter: name, ...details });
   }
+}
+
+/**
+ * A request parameter (?model=, the form field, the CloudEvent extension) names a model this
+ * server does not serve: an invalid parameter, listing the valid ones in `models`. (A path
+ * that names one, in the Open Inference Protocol, is UnknownModel: not found.)
+ */
+export function unknownModelParameter(requested: string, models: readonly string[]): InvalidParameter {
+  return new InvalidParameter(
+    'model',
+    `This server does not serve the model ${JSON.stringify(requested.slice(0, 100))}; choose one of ${models.join(', ')}, or name none for the default.`,
+    { models },
+  );
 }
 
 export class EmptyBody extends ClientError {

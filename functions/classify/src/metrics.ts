@@ -17,14 +17,15 @@ export function createMetrics() {
     }),
     stageSeconds: new client.Histogram({
       name: 'klassify_stage_seconds',
-      help: 'Time spent per pipeline stage.',
-      labelNames: ['stage'] as const,
+      help: 'Time spent per pipeline stage, by model.',
+      labelNames: ['stage', 'model'] as const,
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
       registers,
     }),
     batchSize: new client.Histogram({
       name: 'klassify_batch_size',
-      help: 'Images per inference call (micro-batching).',
+      help: 'Images per inference call (micro-batching), by model.',
+      labelNames: ['model'] as const,
       buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers,
     }),
@@ -50,8 +51,8 @@ export function createMetrics() {
     }),
     info: new client.Gauge({
       name: 'klassify_info',
-      help: 'Constant 1, labelled with the engine and execution provider in use.',
-      labelNames: ['engine', 'provider', 'model'] as const,
+      help: 'Constant 1 per served model, labelled with the engine and execution provider in use and whether it is the default.',
+      labelNames: ['engine', 'provider', 'model', 'default'] as const,
       registers,
     }),
   };

@@ -1,7 +1,8 @@
-// A pool of inference workers with a dynamic micro-batcher in front.
+// A pool of inference workers with a dynamic micro-batcher in front. Every worker holds a
+// session for each served model, so any idle worker can take any request.
 //
 // Requests wait in a FIFO. Whenever a worker is idle it takes everything that is already
-// waiting, up to batchMaxSize, as one batch. At concurrency 1 a request is dispatched the
+// waiting for the same model as the oldest request, up to batchMaxSize, as one batch. At concurrency 1 a request is dispatched the
 // moment it arrives, so batching adds no latency; under load, requests that queued while
 // the workers were busy are merged. batchMaxDelayMs > 0 additionally holds a partial batch
 // for up to that long to let it fill (worth it on a GPU, not on a CPU: docs/performance.md).
@@ -21,7 +22,8 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker.ts';
 
 export interface PoolOptions {
   workers: number;
-  engine: Omit<EngineOptions, 'log'>;
+  /** The engine for each served model, by model name; every worker loads them all. */
+  engines: Readonly<Record<string, Omit<EngineOptions, 'log'>>>;
   batchMaxSize: number;
   batchMaxDelayMs: number;
   /** A batch running longer than this has its worker terminated and replaced (ms). */
@@ -48,6 +50,7 @@ export interface InferenceResult {
 export type WorkerLoss = 'crashed' | 'exited' | 'timed-out';
 
 interface Job {
+  model: string;
   rgb: Uint8Array;
   enqueued: number;
   resolve: (r: InferenceResult) => void;
@@ -102,8 +105,8 @@ export class InferencePool {
   /** 'change' on every state change; allReady() and close() wait on it. */
   private events = new EventEmitter();
   provider = 'unknown';
-  /** Observes each dispatched batch size (metrics). */
-  onBatch: (size: number) => void = () => {};
+  /** Observes each dispatched batch size, by model (metrics). */
+  onBatch: (size: number, model: string) => void = () => {};
   /** Observes each worker lost while serving or starting (metrics). */
   onWorkerLost: (reason: WorkerLoss) => void = () => {};
 
@@ -157,8 +160,9 @@ export class InferencePool {
     return this.slots.length;
   }
 
-  /** Runs one image; `signal` drops the job if it fires while the job is still queued. */
-  infer(rgb: Uint8Array, signal?: AbortSignal): Promise<InferenceResult> {
+  /** Runs one image on `model`; `signal` drops the job if it fires while the job is still queued. */
+  infer(model: string, rgb: Uint8Array, signal?: AbortSignal): Promise<InferenceResult> {
+    if (!Object.hasOwn(this.opts.engines, model)) return Promise.reject(new Error(`the pool does not serve ${model}`));
     if (this.closed) return Promise.reject(new WorkerUnavailable('The inference pool is shutting down.'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (!this.readyWorkers) return Promise.reject(new WorkerUnavailable('No inference worker is running; one is being restarted.'));
@@ -172,6 +176,7 @@ export class InferencePool {
       };
       const done = () => signal?.removeEventListener('abort', drop);
       const job: Job = {
+        model,
         rgb,
         enqueued: performance.now(),
         resolve: (r) => (done(), resolve(r)),
@@ -218,7 +223,7 @@ export class InferencePool {
   }
 
   private spawn(): Promise<void> {
-    const init: WorkerInit = { engine: this.opts.engine, warmup: this.shapes };
+    const init: WorkerInit = { engines: this.opts.engines, warmup: this.shapes };
     const worker = new Worker(this.opts.workerFile ?? WORKER_FILE, { workerData: init });
     const slot: Slot = {
       worker,
@@ -256,15 +261,18 @@ export class InferencePool {
     const slot = this.slots.find((s) => s.state === 'ready' && !s.busy);
     if (!slot) return;
     const { batchMaxSize, batchMaxDelayMs } = this.opts;
-    const waited = performance.now() - this.queue[0].enqueued;
-    if (!this.closed && this.queue.length < batchMaxSize && waited < batchMaxDelayMs) {
+    const { model, enqueued } = this.queue[0];
+    const waiting = this.queue.filter((j) => j.model === model);
+    const waited = performance.now() - enqueued;
+    if (!this.closed && waiting.length < batchMaxSize && waited < batchMaxDelayMs) {
       this.timer ??= setTimeout(() => {
         this.timer = null;
         this.dispatch();
       }, batchMaxDelayMs - waited);
       return;
     }
-    const jobs = this.queue.splice(0, batchMaxSize);
+    const jobs = waiting.slice(0, batchMaxSize);
+    this.queue = this.queue.filter((j) => !jobs.includes(j));
     // The batch filled (or the pool is closing) before its window ended: that window is
     // over; what is left in the queue gets a window of its own.
     if (this.timer) clearTimeout(this.timer);
@@ -280,8 +288,8 @@ export class InferencePool {
     const rgb = input.subarray(0, shape * IMAGE_VALUES);
     jobs.forEach((j, i) => rgb.set(j.rgb, i * IMAGE_VALUES));
     rgb.fill(0, jobs.length * IMAGE_VALUES);
-    this.onBatch(jobs.length);
-    const msg: ToWorker = { batch: shape, rgb };
+    this.onBatch(jobs.length, model);
+    const msg: ToWorker = { model, batch: shape, rgb };
     slot.worker.postMessage(msg, [input.buffer]);
     if (this.queue.length) this.dispatch();
   }

@@ -39,7 +39,7 @@ export async function startService(
     // The abort signal is not passed on here: the sender is a broker, and when it gives up
     // on a slow delivery it retries the same event. Finishing the work fills the
     // de-duplication store, so the retry is answered at once instead of classified again.
-    handleEvent: (req, res, classifier, body) => handleCloudEvent(req, res, body, { classifier, config, deduper }),
+    handleEvent: (req, res, classifier, body, facts) => handleCloudEvent(req, res, body, { classifier, config, deduper }, facts),
   });
   // Node's own request timeout is a backstop behind the body policy in http/body.ts, which
   // answers 408 first and releases admission.

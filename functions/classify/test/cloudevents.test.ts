@@ -10,9 +10,10 @@ import { validateAttributes } from '../src/events/validate.ts';
 import { UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
 import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
 import { CLASSIFIED, REJECTED, REJECTION_SCHEMA, SUBMITTED } from '../../../contracts/events.ts';
+import { DEFAULT_MODEL, MODEL_EXTENSION, MODEL_NAMES } from '../../../contracts/models.ts';
 import { problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, scrapeMetrics, startTestService } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, scrapeMetrics, startTestService, testConfig } from '../../../test/support.ts';
 
 let svc: RunningService;
 
@@ -55,9 +56,36 @@ events('binary mode: an image event is answered with a classified event', async 
   assert.is(reply.correlationsource, '/tests/uploader');
   assert.is(reply.datacontenttype, 'application/json');
   assert.ok(CAT_LABELS.includes(reply.data.predictions[0].label));
-  assert.is(reply.data.model, 'mobilenet_v1_0.75_224');
+  assert.is(reply.data.model, testConfig().model);
   assert.type(reply.data.timingMs.inference, 'number');
   assertValid(isClassification, reply.data);
+});
+events('the {MODEL_EXTENSION} extension picks the model, in binary and structured mode', async () => {
+  for (const model of MODEL_NAMES) {
+    const input = submitted(`evt-model-${model}`, await fixture('chelsea.png'), { [MODEL_EXTENSION]: model });
+    const { headers, body } = HTTP.binary(input);
+    assert.is(headers[`ce-${MODEL_EXTENSION}`], model);
+    const res = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
+    assert.is(res.event!.type, CLASSIFIED);
+    assert.is(res.event!.data.model, model);
+    assert.ok(CAT_LABELS.includes(res.event!.data.predictions[0].label));
+    const structured = JSON.stringify({
+      specversion: '1.0', id: `evt-model-s-${model}`, source: '/tests/uploader', type: SUBMITTED, [MODEL_EXTENSION]: model,
+      data_base64: Buffer.from(await fixture('coffee.png')).toString('base64'),
+    });
+    assert.is((await deliver({ 'content-type': 'application/cloudevents+json' }, structured)).event!.data.model, model);
+  }
+});
+events('an unknown model is a 400 (not retried) that lists the served ones', async () => {
+  const input = submitted('evt-model-x', await fixture('chelsea.png'), { [MODEL_EXTENSION]: 'inception_v3' });
+  const { headers, body } = HTTP.binary(input);
+  const res = await deliver(headers as Record<string, string>, body as Uint8Array<ArrayBuffer>);
+  assert.is(res.status, 400);
+  const problem = JSON.parse(res.text);
+  assert.is(problem.type, problemType('invalid-parameter'));
+  assert.is(problem.parameter, 'model');
+  assert.equal(problem.models, [...MODEL_NAMES]);
+  assert.match(problem.detail, /does not serve the model "inception_v3"/);
 });
 events('structured mode with data_base64 works the same', async () => {
   const body = JSON.stringify({
@@ -210,7 +238,7 @@ dedupe.run();
  */
 const handler = suite('event handler outcomes');
 const limits = { dedupeTtlMs: 60_000, dedupeMaxEntries: 100, dedupeMaxBytes: 1024 * 1024 };
-const config = { eventSource: '/tests/handler', topkDefault: 5, resize: 'stretch' as const };
+const config = { eventSource: '/tests/handler', topkDefault: 5, resize: 'stretch' as const, model: DEFAULT_MODEL, models: [DEFAULT_MODEL] };
 const incoming = (id: string) => ({ attributes: validateAttributes({ specversion: '1.0', id, source: '/tests', type: SUBMITTED, subject: 'p.png' }), data: Buffer.from('bytes') });
 const failing = (err: Error) => {
   let calls = 0;

@@ -418,10 +418,10 @@ const HANG = 2;
 const EXIT_0 = 3;
 engines.before(async () => {
   const config = testConfig();
-  const files = await prepareModel(config);
+  const files = await prepareModel(config.model, config);
   const inference = InferencePool.start({
     workers: 1,
-    engine: { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 },
+    engines: Object.fromEntries(config.models.map((m) => [m, { ...files, engine: 'onnx', provider: 'cpu', providerFallback: true, intraOpThreads: 1 }])),
     batchMaxSize: 1,
     batchMaxDelayMs: 0,
     jobTimeoutMs: 1500,

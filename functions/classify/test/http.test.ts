@@ -3,9 +3,13 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLASSIFICATION_SCHEMA } from '../../../contracts/classification.ts';
+import { MODEL_NAMES } from '../../../contracts/models.ts';
 import { PROBLEM_BASE, PROBLEM_SCHEMA, problemType } from '../../../contracts/problems.ts';
 import type { RunningService } from '../src/server.ts';
-import { CAT_LABELS, fixture, pollUntil, scrapeMetrics, startTestService } from '../../../test/support.ts';
+import { CAT_LABELS, fixture, pollUntil, scrapeMetrics, startTestService, testConfig } from '../../../test/support.ts';
+
+/** The model that answers when a request names none, as the test services are configured. */
+const DEFAULT = testConfig().model;
 
 let svc: RunningService;
 
@@ -43,7 +47,7 @@ api.after(() => svc?.shutdown());
 api('classifies a raw PNG body', async () => {
   const res = await post('/classify?topk=3', await fixture('chelsea.png'), { 'content-type': 'image/png' });
   assert.is(res.status, 200);
-  assert.is(res.json.model, 'mobilenet_v1_0.75_224');
+  assert.is(res.json.model, DEFAULT);
   assert.is(res.json.predictions.length, 3);
   assert.ok(CAT_LABELS.includes(res.json.predictions[0].label));
   assert.is(res.json.predictions[0].classIndex, 285);
@@ -182,6 +186,92 @@ api('a decompression bomb is refused by the pixel limit', async () => {
 });
 api.run();
 
+const models = suite('choosing a model');
+models.before(async () => {
+  svc = await startTestService();
+});
+models.after(() => svc?.shutdown());
+
+models('?model= picks each served model; every answer names its model, in the same classes', async () => {
+  const answers: Map<number, number>[] = [];
+  for (const model of MODEL_NAMES) {
+    const res = await post(`/classify?topk=1000&model=${model}`, await fixture('chelsea.png'), { 'content-type': 'image/png' });
+    assert.is(res.status, 200, res.text);
+    assert.is(res.json.model, model);
+    assert.ok(CAT_LABELS.includes(res.json.predictions[0].label), `${model}: ${res.json.predictions[0].label}`);
+    assertValid(isClassification, res.json);
+    answers.push(new Map<number, number>(res.json.predictions.map((p: { classIndex: number; probability: number }) => [p.classIndex, p.probability])));
+  }
+  // Both answer for the same 1000 classes, with probabilities of their own.
+  assert.equal([...answers[0].keys()].sort(), [...answers[1].keys()].sort());
+  assert.ok([...answers[0]].some(([k, p]) => Math.abs(p - answers[1].get(k)!) > 0.01), 'the models differ');
+});
+models('a multipart form may name the model; the query string wins over it', async () => {
+  const [other] = MODEL_NAMES.filter((m) => m !== DEFAULT);
+  const form = () => {
+    const f = new FormData();
+    f.append('model', other);
+    f.append('image', new Blob([new Uint8Array(0)]), 'x');
+    return f;
+  };
+  const withImage = async () => {
+    const f = form();
+    f.set('image', new Blob([await fixture('coffee.png')]), 'coffee.png');
+    return f;
+  };
+  assert.is((await post('/classify', await withImage())).json.model, other);
+  assert.is((await post(`/classify?model=${DEFAULT}`, await withImage())).json.model, DEFAULT);
+});
+models('an unknown model is a 400 that lists the served ones, in the query or the form', async () => {
+  const res = await post('/classify?model=resnet50', await fixture('coffee.png'), { 'content-type': 'image/png' });
+  await expectProblem(res, 400, /does not serve the model "resnet50"; choose one of/);
+  assert.is(res.json.type, problemType('invalid-parameter'));
+  assert.equal(res.json.models, [...MODEL_NAMES]);
+  assert.is(res.json.parameter, 'model');
+  const form = new FormData();
+  form.append('model', 'mobilenet_v3');
+  form.append('image', new Blob([await fixture('coffee.png')]), 'coffee.png');
+  await expectProblem(await post('/classify', form), 400, /mobilenet_v3/);
+  // The service keeps serving.
+  assert.is((await post('/classify', await fixture('coffee.png'), { 'content-type': 'image/png' })).status, 200);
+});
+models('an unknown model in the query is refused before the body is read', async () => {
+  // A body that never ends: only an answer given without reading it can arrive.
+  const endless = new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) });
+  const res = await fetch(svc.url + '/classify?model=nope', { method: 'POST', body: endless, headers: { 'content-type': 'image/png' }, duplex: 'half' } as RequestInit);
+  assert.is(res.status, 400);
+  assert.is((await res.json()).type, problemType('invalid-parameter'));
+});
+models('the Open Inference Protocol serves every model by the same name, with /classify\'s answer', async () => {
+  const png = Buffer.from(await fixture('chelsea.png'));
+  const listed = await (await fetch(`${svc.url}/v2/models/${MODEL_NAMES[1]}`)).json();
+  assert.is(listed.name, MODEL_NAMES[1]);
+  for (const model of MODEL_NAMES) {
+    const res = await fetch(`${svc.url}/v2/models/${model}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [png.toString('base64')] }], outputs: [{ name: 'probabilities', parameters: { classification: 1 } }] }),
+    });
+    assert.is(res.status, 200, model);
+    const body = await res.json();
+    assert.is(body.model_name, model);
+    const [probability, classIndex] = String(body.outputs[0].data[0]).split(':');
+    const expected = (await post(`/classify?topk=1&model=${model}`, png, { 'content-type': 'image/png' })).json.predictions[0];
+    assert.is(Number(classIndex), expected.classIndex, model);
+    assert.ok(Math.abs(Number(probability) - expected.probability) < 1e-6, `${model}: ${probability} vs ${expected.probability}`);
+  }
+});
+models('metrics are labelled with the model that answered', async () => {
+  const [other] = MODEL_NAMES.filter((m) => m !== DEFAULT);
+  const before = await (await fetch(svc.url + '/metrics')).text();
+  const count = (text: string, model: string) => Number(new RegExp(`klassify_stage_seconds_count\\{stage="inference",model="${model}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  await post(`/classify?model=${other}`, await fixture('camera.png'), { 'content-type': 'image/png' });
+  const after = await (await fetch(svc.url + '/metrics')).text();
+  assert.is(count(after, other), count(before, other) + 1);
+  assert.is(count(after, DEFAULT), count(before, DEFAULT));
+});
+models.run();
+
 const routes = suite('other routes');
 routes.before(async () => {
   svc = await startTestService();
@@ -191,7 +281,7 @@ routes('health endpoints answer', async () => {
   assert.is((await fetch(svc.url + '/health/liveness')).status, 200);
   const ready = await fetch(svc.url + '/health/readiness');
   assert.is(ready.status, 200);
-  assert.equal(await ready.json(), { status: 'ready', engine: 'onnx', provider: 'cpu', workers: { ready: 1, total: 1 } });
+  assert.equal(await ready.json(), { status: 'ready', engine: 'onnx', provider: 'cpu', workers: { ready: 1, total: 1 }, models: MODEL_NAMES });
 });
 routes('unknown paths are 404 and wrong methods are 405 with Allow', async () => {
   const missing = await fetch(svc.url + '/nope');
@@ -226,13 +316,15 @@ routes('GET /metrics exposes requests, stages, in-flight and model load time', a
   await fetch(svc.url + '/classify', { method: 'POST', body: await fixture('coffee.png'), headers: { 'content-type': 'image/png' } });
   await fetch(svc.url + '/classify', { method: 'POST', body: 'x', headers: { 'content-type': 'image/png' } });
   const metrics = await scrapeMetrics(svc.url);
-  assert.is(metrics.value('klassify_requests_total', { route: '/classify', status: '200' }), 1);
+  assert.is(metrics.value('klassify_requests_total', { route: '/classify', status: '200', model: DEFAULT }), 1);
   assert.is(metrics.value('klassify_requests_total', { route: '/classify', status: '415' }), 1);
-  for (const stage of ['decode', 'queue', 'inference']) assert.is(metrics.value('klassify_stage_seconds_count', { stage }), 1, stage);
+  for (const stage of ['decode', 'queue', 'inference']) assert.is(metrics.value('klassify_stage_seconds_count', { stage, model: DEFAULT }), 1, stage);
   assert.match(metrics.text, /^klassify_in_flight_requests 0$/m);
   assert.ok(metrics.value('klassify_model_load_seconds') > 0);
-  assert.is(metrics.value('klassify_batch_size_count'), 1);
-  assert.is(metrics.value('klassify_info', { engine: 'onnx', provider: 'cpu', model: 'mobilenet_v1_0.75_224' }), 1);
+  assert.is(metrics.value('klassify_batch_size_count', { model: DEFAULT }), 1);
+  for (const model of MODEL_NAMES) {
+    assert.is(metrics.value('klassify_info', { engine: 'onnx', provider: 'cpu', model, default: String(model === DEFAULT) }), 1, model);
+  }
 });
 routes('servedBy reports HOSTNAME and K_REVISION', async () => {
   const pod = await startTestService({ HOSTNAME: 'classify-00001-deployment-abc', K_REVISION: 'classify-00001' });

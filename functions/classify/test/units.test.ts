@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEFAULT_MODEL, MODEL_NAMES } from '../../../contracts/models.ts';
 import { problemType } from '../../../contracts/problems.ts';
 import { EXIT_CANNOT_START } from '../../../server-kit/exit.ts';
 import { Admission, SLOW_UPLOAD_MS } from '../src/admission.ts';
@@ -56,6 +57,28 @@ config('invalid values fail and list the valid ones', () => {
   ];
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message));
+  }
+});
+config('KLASSIFY_MODELS lists the served models (default: all the engine runs), KLASSIFY_MODEL the default among them', () => {
+  const [v1, v2] = MODEL_NAMES;
+  const all = loadConfig({});
+  assert.equal(all.models, [...MODEL_NAMES]);
+  assert.is(all.model, DEFAULT_MODEL);
+  assert.equal(loadConfig({ KLASSIFY_MODELS: ` ${v2} ` }).models, [v2]);
+  assert.is(loadConfig({ KLASSIFY_MODELS: v2 }).model, v2, 'the only served model is the default');
+  assert.is(loadConfig({ KLASSIFY_MODEL: v2 }).model, v2);
+  assert.is(loadConfig({ KLASSIFY_MODEL: v1, KLASSIFY_MODELS: `${v2},${v1}` }).model, v1);
+  // TF.js runs v1 only, so that is what it serves unless told otherwise.
+  assert.equal(loadConfig({ KLASSIFY_ENGINE: 'tfjs' }).models, [v1]);
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ KLASSIFY_MODEL: 'resnet50' }, new RegExp(`KLASSIFY_MODEL="resnet50" is invalid; valid values: ${MODEL_NAMES.join(', ')}`)],
+    [{ KLASSIFY_MODELS: `${v1},nope` }, /KLASSIFY_MODELS=.* is invalid; valid values: a comma-separated list of distinct model names/],
+    [{ KLASSIFY_MODELS: `${v1},${v1}` }, /KLASSIFY_MODELS=/],
+    [{ KLASSIFY_MODEL: v2, KLASSIFY_MODELS: v1 }, /KLASSIFY_MODEL=mobilenet_v2\S* is not among KLASSIFY_MODELS/],
+    [{ KLASSIFY_ENGINE: 'tfjs', KLASSIFY_MODELS: `${v1},${v2}` }, /mobilenet_v2\S* cannot run on KLASSIFY_ENGINE=tfjs/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig(env), (err: Error) => err instanceof ConfigError && message.test(err.message), JSON.stringify(env));
   }
 });
 config('every invalid variable is listed at once; booleans are spelled as for the UI server', () => {

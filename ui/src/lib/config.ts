@@ -4,6 +4,7 @@
  * invalid values fall back to the defaults; the page never fails on a bad config.
  */
 
+import { isModelName, MODEL_PARAMETER, type ModelSummary } from '../../../contracts/models.ts';
 import { PAGE_DEFAULTS, PAGE_LIMITS, type PageConfig } from '../../../contracts/page.ts';
 
 export type { PageConfig };
@@ -32,13 +33,38 @@ export function normalizeConfig(input: unknown): PageConfig {
     },
     eventsUrl: str(raw.eventsUrl, d.eventsUrl),
     eventSource: bool(raw.eventSource, d.eventSource),
+    ...models(raw.models, raw.defaultModel),
   };
 }
 
-/** Appends ?topk=N to the classify URL, keeping any query it already has. */
-export function classifyEndpoint(config: PageConfig, base = 'http://localhost'): string {
+/** The served models as listed (known names, short titles); the defaults if none is valid. */
+function models(list: unknown, fallback: unknown): Pick<PageConfig, 'models' | 'defaultModel'> {
+  const valid = (Array.isArray(list) ? list : [])
+    .filter((m): m is ModelSummary => isModelName(m?.name) && typeof m?.title === 'string' && m.title.length > 0 && m.title.length <= 100)
+    .map((m) => ({ name: m.name, title: m.title }));
+  if (valid.length === 0) return { models: DEFAULT_CONFIG.models, defaultModel: DEFAULT_CONFIG.defaultModel };
+  const chosen = valid.find((m) => m.name === fallback) ?? valid[0];
+  return { models: valid, defaultModel: chosen.name };
+}
+
+/** The model to ask for: the one the person chose last time, if still served, else the default. */
+export function chooseModel(config: PageConfig, stored: string | null): string {
+  return stored && config.models.some((m) => m.name === stored) ? stored : config.defaultModel;
+}
+
+/** A model's title, or its name when the page does not know it (an answer from another server). */
+export function modelTitle(config: PageConfig, name: string): string {
+  return config.models.find((m) => m.name === name)?.title ?? name;
+}
+
+/**
+ * Appends ?topk=N (and ?model=, when one is chosen) to the classify URL, keeping any
+ * query it already has.
+ */
+export function classifyEndpoint(config: PageConfig, base = 'http://localhost', model?: string): string {
   const url = new URL(config.classifyUrl, base);
   url.searchParams.set('topk', String(config.topK));
+  if (model) url.searchParams.set(MODEL_PARAMETER, model);
   return url.origin === new URL(base).origin ? `${url.pathname}${url.search}` : url.href;
 }
 

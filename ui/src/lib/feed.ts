@@ -55,11 +55,12 @@ export function toFeedItem(event: RelayedEvent, receivedAt: Date = new Date()): 
     const probability = top && typeof top.probability === 'number' ? formatPercent(top.probability) : '';
     const timing = (data.timingMs && typeof data.timingMs === 'object' ? data.timingMs : {}) as Record<string, unknown>;
     const total = typeof timing.total === 'number' ? formatMs(timing.total) : '';
+    const model = typeof data.model === 'string' ? data.model : '';
     return {
       ...base,
       kind: 'classified',
       headline: probability ? `${label} · ${probability}` : label,
-      detail: [subject, total].filter(Boolean).join(' · '),
+      detail: [subject, model, total].filter(Boolean).join(' · '),
     };
   }
   if (event.type === REJECTED) {

@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEFAULT_MODEL, MODEL_NAMES, MODEL_TITLES } from '../../../contracts/models.ts';
 import { loadConfig as loadFunctionConfig } from '../../../functions/classify/src/config.ts';
 import { ConfigError, loadConfig, pageConfig } from '../../server/config.ts';
 
@@ -29,6 +30,21 @@ config('reads PORT, CLASSIFY_URL, flags and the event token', () => {
   assert.is(c.classifyUpstream.host, 'classify.default.svc.cluster.local');
   assert.is(c.page.features.camera, false);
   assert.is(c.events.token, 'abcdefghijklmnop_-0123');
+});
+config('the page offers the models the function serves, by its KLASSIFY_MODELS and KLASSIFY_MODEL', () => {
+  const [v1, v2] = MODEL_NAMES;
+  const all = loadConfig({}, { publicDir: '/srv' }).page;
+  assert.equal(all.models.map((m) => m.name), [...MODEL_NAMES]);
+  assert.is(all.defaultModel, DEFAULT_MODEL);
+  const one = loadConfig({ KLASSIFY_MODELS: v2 }, { publicDir: '/srv' }).page;
+  assert.equal(one.models, [{ name: v2, title: MODEL_TITLES[v2] }]);
+  assert.is(one.defaultModel, v2);
+  for (const env of [{ KLASSIFY_MODELS: `${v1},resnet` }, { KLASSIFY_MODELS: `${v1},${v1}` }, { KLASSIFY_MODELS: v1, KLASSIFY_MODEL: v2 }]) {
+    assert.throws(() => loadConfig(env, { publicDir: '/srv' }), (err: Error) => err instanceof ConfigError && /KLASSIFY_MODELS?=/.test(err.message), JSON.stringify(env));
+  }
+  // The same defaults as the function's own reading of those variables.
+  const fn = loadFunctionConfig({});
+  assert.equal([all.models.map((m) => m.name), all.defaultModel], [[...fn.models], fn.model]);
 });
 config('the page gets the function\'s limits, by the function\'s own variables and defaults', () => {
   const fn = loadFunctionConfig({});

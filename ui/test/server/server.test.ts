@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { MODEL_NAMES, MODEL_TITLES } from '../../../contracts/models.ts';
 import { problemType } from '../../../contracts/problems.ts';
 import { createUiServer, type UiServer } from '../../server/app.ts';
 import { builtUi, raw, silentLogger, testConfig } from '../support.ts';
@@ -135,9 +136,11 @@ page('HEAD / has headers and no body', async ({ base }) => {
 page.run();
 
 // ---------------------------------------------------------------------------
+const [V1, V2] = MODEL_NAMES;
+
 const cfg = suite<Ctx>('ui server: /config.json and health');
 cfg.before(async (ctx) =>
-  void Object.assign(ctx, await start({ UI_TOPK: '3', UI_FEATURE_EVENTS: 'false', UI_MAX_BODY_BYTES: '2048', UI_UPLOAD_CONCURRENCY: '2' })),
+  void Object.assign(ctx, await start({ UI_TOPK: '3', UI_FEATURE_EVENTS: 'false', UI_MAX_BODY_BYTES: '2048', UI_UPLOAD_CONCURRENCY: '2', KLASSIFY_MODELS: `${V2},${V1}`, KLASSIFY_MODEL: V2 })),
 );
 cfg.after(async (ctx) => ctx.ui.close());
 
@@ -159,6 +162,8 @@ cfg('config.json comes from the environment and is revalidated', async ({ base }
     maxAttempts: 4,
     features: { events: false, camera: true, prewarm: true },
     eventSource: false,
+    models: [{ name: V2, title: MODEL_TITLES[V2] }, { name: V1, title: MODEL_TITLES[V1] }],
+    defaultModel: V2,
   });
 });
 

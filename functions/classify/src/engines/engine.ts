@@ -25,6 +25,7 @@ export interface EngineOptions {
   optimizedPath?: string;
   /** What onnxPath holds; int8 may need a slower, exact kernel choice (engines/onnx.ts). */
   precision?: 'fp32' | 'int8';
-  tfjsDir: string;
+  /** The TF.js model folder: the tfjs engine's input (MobileNet v1 only). */
+  tfjsDir?: string;
   log?: (msg: string) => void;
 }

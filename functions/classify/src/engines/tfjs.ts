@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { CHANNELS, INPUT_SIZE, NORMALIZE } from '../model/mobilenet.ts';
+import { CHANNELS, INPUT_SIZE } from '../model/mobilenet.ts';
+import { NORMALIZE } from '../model/mobilenet-v1.ts';
 import type { Engine, EngineOptions } from './engine.ts';
 
 type Tf = typeof tfTypes;
@@ -27,11 +28,13 @@ async function loadTf(log: (msg: string) => void): Promise<{ tf: Tf; provider: s
 }
 
 export async function createTfjsEngine(opts: EngineOptions): Promise<Engine> {
+  const { tfjsDir } = opts;
+  if (!tfjsDir) throw new Error('the tfjs engine needs the TF.js model folder (tfjsDir)');
   const { tf, provider } = await loadTf(opts.log ?? (() => {}));
-  const json = JSON.parse(await readFile(path.join(opts.tfjsDir, 'model.json'), 'utf8'));
+  const json = JSON.parse(await readFile(path.join(tfjsDir, 'model.json'), 'utf8'));
   const specs = json.weightsManifest.flatMap((g: { weights: unknown[] }) => g.weights);
   const shards = await Promise.all(
-    json.weightsManifest.flatMap((g: { paths: string[] }) => g.paths).map((p: string) => readFile(path.join(opts.tfjsDir, p))),
+    json.weightsManifest.flatMap((g: { paths: string[] }) => g.paths).map((p: string) => readFile(path.join(tfjsDir, p))),
   );
   const weightData = new Uint8Array(Buffer.concat(shards)).buffer;
   const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }));

@@ -7,7 +7,7 @@ import { problemType } from '../../../../contracts/problems.ts';
 import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { ClientError, ConfigError, InvalidInput, type ErrorCode } from '../errors.ts';
+import { ClientError, ConfigError, InvalidInput, unknownModelParameter, type ErrorCode } from '../errors.ts';
 import { EventDeduper } from './dedupe.ts';
 import { copiedAttributes, type SubmittedEvent } from './validate.ts';
 
@@ -15,7 +15,7 @@ export type Reply = CloudEvent<unknown>;
 
 export interface EventDeps {
   classifier: Pick<Classifier, 'classify'>;
-  config: Pick<Config, 'eventSource' | 'topkDefault' | 'resize'>;
+  config: Pick<Config, 'eventSource' | 'topkDefault' | 'resize' | 'model' | 'models'>;
   deduper: EventDeduper<Reply>;
 }
 
@@ -52,21 +52,24 @@ const OUTCOME: Record<ErrorCode, 'reject' | 'refuse'> = {
 };
 
 /**
- * Answers from the de-duplication store or classifies. The store's key is (source, id,
- * SHA-256 of the data): a true redelivery gets the stored reply, while another payload under
- * the same (source, id) is classified on its own.
+ * Answers from the de-duplication store or classifies, with the model that the extension
+ * attribute `klassifymodel` names (the default without one; one not served is refused like
+ * an invalid parameter, 400). The store's key is (source, id, model, SHA-256 of the data): a
+ * true redelivery gets the stored reply, while another payload under the same (source, id)
+ * is classified on its own.
  */
 export async function handleEvent(event: SubmittedEvent, deps: EventDeps): Promise<{ reply: Reply; duplicate: boolean }> {
   const { attributes } = event;
+  const model = eventModel(attributes.model, deps.config);
   // Web Crypto hashes on the libuv pool, so a 10 MB image does not hold the event loop.
   const digest = event.data ? Buffer.from(await subtle.digest('SHA-256', event.data)).toString('base64') : '-';
-  const key = `${attributes.source}\n${attributes.id}\n${digest}`;
+  const key = `${attributes.source}\n${attributes.id}\n${model}\n${digest}`;
   const { value, duplicate } = await deps.deduper.once(key, async () => {
     // Only validated values reach the reply, and so its headers; the input's identity goes
     // with it, so a consumer can match a result to what it submitted.
     const common = { ...copiedAttributes(attributes), source: deps.config.eventSource, datacontenttype: 'application/json' };
     try {
-      const result = await classify(event.data, deps);
+      const result = await classify(event.data, model, deps);
       return new CloudEvent({ ...common, type: CLASSIFIED, data: result });
     } catch (err) {
       if (!(err instanceof ClientError) || OUTCOME[err.code] === 'refuse') throw err;
@@ -93,10 +96,17 @@ export function checkEventSource(source: string): void {
   }
 }
 
-function classify(data: Buffer | undefined, deps: EventDeps) {
+/** The model an event asks for with the klassifymodel extension, or the default. */
+function eventModel(requested: string | undefined, config: EventDeps['config']): string {
+  if (requested === undefined) return config.model;
+  if (!(config.models as readonly string[]).includes(requested)) throw unknownModelParameter(requested, config.models);
+  return requested;
+}
+
+function classify(data: Buffer | undefined, model: string, deps: EventDeps) {
   if (!data) throw new InvalidInput('The event carries no image: send it as the body in binary mode, or as data_base64 in structured mode.', 'missing-image', 'No image in the event');
   if (data.length === 0) throw new InvalidInput('The event data is empty.', 'empty-body', 'Empty image');
-  return deps.classifier.classify(data, { topk: deps.config.topkDefault, resize: deps.config.resize });
+  return deps.classifier.classify(data, { topk: deps.config.topkDefault, resize: deps.config.resize, model });
 }
 
 /** The de-duplication store for replies, reported as metrics; a reply's size is that of its JSON form. */

@@ -4,6 +4,7 @@
 // copies is known to pass the SDK's own validation of that reply.
 import { CloudEvent, ValidationError } from 'cloudevents';
 import { SUBMITTED } from '../../../../contracts/events.ts';
+import { MODEL_EXTENSION } from '../../../../contracts/models.ts';
 import { ClientError, InvalidInput } from '../errors.ts';
 
 export const EVENT_LIMITS = {
@@ -31,6 +32,8 @@ export interface Attributes {
   type: string;
   subject?: string;
   datacontenttype?: string;
+  /** The extension attribute klassifymodel: the model to classify with (the handler checks it is served). */
+  model?: string;
 }
 
 /** A submitted event whose attributes have been validated; its data as bytes. */
@@ -90,6 +93,7 @@ export function validateAttributes(raw: Record<string, unknown>): Attributes {
     type: raw.type,
     subject: (raw.subject ?? undefined) as string | undefined,
     datacontenttype: (raw.datacontenttype ?? undefined) as string | undefined,
+    model: raw[MODEL_EXTENSION] === undefined || raw[MODEL_EXTENSION] === null ? undefined : String(raw[MODEL_EXTENSION]),
   };
   checkReplyCopies(copiedAttributes(attributes));
   return attributes;

@@ -1,5 +1,5 @@
 // The HTTP transport: routing, admission, problem responses and metrics per request.
-// It knows nothing about images or models beyond calling the core.
+// It knows nothing about images or models beyond calling the core and naming its models.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { clientAddress, clientKey } from '../../../../server-kit/client-address.ts';
 import { stageClose } from '../../../../server-kit/linger.ts';
@@ -8,12 +8,11 @@ import type { Classifier } from '../classifier.ts';
 import type { Config } from '../config.ts';
 import { ClientClosed, ClientError, MethodNotAllowed, NotFound, NotReady } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import { MODEL_NAME } from '../model/mobilenet.ts';
 import { openApiDocument } from './openapi.ts';
 import { readUpload, type BodyGuard, type BodyTiming } from './body.ts';
 import { classifyOptions, readParams } from './params.ts';
 import { closesConnection } from './problems.ts';
-import type { Admit, Handler, Route } from './route.ts';
+import type { Admit, Handler, RequestFacts, Route } from './route.ts';
 import { sendJson, sendProblem } from './respond.ts';
 import { classifierRuntime, servedModels } from './v2/model.ts';
 import { createV2Routes } from './v2/routes.ts';
@@ -32,14 +31,14 @@ export interface AppDeps {
    * Handles CloudEvents posted to `/` (the path a Knative Trigger delivers to). `body` is the
    * request's body policy: its timing, and a signal that fires when the sender has gone.
    */
-  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, body: BodyGuard) => Promise<number>;
+  handleEvent: (req: IncomingMessage, res: ServerResponse, classifier: Classifier, body: BodyGuard, facts: RequestFacts) => Promise<number>;
 }
 
 /** What GET / answers: directions for a person or a probe that opens the function's URL. */
 const INDEX = {
   service: 'klassify classify function',
-  classify: 'POST /classify with an image (raw bytes, or a multipart "image" file)',
-  events: 'POST / with a CloudEvent dev.klassify.image.submitted',
+  classify: 'POST /classify with an image (raw bytes, or a multipart "image" file); ?model= picks a model',
+  events: 'POST / with a CloudEvent dev.klassify.image.submitted; the extension attribute klassifymodel picks a model',
   openapi: '/openapi.json',
   inferenceProtocol: 'Open Inference Protocol v2 (KServe, Triton clients): GET /v2, POST /v2/models/{model}/infer',
   health: { liveness: '/health/liveness', readiness: '/health/readiness' },
@@ -85,11 +84,13 @@ export function createApp(deps: AppDeps): RequestListener {
     }
   };
 
-  const classify: Handler = (req, res, url, gone) =>
+  const classify: Handler = (req, res, url, gone, facts) =>
     withAdmission(req, gone, async (classifier, body) => {
-      const query = readParams(url.searchParams); // a bad query is refused before the body is read
+      const query = readParams(url.searchParams, config.models); // a bad query is refused before the body is read
+      facts.model = query.model;
       const upload = await readUpload(req, config.bodyLimitBytes, body);
-      const opts = classifyOptions(config, query, readParams(upload.params, query));
+      const opts = classifyOptions(config, query, readParams(upload.params, config.models, query));
+      facts.model = opts.model;
       gone.throwIfAborted(); // nobody is waiting: start no work
       sendJson(res, 200, await classifier.classify(upload.bytes, { ...opts, signal: gone }));
       return 200;
@@ -98,15 +99,15 @@ export function createApp(deps: AppDeps): RequestListener {
   const handlers: Record<string, Record<string, Handler>> = {
     '/classify': { POST: classify },
     '/': {
-      GET: (_req, res) => (sendJson(res, 200, INDEX), 200),
-      POST: (req, res, _url, gone) => withAdmission(req, gone, (classifier, body) => deps.handleEvent(req, res, classifier, body)),
+      GET: (_req, res) => (sendJson(res, 200, { ...INDEX, models: config.models, defaultModel: config.model }), 200),
+      POST: (req, res, _url, gone, facts) => withAdmission(req, gone, (classifier, body) => deps.handleEvent(req, res, classifier, body, facts)),
     },
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
       GET: (_req, res) => {
         const classifier = ready();
         if (!classifier.workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
-        sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers });
+        sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers, models: config.models });
         return 200;
       },
     },
@@ -121,9 +122,10 @@ export function createApp(deps: AppDeps): RequestListener {
     // Built on first use, not at start-up: nothing waits for it on a cold start.
     '/openapi.json': { GET: (_req, res) => (sendJson(res, 200, (openApi ??= JSON.stringify(openApiDocument(config)))), 200) },
   };
+  // /classify and / serve a model: the one a request names (RequestFacts), else the default.
   const served = new Set(['/classify', '/']);
   const routes: Record<string, Route> = Object.fromEntries(
-    Object.entries(handlers).map(([path, methods]) => [path, { label: path, model: served.has(path) ? MODEL_NAME : '', methods, sendError: sendProblem }]),
+    Object.entries(handlers).map(([path, methods]) => [path, { label: path, model: served.has(path) ? config.model : '', methods, sendError: sendProblem }]),
   );
   const v2 = createV2Routes({
     config,
@@ -141,23 +143,24 @@ export function createApp(deps: AppDeps): RequestListener {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = routes[url.pathname] ?? v2(url.pathname);
     const { label, model, sendError } = route ?? unmatched;
+    const facts: RequestFacts = {};
     const run = async (): Promise<number> => {
       if (!route) throw new NotFound(url.pathname);
       const method = req.method === 'HEAD' && route.methods.GET ? 'GET' : (req.method ?? '');
       const handler = route.methods[method];
       if (!handler) throw Object.keys(route.methods).length ? new MethodNotAllowed(req.method ?? '', Object.keys(route.methods)) : new NotFound(url.pathname);
-      return handler(req, res, url, gone.signal);
+      return handler(req, res, url, gone.signal, facts);
     };
     run()
       .catch((err) => {
         // A client that has gone reads nothing: whatever failed after that is not logged.
         if (gone.signal.aborted) return 499;
-        if (!(err instanceof ClientError)) log.error('request failed', { method: req.method, path: url.pathname, error: err });
+        if (!(err instanceof ClientError)) log.error('request failed', { method: req.method, path: url.pathname, model: facts.model ?? (model || undefined), error: err });
         if (closesConnection(err)) dropConnectionAfterReply(req, res);
         return sendError(res, err, url.pathname);
       })
       // Counted as 499 (nginx's "client closed request") even if an answer was written.
-      .then((status) => metrics.requests.labels(label, gone.signal.aborted ? '499' : String(status), model).inc())
+      .then((status) => metrics.requests.labels(label, gone.signal.aborted ? '499' : String(status), facts.model ?? model).inc())
       // Last line of defence: nothing about one request may become an unhandled rejection.
       .catch((err) => {
         log.error('failed to answer', { method: req.method, path: url.pathname, error: err });

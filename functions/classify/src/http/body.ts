@@ -17,7 +17,7 @@ const RAW_TYPES = /^(image\/[\w.+-]+|application\/octet-stream)$/;
 /** The file fields a form may carry the image in; the first one wins. */
 export const FILE_FIELDS = ['image', 'file'];
 /** Form fields read alongside the file (the query string wins when both are given). */
-export const FORM_PARAMS = ['topk', 'resize'];
+export const FORM_PARAMS = ['topk', 'resize', 'model'];
 /** What a form may add around the file: boundaries, part headers and small fields. */
 export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
@@ -37,7 +37,7 @@ export interface BodyGuard {
 
 export interface Upload {
   bytes: Buffer;
-  /** topk/resize sent as form fields; empty for a raw body. */
+  /** topk/resize/model sent as form fields; empty for a raw body. */
   params: URLSearchParams;
 }
 

@@ -15,6 +15,7 @@ import type { Config } from '../config.ts';
 import { ClientError } from '../errors.ts';
 import { handleEvent, type EventDeps } from '../events/handler.ts';
 import { EVENT_LIMITS, malformed, parseStructured, validateAttributes, type SubmittedEvent } from '../events/validate.ts';
+import type { RequestFacts } from './route.ts';
 import { mediaType, readRaw, type BodyGuard } from './body.ts';
 
 const STRUCTURED = 'application/cloudevents+json';
@@ -29,8 +30,12 @@ export async function handleCloudEvent(
   res: ServerResponse,
   body: BodyGuard,
   deps: Omit<EventDeps, 'config'> & { classifier: Classifier; config: Readonly<Config> },
+  facts: RequestFacts = {},
 ): Promise<number> {
   const event = await readEvent(req, deps.config.bodyLimitBytes, body);
+  // Only a served model labels metrics: any other name would be a new series per request.
+  const { model } = event.attributes;
+  if (model !== undefined && (deps.config.models as readonly string[]).includes(model)) facts.model = model;
   const { reply, duplicate } = await handleEvent(event, deps);
   const message = HTTP.binary(reply);
   const payload = String(message.body);

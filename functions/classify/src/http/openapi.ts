@@ -2,6 +2,7 @@
 // problem schemas and the event types come from contracts/, which the UI imports too.
 import { CLASSIFICATION_SCHEMA } from '../../../../contracts/classification.ts';
 import { CLASSIFIED, REJECTED, REJECTION_SCHEMA, SUBMITTED } from '../../../../contracts/events.ts';
+import { MODEL_EXTENSION, MODEL_TITLES } from '../../../../contracts/models.ts';
 import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../../contracts/problems.ts';
 import type { Config } from '../config.ts';
 import { MAX_TOPK, RESIZE_POLICIES } from '../config.ts';
@@ -24,11 +25,18 @@ export function openApiDocument(
     | 'decodeTimeoutSeconds'
     | 'v2MaxBatchSize'
     | 'maxUploadsPerClient'
+    | 'model'
+    | 'models'
   >,
 ) {
+  const model = { type: 'string', enum: [...config.models], default: config.model, description: 'The model that classifies; every one returns the same 1000 ImageNet classes.' } as const;
   return {
     openapi: '3.1.0',
-    info: { title: 'klassify classify function', version: '1.0.0', description: 'MobileNet v1 0.75/224 ImageNet classification.' },
+    info: {
+      title: 'klassify classify function',
+      version: '1.0.0',
+      description: `ImageNet classification with ${config.models.map((m) => `${MODEL_TITLES[m]} (${m})`).join(' or ')}; ${config.model} unless a request names another.`,
+    },
     paths: {
       '/classify': {
         post: {
@@ -36,6 +44,7 @@ export function openApiDocument(
           parameters: [
             { name: 'topk', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_TOPK, default: config.topkDefault } },
             { name: 'resize', in: 'query', schema: { type: 'string', enum: RESIZE_POLICIES, default: config.resize } },
+            { name: 'model', in: 'query', schema: model },
           ],
           requestBody: {
             required: true,
@@ -46,12 +55,13 @@ export function openApiDocument(
               'multipart/form-data': {
                 schema: {
                   type: 'object',
-                  description: 'The image as the file field "image" (or "file"); topk and resize may be form fields too (the query string wins).',
+                  description: 'The image as the file field "image" (or "file"); topk, resize and model may be form fields too (the query string wins).',
                   properties: {
                     image: { type: 'string', format: 'binary' },
                     file: { type: 'string', format: 'binary' },
                     topk: { type: 'integer', minimum: 1, maximum: MAX_TOPK },
                     resize: { type: 'string', enum: [...RESIZE_POLICIES] },
+                    model,
                   },
                 },
               },
@@ -59,7 +69,7 @@ export function openApiDocument(
           },
           responses: {
             200: { description: 'Predictions', content: { 'application/json': { schema: { $ref: '#/components/schemas/Classification' } } } },
-            400: problemResponse('Empty body, malformed multipart, missing image field or invalid parameter'),
+            400: problemResponse('Empty body, malformed multipart, missing image field or invalid parameter (a model not served: the problem lists the served ones in `models`)'),
             408: problemResponse('The body arrived too slowly, stalled, or took longer than the body deadline'),
             413: problemResponse('Body over the size limit'),
             415: problemResponse('Not an image, or a format that is not supported (SVG, BMP, HEIC, …)'),
@@ -74,7 +84,7 @@ export function openApiDocument(
       '/': {
         get: { summary: 'Directions: where the API description, health routes and UI are', responses: { 200: { description: 'JSON index' } } },
         post: {
-          summary: `CloudEvent ${SUBMITTED} (binary or structured mode); replies with ${CLASSIFIED} or ${REJECTED}`,
+          summary: `CloudEvent ${SUBMITTED} (binary or structured mode), classified by the model its extension attribute ${MODEL_EXTENSION} names (default ${config.model}); replies with ${CLASSIFIED} or ${REJECTED}`,
           responses: {
             200: {
               description: `Reply event (binary mode): ${CLASSIFIED} with the classification, or ${REJECTED} with the problem (without an HTTP status) for a bad or missing image`,
@@ -85,7 +95,7 @@ export function openApiDocument(
                 },
               },
             },
-            400: problemResponse('Malformed CloudEvent (a required attribute missing, an optional one empty, an attribute not printable ASCII, over 1 KiB or with a space at either end, over 32 extensions) or another event type'),
+            400: problemResponse(`Malformed CloudEvent (a required attribute missing, an optional one empty, an attribute not printable ASCII, over 1 KiB or with a space at either end, over 32 extensions), another event type, or a ${MODEL_EXTENSION} that names no served model`),
             413: problemResponse('Body over the size limit (structured mode: its base64 plus 64 KiB)'),
             429: problemResponse('The sender already has its share of slow uploads in progress (see Retry-After; the broker retries)'),
             503: problemResponse('Overloaded, not ready or a worker lost (see Retry-After)'),

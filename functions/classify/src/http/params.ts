@@ -1,14 +1,18 @@
 // Parameters of POST /classify, from the query string and from form fields, validated into
 // typed options. Each source is validated once; the query string wins over a form field.
+import { MODEL_PARAMETER } from '../../../../contracts/models.ts';
 import type { Config } from '../config.ts';
 import { MAX_TOPK, RESIZE_POLICIES, type ResizePolicy } from '../config.ts';
 import type { ClassifyOptions } from '../classifier.ts';
-import { InvalidParameter } from '../errors.ts';
+import { InvalidParameter, unknownModelParameter } from '../errors.ts';
 
-export type ClassifyParams = Pick<ClassifyOptions, 'topk' | 'resize'>;
+export type ClassifyParams = Pick<ClassifyOptions, 'topk' | 'resize' | 'model'>;
 
-/** The parameters that `params` sets, validated; those already in `given` are not read again. */
-export function readParams(params: URLSearchParams, given: Partial<ClassifyParams> = {}): Partial<ClassifyParams> {
+/**
+ * The parameters that `params` sets, validated; those already in `given` are not read again.
+ * A model must be one that `models` lists.
+ */
+export function readParams(params: URLSearchParams, models: readonly string[], given: Partial<ClassifyParams> = {}): Partial<ClassifyParams> {
   const found: Partial<ClassifyParams> = {};
   const topk = params.get('topk');
   if (topk !== null && given.topk === undefined) {
@@ -24,10 +28,23 @@ export function readParams(params: URLSearchParams, given: Partial<ClassifyParam
     }
     found.resize = resize as ResizePolicy;
   }
+  const model = params.get(MODEL_PARAMETER);
+  if (model !== null && given.model === undefined) {
+    if (!models.includes(model)) throw unknownModelParameter(model, models);
+    found.model = model;
+  }
   return found;
 }
 
 /** The options for one request: the query string's, then the form's, then the configured defaults. */
-export function classifyOptions(config: Pick<Config, 'topkDefault' | 'resize'>, query: Partial<ClassifyParams>, form: Partial<ClassifyParams> = {}): ClassifyParams {
-  return { topk: query.topk ?? form.topk ?? config.topkDefault, resize: query.resize ?? form.resize ?? config.resize };
+export function classifyOptions(
+  config: Pick<Config, 'topkDefault' | 'resize' | 'model'>,
+  query: Partial<ClassifyParams>,
+  form: Partial<ClassifyParams> = {},
+): Required<ClassifyParams> {
+  return {
+    topk: query.topk ?? form.topk ?? config.topkDefault,
+    resize: query.resize ?? form.resize ?? config.resize,
+    model: query.model ?? form.model ?? config.model,
+  };
 }

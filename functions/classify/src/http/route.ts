@@ -5,13 +5,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Classifier } from '../classifier.ts';
 import type { BodyGuard } from './body.ts';
 
-/** `gone` is aborted when the client closes the connection before the reply is written. */
-export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal) => Promise<number> | number;
+/**
+ * `gone` is aborted when the client closes the connection before the reply is written. A
+ * handler that learns which model a request is for from its parameters notes it in `facts`:
+ * it labels the request's metrics and the log line of a failure.
+ */
+export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL, gone: AbortSignal, facts: RequestFacts) => Promise<number> | number;
+
+export interface RequestFacts {
+  model?: string;
+}
 
 export interface Route {
   /** The metrics' route label: the path, with any variable part named. */
   label: string;
-  /** The metrics' model label: the model served, or '' where none is. */
+  /** The metrics' model label: the model served, or '' where none is or a parameter chooses it (RequestFacts). */
   model: string;
   methods: Record<string, Handler>;
   sendError(res: ServerResponse, err: unknown, path: string): number;

@@ -15,12 +15,12 @@
 //   floor(total/2) before and the rest after. For stride 2 on an even input that is
 //   0 before and 1 after; symmetric padding would shift every feature map by a pixel.
 import onnxProto from 'onnx-proto';
-import { CLASS_COUNT, INPUT_NAME, INPUT_SIZE, NORMALIZE, OUTPUT_NAME } from './mobilenet.ts';
+import { CLASS_COUNT, INPUT_NAME, INPUT_SIZE, OUTPUT_NAME } from './mobilenet.ts';
+import { NORMALIZE } from './mobilenet-v1.ts';
+import { GraphBuilder, samePadding } from './onnx-graph.ts';
 import type { LayersModel, LayerSpec, Weight } from './tfjs-layers.ts';
 
 const { onnx } = onnxProto;
-
-const OPSET = 13;
 
 interface Shape {
   c: number;
@@ -39,7 +39,7 @@ interface PendingConv {
 }
 
 export function convertToOnnx(model: LayersModel, inputSize = INPUT_SIZE): Uint8Array {
-  const b = new GraphBuilder(model.weights);
+  const b = new KerasGraph(model.weights);
   const [inputLayer, ...rest] = model.layers;
   if (inputLayer?.className !== 'InputLayer') throw new Error('model must start with an InputLayer');
   const channels = (inputLayer.config.batch_input_shape as number[])[3];
@@ -104,47 +104,18 @@ export function convertToOnnx(model: LayersModel, inputSize = INPUT_SIZE): Uint8
   }
   if (shape.c !== CLASS_COUNT) throw new Error(`model has ${shape.c} outputs, expected ${CLASS_COUNT} (model/mobilenet.ts)`);
   b.rename(tensor, OUTPUT_NAME);
-  return b.encode(channels, inputSize, shape.c);
+  return b.encode('mobilenet', [{ name: INPUT_NAME, dims: ['N', inputSize, inputSize, channels], type: 'uint8' }], [{ name: OUTPUT_NAME, dims: ['N', shape.c], type: 'float32' }]);
 }
 
-class GraphBuilder {
-  private nodes: onnxProto.onnx.INodeProto[] = [];
-  private initializers: onnxProto.onnx.ITensorProto[] = [];
-  private counter = 0;
-
-  constructor(private weights: Map<string, Weight>) {}
-
-  node(op: string, inputs: string[], attrs: Record<string, number | number[]> = {}): string {
-    const output = `${op.toLowerCase()}_${this.counter++}`;
-    this.nodes.push({
-      opType: op,
-      name: output,
-      input: inputs,
-      output: [output],
-      attribute: Object.entries(attrs).map(([name, v]) =>
-        Array.isArray(v)
-          ? { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v }
-          : { name, type: onnx.AttributeProto.AttributeType.INT, i: v },
-      ),
-    });
-    return output;
-  }
-
-  constant(name: string, dims: number[], values: Float32Array): string {
-    this.initializers.push({
-      name,
-      dims,
-      dataType: onnx.TensorProto.DataType.FLOAT,
-      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
-    });
-    return name;
+/** The ONNX graph plus the Keras weights it is built from. */
+class KerasGraph extends GraphBuilder {
+  constructor(private weights: Map<string, Weight>) {
+    super();
   }
 
   clip(tensor: string, min: number, max: number): string {
-    const lo = `clip_min_${min}`;
-    const hi = `clip_max_${max}`;
-    if (!this.initializers.some((t) => t.name === lo)) this.constant(lo, [], Float32Array.of(min));
-    if (!this.initializers.some((t) => t.name === hi)) this.constant(hi, [], Float32Array.of(max));
+    const lo = this.constant(`clip_min_${min}`, [], Float32Array.of(min));
+    const hi = this.constant(`clip_max_${max}`, [], Float32Array.of(max));
     return this.node('Clip', [tensor, lo, hi]);
   }
 
@@ -229,38 +200,6 @@ class GraphBuilder {
     });
     return { tensor, shape: { c: conv.dims[0], h: outH, w: outW, rank: 4 } };
   }
-
-  rename(from: string, to: string): void {
-    for (const n of this.nodes) n.output = n.output!.map((o) => (o === from ? to : o));
-  }
-
-  encode(channels: number, size: number, classes: number): Uint8Array {
-    const dim = (v: number | string) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v });
-    const valueInfo = (name: string, dims: (number | string)[], elemType: number) => ({
-      name,
-      type: { tensorType: { elemType, shape: { dim: dims.map(dim) } } },
-    });
-    const model = onnx.ModelProto.create({
-      irVersion: 8,
-      producerName: 'klassify-convert',
-      opsetImport: [{ domain: '', version: OPSET }],
-      graph: {
-        name: 'mobilenet',
-        node: this.nodes,
-        initializer: this.initializers,
-        input: [valueInfo(INPUT_NAME, ['N', size, size, channels], onnx.TensorProto.DataType.UINT8)],
-        output: [valueInfo(OUTPUT_NAME, ['N', classes], onnx.TensorProto.DataType.FLOAT)],
-      },
-    });
-    return onnx.ModelProto.encode(model).finish();
-  }
 }
 
-/** Returns [padBefore, padAfter, outSize] for one spatial axis. */
-export function samePadding(size: number, kernel: number, stride: number, same: boolean): [number, number, number] {
-  if (!same) return [0, 0, Math.floor((size - kernel) / stride) + 1];
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + kernel - size, 0);
-  const before = Math.floor(total / 2);
-  return [before, total - before, out];
-}
+export { samePadding };

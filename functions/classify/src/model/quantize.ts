@@ -14,7 +14,7 @@
 // The classifier (the last conv) stays float: quantising the logits would blur the softmax
 // for a layer that is under 1 % of the multiply-adds.
 import onnxProto from 'onnx-proto';
-import { NORMALIZE } from './mobilenet.ts';
+import { NORMALIZE } from './mobilenet-v1.ts';
 
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.IModelProto;

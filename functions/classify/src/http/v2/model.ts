@@ -5,7 +5,7 @@
 import type { Classifier } from '../../classifier.ts';
 import type { Config, EngineName, ResizePolicy } from '../../config.ts';
 import { LABELS } from '../../labels.ts';
-import { CHANNELS, INPUT_SIZE, MODEL_NAME, OUTPUT_NAME } from '../../model/mobilenet.ts';
+import { CHANNELS, INPUT_SIZE, OUTPUT_NAME } from '../../model/mobilenet.ts';
 
 export const IMAGE_INPUT = 'image';
 export const PIXELS_INPUT = 'pixels';
@@ -37,26 +37,27 @@ export interface V2Runtime {
 
 const PLATFORMS: Record<EngineName, string> = { onnx: 'onnxruntime_onnx', tfjs: 'tensorflowjs_layers' };
 
-/** The models served, known from the configuration before any is loaded. */
-export function servedModels(config: Pick<Config, 'engine' | 'v2MaxBatchSize'>): V2Model[] {
-  return [
-    {
-      name: MODEL_NAME,
-      versions: [MODEL_VERSION],
-      platform: PLATFORMS[config.engine],
-      inputSize: INPUT_SIZE,
-      channels: CHANNELS,
-      labels: LABELS,
-      maxBatchSize: config.v2MaxBatchSize,
-    },
-  ];
+/**
+ * The models served (KLASSIFY_MODELS; every one takes 224×224×3 and gives the same 1000
+ * classes), known from the configuration before any is loaded.
+ */
+export function servedModels(config: Pick<Config, 'engine' | 'v2MaxBatchSize' | 'models'>): V2Model[] {
+  return config.models.map((name) => ({
+    name,
+    versions: [MODEL_VERSION],
+    platform: PLATFORMS[config.engine],
+    inputSize: INPUT_SIZE,
+    channels: CHANNELS,
+    labels: LABELS,
+    maxBatchSize: config.v2MaxBatchSize,
+  }));
 }
 
-/** The single-model classifier as a runtime: every model of servedModels() is its model. */
+/** The classifier as a runtime: each model of servedModels() runs as itself. */
 export function classifierRuntime(classifier: Classifier, resize: ResizePolicy): V2Runtime {
   return {
-    decode: async (_model, bytes, signal) => (await classifier.decodeImage(bytes, { resize, signal })).rgb,
-    infer: async (_model, pixels, signal) => (await classifier.infer(pixels, signal)).probabilities,
+    decode: async (model, bytes, signal) => (await classifier.decodeImage(bytes, { resize, signal, model: model.name })).rgb,
+    infer: async (model, pixels, signal) => (await classifier.infer(pixels, { model: model.name, signal })).probabilities,
   };
 }
 
