@@ -263,11 +263,8 @@ aborts('with 4 places (as on Knative), one client with slow uploads keeps 1 and 
   assert.ok(servedAfter < 8_000, `another client is served (refused before: ${refused.join(',')})`);
   assert.is(await inFlightWhen('the cut to leave one place', (n) => n <= 1), 1, 'the slow client keeps one place');
   const statuses = (await Promise.all(uploads)).map((r) => r.status);
-  // Three are refused: cut as the client's extra uploads (429), or, when another client's
-  // photo took a place first on a loaded machine, refused at admission (503). The cut must
-  // have happened at least once, and one upload kept its place until this test reset it.
-  assert.is(statuses.filter((status) => status === 429 || status === 503).length, 3, `refused: ${statuses.join(',')}`);
-  assert.ok(statuses.includes(429), `cut: ${statuses.join(',')}`);
+  // Three are cut as the client's extra uploads; one kept its place until this test reset it.
+  assert.is(statuses.filter((status) => status === 429).length, 3, `cut: ${statuses.join(',')}`);
   assert.is(statuses.filter((status) => status === null).length, 1, `kept: ${statuses.join(',')}`);
   await assertHealthy('one slow client, 4 places');
 });
