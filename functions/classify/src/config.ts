@@ -84,7 +84,7 @@ export interface Config {
   modelFetch: (typeof MODEL_FETCH)[number];
   /**
    * MobileNet v1's weights and activations in the onnx engine: fp32, or our int8
-   * quantisation (docs/performance.md). v2 is int8 as published, whatever this says.
+   * quantisation (docs/models.md). v2 is int8 as published, whatever this says.
    */
   modelPrecision: (typeof MODEL_PRECISIONS)[number];
   /** The model that answers a request that names none. */
