@@ -117,8 +117,8 @@ export default {
       severity: 'error',
       comment:
         'What runs on the servers needs only production dependencies (the image installs no others). The page is bundled, so it may use devDependencies; ' +
-        'worker-tsx.mjs only runs the workers from source, under tsx.',
-      from: { path: '^(functions/classify/src|ui/server|server-kit|contracts)/', pathNot: `${TESTS_AND_TOOLS}|worker-tsx\\.mjs$` },
+        'worker-tsx.mjs only runs the workers from source, under tsx; decoder-source.ts only bundles the decoder process from source.',
+      from: { path: '^(functions/classify/src|ui/server|server-kit|contracts)/', pathNot: `${TESTS_AND_TOOLS}|worker-tsx\\.mjs$|decoder-source\\.ts$` },
       to: { dependencyTypes: ['npm-dev'] },
     },
     {

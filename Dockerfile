@@ -99,11 +99,12 @@ RUN npm run build \
 FROM ${BASE_IMAGE} AS runtime
 # MALLOC_ARENA_MAX=2: two malloc arenas instead of one per thread, ~30 MB less RSS under
 # load with no throughput change (docs/performance.md).
-# UV_THREADPOOL_SIZE=6: four decode threads plus two for header reads and file I/O
-# (docs/reliability.md); libuv reads it before any JavaScript runs, so it lives here.
+# UV_THREADPOOL_SIZE=6: with KLASSIFY_DECODERS=0 (decoding in the server), four decode
+# threads plus two for file I/O (docs/reliability.md); libuv reads it before any
+# JavaScript runs, so it lives here.
 # MALLOC_MMAP_THRESHOLD_=4 MiB: a large decode buffer goes back to the kernel when freed,
 # instead of staying in an arena while the next decode allocates its own, so the decode
-# gate's budget holds for the process (docs/reliability.md).
+# gate's budget holds (docs/reliability.md). The decoder processes inherit both.
 ENV NODE_ENV=production \
     HOME=/tmp \
     TMPDIR=/tmp \

@@ -17,12 +17,14 @@ const CONFIG_INPUTS = ['scripts/bundles.ts', 'scripts/fresh.mjs', 'package-lock.
 // stays in node_modules: native code (sharp's prebuilt addon and libvips, which its
 // bundled loader finds by package name, and onnxruntime-node), and the packages that only
 // the tfjs engine or the model converter load.
-export const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'flatbuffers'];
+// esbuild: only decoder-source.ts imports it, and only when running from the sources.
+export const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'flatbuffers', 'esbuild'];
 
 export function classifyOptions(root: string, logLevel: LogLevel = 'warning'): BuildOptions {
   return {
     absWorkingDir: root,
-    entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts'],
+    // The server, its inference worker and its decoder process (forked, loads only sharp).
+    entryPoints: ['functions/classify/src/main.ts', 'functions/classify/src/worker.ts', 'functions/classify/src/decoder-process.ts'],
     outdir: 'dist/classify',
     bundle: true,
     platform: 'node',
@@ -49,7 +51,7 @@ export interface Bundle {
 
 export const CLASSIFY: Bundle = {
   name: 'classify',
-  outputs: ['dist/classify/main.js', 'dist/classify/worker.js'],
+  outputs: ['dist/classify/main.js', 'dist/classify/worker.js', 'dist/classify/decoder-process.js'],
   async build(root, logLevel) {
     const { build } = await import('esbuild');
     await rm(path.join(root, 'dist/classify'), { recursive: true, force: true });

@@ -89,11 +89,15 @@ CPUINFO
 }
 
 # start APP PORT CMD...: the function from APP on PORT, in the background; its log in APP.
+# KLASSIFY_DECODERS=0 decodes in the server's own process: without binfmt, qemu-user cannot
+# follow the server into a child it spawns, so a decoder process (the arm64 node binary,
+# exec'd by the x86 kernel) would not start. The same sharp binary then loads in-process, and
+# both architectures run alike.
 start() {
   local app=$1 port=$2
   shift 2
   (cd "$app" && exec env PORT="$port" HOST=127.0.0.1 NODE_ENV=production KLASSIFY_MODEL_CACHE="$WORK/model" \
-    KLASSIFY_MODEL_FETCH=never KLASSIFY_WORKERS=1 KLASSIFY_INTRA_OP_THREADS=1 KLASSIFY_ENGINE=onnx \
+    KLASSIFY_MODEL_FETCH=never KLASSIFY_WORKERS=1 KLASSIFY_INTRA_OP_THREADS=1 KLASSIFY_ENGINE=onnx KLASSIFY_DECODERS=0 \
     "$@" >"$app/server.log" 2>&1) &
   PIDS+=("$!")
 }

@@ -1,19 +1,23 @@
 // The protocol-free core: image bytes in, predictions out, by any served model. HTTP,
 // CloudEvents and the Open Inference Protocol routes are thin adapters around this. It owns
-// the worker pool, the catalogue of served models and admission control (admission.ts).
+// the worker pool, the decoders, the catalogue of served models and admission control
+// (admission.ts).
 import type { Classification } from '../../../contracts/classification.ts';
+import type { Logger } from '../../../server-kit/log.ts';
 import type { Config, ResizePolicy } from './config.ts';
 import { DecodeGate } from './decode-gate.ts';
 import type { DecodeLimits } from './decode-budget.ts';
+import { decodeImage, type DecodeContext, type DecodeSteps, type Preprocessed } from './decode-image.ts';
+import { DecoderPool } from './decoder-pool.ts';
 import { Admission, type Ticket } from './admission.ts';
 import { ClientClosed, InvalidInput, UnknownModel, type TooManyUploads } from './errors.ts';
 import { topK } from './labels.ts';
+import { log as defaultLog } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { LoadedModel } from './inference.ts';
 import { modelInfo, type ModelInfo } from './model/catalog.ts';
-import { IMAGE_VALUES } from './model/mobilenet.ts';
+import { IMAGE_VALUES, INPUT_SIZE } from './model/mobilenet.ts';
 import type { InferencePool, InferenceResult } from './pool.ts';
-import { decode, inspect, withDeadline, type Preprocessed } from './preprocess.ts';
 
 export interface ClassifyOptions {
   topk: number;
@@ -37,10 +41,13 @@ export interface InferOptions {
   signal?: AbortSignal;
 }
 
+/** Where the sharp calls run: decoder processes, or this process (KLASSIFY_DECODERS=0). */
+type Decoders = DecodeSteps & { close?(): Promise<void>; processes?: { ready: number; total: number } };
+
 export class Classifier {
   private readonly admission: Admission;
   private readonly decodeGate: DecodeGate;
-  private readonly limits: DecodeLimits;
+  private readonly decodeContext: DecodeContext;
   /** The served models, the default first: the catalogue every transport answers from. */
   readonly models: readonly ModelInfo[];
 
@@ -48,23 +55,37 @@ export class Classifier {
     private config: Readonly<Config>,
     private metrics: Metrics,
     private pool: InferencePool,
+    private decoders: Decoders,
   ) {
     this.admission = new Admission({ queueSize: config.queueSize, maxUploadsPerClient: config.maxUploadsPerClient, workers: config.workers });
     this.decodeGate = new DecodeGate(config.decodeMemoryBytes, config.decodeConcurrency);
-    const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans } = config;
-    this.limits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans };
+    const { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans, maxFrames } = config;
+    const limits: DecodeLimits = { maxPixels, maxDecodedBytes, maxDimension, maxJpegScans, maxFrames };
+    // Every served model takes the same input, INPUT_SIZE² RGB.
+    this.decodeContext = { steps: decoders, limits, side: INPUT_SIZE, timeoutSeconds: config.decodeTimeoutSeconds, gate: this.decodeGate };
     const names = [config.model, ...config.models.filter((m) => m !== config.model)];
     this.models = Object.freeze(names.map((m) => modelInfo(m, config.modelPrecision)));
   }
 
-  /** Wraps a pool started by startInference(), once its workers are warm. */
-  static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>): Promise<Classifier> {
-    const { pool, loadMs } = await inference;
-    pool.onBatch = (n, model) => metrics.batchSize.labels(model).observe(n);
+  /**
+   * Wraps a pool started by startInference(), once its workers are warm, and starts the
+   * decoder processes meanwhile (or, with KLASSIFY_DECODERS=0, loads sharp here).
+   */
+  static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>, log: Pick<Logger, 'warn'> = defaultLog): Promise<Classifier> {
+    const starting: Promise<Decoders> = config.decoders
+      ? DecoderPool.start({ processes: config.decoders, log, onLoss: (reason) => metrics.decoderLosses.labels(reason).inc() })
+      : import('./preprocess.ts').then((m) => m.IN_PROCESS);
+    const [model, decoders] = await Promise.allSettled([inference, starting]);
+    if (model.status === 'rejected' || decoders.status === 'rejected') {
+      if (decoders.status === 'fulfilled') await decoders.value.close?.();
+      throw model.status === 'rejected' ? model.reason : (decoders as PromiseRejectedResult).reason;
+    }
+    const { pool, loadMs } = model.value;
+    pool.onBatch = (n, name) => metrics.batchSize.labels(name).observe(n);
     pool.onWorkerLost = (reason) => metrics.workerLosses.labels(reason).inc();
     metrics.modelLoadSeconds.set(loadMs / 1000);
-    for (const model of config.models) metrics.info.labels(config.engine, pool.provider, model, String(model === config.model)).set(1);
-    return new Classifier(config, metrics, pool);
+    for (const name of config.models) metrics.info.labels(config.engine, pool.provider, name, String(name === config.model)).set(1);
+    return new Classifier(config, metrics, pool, decoders.value);
   }
 
   /** The model that answers a request that names none. */
@@ -91,6 +112,11 @@ export class Classifier {
 
   get workers(): { ready: number; total: number } {
     return { ready: this.pool.readyWorkers, total: this.config.workers };
+  }
+
+  /** Decoder processes ready and running; none when decoding in this process. */
+  get decoderProcesses(): { ready: number; total: number } {
+    return this.decoders.processes ?? { ready: 0, total: 0 };
   }
 
   /**
@@ -139,28 +165,16 @@ export class Classifier {
   }
 
   /**
-   * Encoded image bytes to the model's input, 224×224 RGB: header checks, then a place in
-   * the decode gate for the estimated bytes, then the decode within its time budget. The
-   * place is held until libvips has really stopped, even when the client was already
-   * answered with decode-timeout, because the memory is still held. Every served model
-   * takes the same input; `model` only labels the decode time in the metrics.
+   * Encoded image bytes to the model's input, 224×224 RGB (decode-image.ts): the checks on
+   * the raw bytes, then the header read and the decode, each in a decoder process within its
+   * deadline and memory allowance, holding a place in the decode gate until its memory is
+   * really back. For every transport. Every served model takes the same input; `model` only
+   * labels the decode time in the metrics.
    */
   async decodeImage(bytes: Uint8Array, opts: Pick<ClassifyOptions, 'resize' | 'signal' | 'model'>): Promise<Preprocessed> {
     const { name: model } = this.model(opts.model);
     const t0 = performance.now();
-    throwIfGone(opts.signal);
-    const inspected = await inspect(bytes, this.limits);
-    const release = await this.decodeGate.acquire(inspected.cost.bytes, opts.signal);
-    try {
-      throwIfGone(opts.signal);
-    } catch (err) {
-      release();
-      throw err;
-    }
-    const { decodeTimeoutSeconds } = this.config;
-    const decoding = decode(inspected, { resize: opts.resize, timeoutSeconds: decodeTimeoutSeconds });
-    decoding.then(release, release);
-    const image = await withDeadline(decoding, decodeTimeoutSeconds);
+    const image = await decodeImage(bytes, { resize: opts.resize, signal: opts.signal }, this.decodeContext);
     this.metrics.stageSeconds.labels('decode', model).observe((performance.now() - t0) / 1000);
     return image;
   }
@@ -184,8 +198,8 @@ export class Classifier {
     return { ...result, model };
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.admission.close();
-    return this.pool.close();
+    await Promise.all([this.pool.close(), this.decoders.close?.()]);
   }
 }

@@ -65,12 +65,18 @@ export interface Config {
   maxDecodedBytes: number;
   maxDimension: number;
   maxJpegScans: number;
-  /** Wall-clock budget of one decode, in whole seconds. */
+  maxFrames: number;
+  /** Wall-clock budget of one header read and of one decode, in whole seconds. */
   decodeTimeoutSeconds: number;
   /** Estimated bytes that all decodes in progress may hold together. */
   decodeMemoryBytes: number;
-  /** Decodes in progress at once; more wait (and can be dropped) in the decode gate. */
+  /** Header reads and decodes in progress at once; more wait (and can be dropped) in the decode gate. */
   decodeConcurrency: number;
+  /**
+   * Decoder processes, where every sharp call runs under a deadline and a memory allowance
+   * (decoder-pool.ts); 0 decodes in the server process, where nothing can stop a decode.
+   */
+  decoders: number;
   topkDefault: number;
   resize: ResizePolicy;
   modelCacheDir: string;
@@ -78,7 +84,7 @@ export interface Config {
   modelFetch: (typeof MODEL_FETCH)[number];
   /**
    * MobileNet v1's weights and activations in the onnx engine: fp32, or our int8
-   * quantisation (docs/performance.md). v2 is int8 as published, whatever this says.
+   * quantisation (docs/models.md). v2 is int8 as published, whatever this says.
    */
   modelPrecision: (typeof MODEL_PRECISIONS)[number];
   /** The model that answers a request that names none. */
@@ -129,6 +135,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const port = read.int('PORT', 8080, 0, 65535);
   const host = read.host('HOST', '0.0.0.0');
   const engine = read.oneOf('KLASSIFY_ENGINE', ENGINES, 'onnx');
+  // Two: a photo does not wait behind one slow decode, and each process adds about 20 MB
+  // (PSS) at rest (docs/reliability.md measures 0, 1 and 2 side by side).
+  const decoders = read.int('KLASSIFY_DECODERS', 2, 0, 64);
   const config: Config = {
     port,
     host,
@@ -164,15 +173,17 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxDecodedBytes: read.int('KLASSIFY_MAX_DECODED_BYTES', DEFAULT_DECODE_LIMITS.maxDecodedBytes, MiB, 64 * 1024 * MiB),
     maxDimension: read.int('KLASSIFY_MAX_DIMENSION', DEFAULT_DECODE_LIMITS.maxDimension, 1, 1_000_000),
     maxJpegScans: read.int('KLASSIFY_MAX_JPEG_SCANS', DEFAULT_DECODE_LIMITS.maxJpegScans, 1, 100_000),
+    maxFrames: read.int('KLASSIFY_MAX_FRAMES', DEFAULT_DECODE_LIMITS.maxFrames, 1, 1_000_000),
     decodeTimeoutSeconds: read.int('KLASSIFY_DECODE_TIMEOUT_S', DEFAULT_DECODE_TIMEOUT_SECONDS, 1, 600),
     // Sized with the pod: the server and two warm workers hold about 290 MB, so 512 Mi
     // leaves room for one decode at the per-image limit plus a few photos.
     decodeMemoryBytes: read.int('KLASSIFY_DECODE_MEMORY', 192 * MiB, MiB, 64 * 1024 * MiB),
-    // sharp runs each decode on a libuv thread; two are left for header reads (which come
-    // before the gate) and file I/O. libuv reads UV_THREADPOOL_SIZE once, when its pool
-    // first starts, which in an ES module is before any of our code runs: so it is set in
-    // the process environment (Dockerfile, Knative manifest, scripts/start.ts), to 6.
-    decodeConcurrency: read.int('KLASSIFY_DECODE_CONCURRENCY', Math.max(1, read.int('UV_THREADPOOL_SIZE', 4, 1, 1024) - 2), 1, 1024),
+    decoders,
+    // One step per decoder process. Without them, sharp runs each decode on a thread of
+    // libuv's pool, two of which are left for file I/O: libuv reads UV_THREADPOOL_SIZE once,
+    // when its pool first starts, so it is set in the process environment (Dockerfile,
+    // Knative manifest, scripts/start.ts), to 6.
+    decodeConcurrency: read.int('KLASSIFY_DECODE_CONCURRENCY', decoders || Math.max(1, read.int('UV_THREADPOOL_SIZE', 4, 1, 1024) - 2), 1, 1024),
     topkDefault: read.int('KLASSIFY_TOPK', 5, 1, MAX_TOPK),
     resize: read.oneOf('KLASSIFY_RESIZE', RESIZE_POLICIES, 'stretch'),
     modelCacheDir: path.resolve(read.string('KLASSIFY_MODEL_CACHE', '.cache/model')),

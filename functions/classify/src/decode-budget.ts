@@ -7,9 +7,13 @@
 // the decoder fill a 196 MB canvas. So each format gets an estimate of the bytes libvips
 // really holds while decoding the one frame or page we read (`pages: 1`), measured with
 // the production pipeline (bench/decode-bombs.ts prints the peaks):
-//   JPEG, baseline     (w/s)·(h/s)·bands, s = sharp's shrink-on-load factor (1, 2, 4 or 8)
-//   JPEG, progressive  also libjpeg's coefficient buffer, 2 bytes a sample per component,
-//                      kept whole until the last scan: 144 MB for a 48 MP 4:2:0 photo
+//   JPEG, one scan     (w/s)·(h/s)·bands, s = sharp's shrink-on-load factor (1, 2, 4 or 8)
+//   JPEG, more scans   also libjpeg's coefficient buffer, 2 bytes a sample per component,
+//                      kept whole until the last scan: 144 MB for a 48 MP 4:2:0 photo.
+//                      libjpeg keeps it for any JPEG with more than one scan, progressive
+//                      or not (a baseline CMYK JPEG with a scan per component), and the
+//                      estimate assumes it, every component at full resolution, when the
+//                      marker walk could not see a frame header and a scan
 //   PNG, TIFF          w·h·bands·bytes per sample (16-bit is 2; palettes decode to RGB(A))
 //   TIFF, tiled        also two tiles: libtiff's decode buffer and libvips' own, each a
 //                      whole tile (a 6400² RGBA TIFF in 4096² tiles: 164 MB of pixels, 243–262 MB peak)
@@ -17,7 +21,8 @@
 //   WebP               w·h·4: libwebp decodes to ARGB
 //   AVIF               w·h·20 (8-bit) or w·h·24 (10/12-bit): libheif's YUV planes, its RGB
 //                      conversion and the AV1 decoder's frames, measured 19 and 24 B/px
-import type { Metadata } from 'sharp';
+import type { JpegStructure } from './headers/jpeg.ts';
+import type { TiffLayout } from './headers/tiff.ts';
 import { ImageTooLarge } from './errors.ts';
 
 const MiB = 1024 * 1024;
@@ -31,6 +36,8 @@ export interface DecodeLimits {
   maxDimension: number;
   /** Scans in one JPEG: libjpeg walks every coefficient block once per scan. */
   maxJpegScans: number;
+  /** Frames of a GIF or WebP, pages of a TIFF: their header read costs time per frame. */
+  maxFrames: number;
 }
 
 /**
@@ -44,6 +51,10 @@ export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({
   // libjpeg's standard progressive script has 10 scans for colour and 6 for grey;
   // mozjpeg's optimised scripts stay under 20.
   maxJpegScans: 100,
+  // 100 s of animation at 10 frames a second. libwebp's header read grows with the square
+  // of the frame count: about 2 ms at 1,000 frames, 150 ms at 10,000, a minute at 226,000
+  // (docs/reliability.md).
+  maxFrames: 1000,
 });
 
 /**
@@ -53,94 +64,20 @@ export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({
  */
 export const DEFAULT_DECODE_TIMEOUT_SECONDS = 10;
 
-export interface JpegStructure {
-  progressive: boolean;
-  /** Start-of-scan segments, counted by walking the segment structure. */
-  scans: number;
-  /** Sampling factors of each frame component, from the SOF segment. */
-  components: { h: number; v: number }[];
-}
-
-/**
- * Walks a JPEG's marker segments from SOI, skipping each segment by its length and each
- * scan's entropy-coded data up to the next marker, so an `FF DA` inside an APP segment (an
- * EXIF thumbnail is a whole JPEG) or in stuffed data is not counted. Stops at EOI or at
- * anything malformed: libjpeg judges the rest when it decodes.
- */
-export function readJpegStructure(bytes: Uint8Array): JpegStructure {
-  const out: JpegStructure = { progressive: false, scans: 0, components: [] };
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 2; // after SOI
-  while (pos + 1 < buf.length) {
-    if (buf[pos] !== 0xff) break;
-    let marker = buf[pos + 1];
-    while (marker === 0xff && pos + 2 < buf.length) marker = buf[++pos + 1]; // fill bytes
-    pos += 2;
-    if (marker === 0xd9) break; // EOI
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue; // no length
-    if (pos + 2 > buf.length) break;
-    const length = buf.readUInt16BE(pos);
-    if (length < 2) break;
-    const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
-    if (isSof && pos + 8 <= buf.length) {
-      out.progressive = marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce;
-      const count = buf[pos + 7];
-      out.components = [];
-      for (let i = 0; i < count && pos + 8 + i * 3 + 2 <= buf.length; i++) {
-        const factors = buf[pos + 8 + i * 3 + 1];
-        out.components.push({ h: factors >> 4 || 1, v: factors & 0x0f || 1 });
-      }
-    }
-    pos += length;
-    if (marker === 0xda) {
-      out.scans++;
-      pos = nextMarker(buf, pos);
-    }
-  }
-  return out;
-}
-
-/** The next marker after entropy-coded data: an FF that is not stuffing (FF 00) or a restart. */
-function nextMarker(buf: Buffer, from: number): number {
-  let pos = from;
-  for (;;) {
-    pos = buf.indexOf(0xff, pos);
-    if (pos < 0 || pos + 1 >= buf.length) return buf.length;
-    const next = buf[pos + 1];
-    if (next === 0x00 || next === 0xff || (next >= 0xd0 && next <= 0xd7)) pos++;
-    else return pos;
-  }
-}
-
-/** A tiled TIFF's tile size, from the first IFD (the page read); undefined for strips. */
-export interface TiffTile {
+/** What the header read (sharp's metadata(), in a decoder process) reports: plain data. */
+export interface ImageHeader {
+  /** As stored, before EXIF orientation. */
   width: number;
   height: number;
-}
-
-/**
- * Reads TileWidth (322) and TileLength (323) from a classic TIFF's first IFD. Anything
- * malformed reads as untiled: libtiff judges the file when it decodes.
- */
-export function readTiffTile(bytes: Uint8Array): TiffTile | undefined {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 8) return undefined;
-  const le = buf[0] === 0x49;
-  const u16 = (at: number) => (le ? buf.readUInt16LE(at) : buf.readUInt16BE(at));
-  const u32 = (at: number) => (le ? buf.readUInt32LE(at) : buf.readUInt32BE(at));
-  const ifd = u32(4);
-  if (ifd + 2 > buf.length) return undefined;
-  const tile: Partial<TiffTile> = {};
-  for (let i = 0, n = u16(ifd); i < n && ifd + 2 + i * 12 + 12 <= buf.length; i++) {
-    const at = ifd + 2 + i * 12;
-    const tag = u16(at);
-    if (tag !== 322 && tag !== 323) continue;
-    const type = u16(at + 2);
-    const value = type === 3 ? u16(at + 8) : type === 4 ? u32(at + 8) : 0; // SHORT or LONG
-    if (tag === 322) tile.width = value;
-    else tile.height = value;
-  }
-  return tile.width && tile.height ? { width: tile.width, height: tile.height } : undefined;
+  /** As displayed, after EXIF orientation (a portrait phone photo is taller than wide). */
+  displayWidth: number;
+  displayHeight: number;
+  channels: number;
+  /** libvips' band format: uchar, ushort, float… */
+  depth: string;
+  bitsPerSample?: number;
+  /** Whether the embedded colour profile is sRGB, so converting through it can be skipped. */
+  srgb: boolean;
 }
 
 const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
@@ -168,21 +105,24 @@ export interface DecodeCost {
 }
 
 /** Estimates what decoding the first frame to `side`×`side` costs; `format` is the sniffed one. */
-export function estimateDecodeCost(format: string, meta: Metadata, side: number, jpeg?: JpegStructure, tiffTile?: TiffTile): DecodeCost {
-  const { width, height } = meta;
+export function estimateDecodeCost(format: string, header: ImageHeader, side: number, jpeg?: JpegStructure, tiffTile?: TiffLayout['tile']): DecodeCost {
+  const { width, height } = header;
   const pixels = width * height;
-  const bytesPerSample = BYTES_PER_SAMPLE[meta.depth] ?? 1;
-  const bands = meta.channels;
-  const cost = { width, height, bands, bitsPerSample: meta.bitsPerSample ?? bytesPerSample * 8 };
+  const bytesPerSample = BYTES_PER_SAMPLE[header.depth] ?? 1;
+  const bands = header.channels;
+  const cost = { width, height, bands, bitsPerSample: header.bitsPerSample ?? bytesPerSample * 8 };
   switch (format) {
     case 'jpeg': {
       const s = jpegShrinkOnLoad(width, height, side);
       const output = Math.ceil(width / s) * Math.ceil(height / s) * bands;
-      if (!jpeg?.progressive || jpeg.components.length === 0) return { ...cost, bytes: output };
-      // One 64-coefficient block of 2-byte values per 8×8 samples of each component.
-      const hMax = Math.max(...jpeg.components.map((c) => c.h));
-      const vMax = Math.max(...jpeg.components.map((c) => c.v));
-      const coefficients = jpeg.components.reduce((sum, c) => sum + Math.ceil((width * c.h) / hMax / 8) * Math.ceil((height * c.v) / vMax / 8) * 128, 0);
+      const seen = jpeg?.complete && jpeg.components.length > 0;
+      if (seen && !jpeg.progressive && jpeg.scans <= 1) return { ...cost, bytes: output };
+      // More than one scan, or a walk that could not tell: libjpeg keeps one 64-coefficient
+      // block of 2-byte values per 8×8 samples of each component.
+      const components = seen ? jpeg.components : Array.from({ length: bands }, () => ({ h: 1, v: 1 }));
+      const hMax = Math.max(...components.map((c) => c.h));
+      const vMax = Math.max(...components.map((c) => c.v));
+      const coefficients = components.reduce((sum, c) => sum + Math.ceil((width * c.h) / hMax / 8) * Math.ceil((height * c.v) / vMax / 8) * 128, 0);
       return { ...cost, bytes: Math.max(output, coefficients) };
     }
     case 'gif':
@@ -190,7 +130,7 @@ export function estimateDecodeCost(format: string, meta: Metadata, side: number,
     case 'webp':
       return { ...cost, bands: 4, bitsPerSample: 8, bytes: pixels * 4 };
     case 'avif':
-      return { ...cost, bytes: pixels * ((meta.bitsPerSample ?? 8) > 8 ? 24 : 20) };
+      return { ...cost, bytes: pixels * ((header.bitsPerSample ?? 8) > 8 ? 24 : 20) };
     default: {
       // png, tiff
       const tiles = tiffTile ? 2 * tiffTile.width * tiffTile.height * bands * bytesPerSample : 0;
@@ -229,10 +169,10 @@ export function checkDecodeCost(cost: DecodeCost, display: { width: number; heig
       { ...facts, bands: cost.bands, bitsPerSample: cost.bitsPerSample, estimatedBytes: cost.bytes, limitBytes: limits.maxDecodedBytes },
     );
   }
+  // The marker walk stops counting one past the limit.
   if (jpeg && jpeg.scans > limits.maxJpegScans) {
-    throw new ImageTooLarge('Too many JPEG scans', `This ${size} JPEG has ${jpeg.scans} scans; the limit is ${limits.maxJpegScans} (a progressive JPEG usually has about 10).`, {
+    throw new ImageTooLarge('Too many JPEG scans', `This ${size} JPEG has more than ${limits.maxJpegScans} scans, the limit (a progressive JPEG usually has about 10).`, {
       ...facts,
-      scans: jpeg.scans,
       limitScans: limits.maxJpegScans,
     });
   }

@@ -114,11 +114,12 @@ export class UnprocessableImage extends ClientError {
 
 /**
  * Decoding would cost more than the configured budget: too many pixels, too wide or tall,
- * too many decoded bytes, or too many JPEG scans. Found from the header, before decoding.
+ * too many decoded bytes, JPEG scans or frames, or metadata past its limit. Found from the
+ * header, before decoding; or found by the decoder process passing its memory allowance.
  */
 export class ImageTooLarge extends ClientError {
-  constructor(title: string, detail: string, details: Record<string, unknown>) {
-    super('image-too-large', title, `${detail} Re-encode it smaller, e.g. 2048 px on the long side as a baseline JPEG: the model only sees 224×224.`, details);
+  constructor(title: string, detail: string, details: Record<string, unknown>, advice = 'Re-encode it smaller, e.g. 2048 px on the long side as a baseline JPEG: the model only sees 224×224.') {
+    super('image-too-large', title, `${detail} ${advice}`, details);
   }
 }
 

@@ -35,6 +35,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    decoderLosses: new client.Counter({
+      name: 'klassify_decoder_losses_total',
+      help: 'Decoder processes killed or lost and replaced, by reason: timed-out, over-memory, client-gone, crashed.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     inFlight: new client.Gauge({ name: 'klassify_in_flight_requests', help: 'Classification requests being served.', registers }),
     dedupeEntries: new client.Gauge({ name: 'klassify_dedupe_entries', help: 'CloudEvent replies held for de-duplication.', registers }),
     dedupeBytes: new client.Gauge({ name: 'klassify_dedupe_bytes', help: 'Estimated bytes of the held CloudEvent replies and their keys.', registers }),

@@ -56,7 +56,7 @@ export async function startService(
   const url = `http://127.0.0.1:${port}`;
   log.info(`klassify classify function listening on ${config.host}:${port}`, { host: config.host, port });
 
-  const ready = Classifier.create(config, metrics, inference).then((c) => {
+  const ready = Classifier.create(config, metrics, inference, log).then((c) => {
     state.classifier = c;
   });
   ready.catch(() => {}); // the caller owns the failure; avoid an unhandled rejection here

@@ -12,19 +12,19 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   return c >>> 0;
 });
 
-function crc32(buf: Uint8Array): number {
+export function crc32(buf: Uint8Array): number {
   let c = 0xffffffff;
   for (const byte of buf) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** zlib-deflates `length` zero bytes without holding them: a 400 MB row is ~400 KB. */
-async function deflatedZeros(length: number): Promise<Buffer> {
+/** zlib-deflates `length` zero (or `fill`) bytes without holding them: a 400 MB row is ~400 KB. */
+export async function deflatedZeros(length: number, fill = 0): Promise<Buffer> {
   const deflate = createDeflate({ level: 9, memLevel: 9 });
   const out: Buffer[] = [];
   deflate.on('data', (c: Buffer) => out.push(c));
   const done = new Promise<void>((resolve, reject) => deflate.on('end', resolve).on('error', reject));
-  const block = Buffer.alloc(1 << 20);
+  const block = Buffer.alloc(1 << 20, fill);
   for (let left = length; left > 0; left -= block.length) {
     const chunk = left >= block.length ? block : block.subarray(0, left);
     if (!deflate.write(chunk)) await new Promise((r) => deflate.once('drain', r));
@@ -46,7 +46,7 @@ export interface PngBomb {
 
 const PNG_CHANNELS = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as const;
 
-function pngChunk(type: string, data: Uint8Array): Buffer {
+export function pngChunk(type: string, data: Uint8Array): Buffer {
   const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
   const out = Buffer.alloc(body.length + 8);
   out.writeUInt32BE(data.length, 0);
@@ -99,7 +99,7 @@ export function webpBomb(width: number, height: number, alpha = true): Buffer {
   return Buffer.concat([Buffer.from('RIFF', 'latin1'), u32le(4 + chunk.length), Buffer.from('WEBP', 'latin1'), chunk]);
 }
 
-const u32le = (n: number) => {
+export const u32le = (n: number) => {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n >>> 0);
   return b;
@@ -153,15 +153,19 @@ export async function tiffBomb(width: number, height: number, samples: 1 | 3 | 4
   return Buffer.concat([Buffer.from('II*\0', 'latin1'), u32le(8), ifd, ...extra, strip]);
 }
 
+/** TIFF field types by size: BYTE, SHORT, LONG, SBYTE, SSHORT, SLONG, LONG8, SLONG8. */
+export const TIFF_TYPES = { BYTE: 1, SHORT: 3, LONG: 4, SBYTE: 6, SSHORT: 8, SLONG: 9, LONG8: 16, SLONG8: 17 } as const;
+const TIFF_TYPE_SIZE: Record<number, number> = { 1: 1, 3: 2, 4: 4, 6: 1, 8: 2, 9: 4, 16: 8, 17: 8 };
+
 /**
  * A tiled deflate TIFF of width×height in tile×tile tiles, `samples` 8-bit channels, all
  * zeros. Every tile entry points at the same compressed tile, so the file stays small.
+ * `tileType` is the field type of TileWidth and TileLength (libtiff reads any integer type).
  */
-export async function tiledTiffBomb(width: number, height: number, tile: number, samples: 3 | 4 = 4): Promise<Buffer> {
+export async function tiledTiffBomb(width: number, height: number, tile: number, samples: 3 | 4 = 4, tileType: number = TIFF_TYPES.LONG): Promise<Buffer> {
   const data = await deflatedZeros(tile * tile * samples);
   const tiles = Math.ceil(width / tile) * Math.ceil(height / tile);
-  const SHORT = 3;
-  const LONG = 4;
+  const { SHORT, LONG } = TIFF_TYPES;
   const entries: [tag: number, type: number, values: number[]][] = [
     [256, LONG, [width]],
     [257, LONG, [height]],
@@ -170,14 +174,14 @@ export async function tiledTiffBomb(width: number, height: number, tile: number,
     [262, SHORT, [2]], // RGB
     [277, SHORT, [samples]],
     [284, SHORT, [1]], // chunky
-    [322, LONG, [tile]],
-    [323, LONG, [tile]],
+    [322, tileType, [tile]],
+    [323, tileType, [tile]],
     [324, LONG, Array(tiles).fill(0)], // offsets: filled in below
     [325, LONG, Array(tiles).fill(data.length)],
     ...(samples === 4 ? [[338, SHORT, [2]] as [number, number, number[]]] : []),
   ];
   const ifdSize = 2 + entries.length * 12 + 4;
-  const size = (type: number) => (type === SHORT ? 2 : 4);
+  const size = (type: number) => TIFF_TYPE_SIZE[type];
   let extraAt = 8 + ifdSize;
   const placed = entries.map(([, type, values]) => {
     if (values.length * size(type) <= 4) return -1;
@@ -196,7 +200,12 @@ export async function tiledTiffBomb(width: number, height: number, tile: number,
     out.writeUInt16LE(tag, at);
     out.writeUInt16LE(type, at + 2);
     out.writeUInt32LE(values.length, at + 4);
-    const write = (v: number, pos: number) => (type === SHORT ? out.writeUInt16LE(v, pos) : out.writeUInt32LE(v, pos));
+    const write = (v: number, pos: number) => {
+      if (size(type) === 1) out.writeUInt8(v, pos);
+      else if (size(type) === 2) out.writeUInt16LE(v, pos);
+      else if (size(type) === 4) out.writeUInt32LE(v, pos);
+      else out.writeBigUInt64LE(BigInt(v), pos);
+    };
     if (placed[i] >= 0) out.writeUInt32LE(placed[i], at + 8);
     const base = placed[i] < 0 ? at + 8 : placed[i];
     values.forEach((v, j) => write(v, base + j * size(type)));
@@ -248,7 +257,7 @@ export async function jpegScanBomb(scans: number, width = 2048, height = 2048): 
   return Buffer.concat([jpeg.subarray(0, jpeg.length - 2), dht, ...repeats, Buffer.from([0xff, 0xd9])]);
 }
 
-function segment(marker: number, payload: Buffer): Buffer {
+export function segment(marker: number, payload: Buffer): Buffer {
   const head = Buffer.from([0xff, marker, 0, 0]);
   head.writeUInt16BE(payload.length + 2, 2);
   return Buffer.concat([head, payload]);

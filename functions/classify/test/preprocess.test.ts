@@ -3,7 +3,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../src/errors.ts';
 import { STATUS } from '../src/http/problems.ts';
-import { DEFAULT_DECODE_LIMITS, estimateDecodeCost, jpegShrinkOnLoad, readJpegStructure, readTiffTile } from '../src/decode-budget.ts';
+import { DEFAULT_DECODE_LIMITS, jpegShrinkOnLoad } from '../src/decode-budget.ts';
+import { readJpegStructure, readTiffLayout } from '../src/headers/index.ts';
 import { inspect, isSrgbProfile, preprocess, sniffFormat } from '../src/preprocess.ts';
 import { loadConfig } from '../src/config.ts';
 import { gifBomb, jpegScanBomb, pngBomb, tiledTiffBomb } from './bomb-images.ts';
@@ -213,7 +214,7 @@ const scans = suite('JPEG scans, counted from the markers');
 scans('a progressive JPEG from sharp has 10 scans, a baseline one 1', async () => {
   const image = sharp({ create: { width: 64, height: 64, channels: 3, background: '#336699' } });
   assert.equal(readJpegStructure(await image.clone().jpeg({ progressive: true }).toBuffer()).scans, 10);
-  assert.equal(readJpegStructure(await image.clone().jpeg().toBuffer()), { progressive: false, scans: 1, components: [{ h: 2, v: 2 }, { h: 1, v: 1 }, { h: 1, v: 1 }] });
+  assert.equal(readJpegStructure(await image.clone().jpeg().toBuffer()), { progressive: false, scans: 1, components: [{ h: 2, v: 2 }, { h: 1, v: 1 }, { h: 1, v: 1 }], complete: true });
   assert.is(readJpegStructure(await fixture('rocket.jpg')).scans, 1);
 });
 scans('SOS bytes inside an APP segment are not scans', async () => {
@@ -230,13 +231,13 @@ scans('stuffed bytes, restart markers and fill bytes inside scan data are not ma
   // Entropy data holding FF 00 (a stuffed FF), RST0 and RST7, and fill bytes before the next marker.
   const data = [0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xd7, 0x78, 0xff, 0x00];
   const bytes = Buffer.from([0xff, 0xd8, 0xff, 0xc2, 0x00, 0x0b, 0x08, 0x00, 0x10, 0x00, 0x10, 0x01, 0x01, 0x11, 0x00, ...sos, ...data, 0xff, 0xff, ...sos, ...data, 0xff, 0xd9]);
-  assert.equal(readJpegStructure(bytes), { progressive: true, scans: 2, components: [{ h: 1, v: 1 }] });
+  assert.equal(readJpegStructure(bytes), { progressive: true, scans: 2, components: [{ h: 1, v: 1 }], complete: true });
   assert.is(readJpegStructure(bytes.subarray(0, bytes.length - 2)).scans, 2, 'no EOI: the walk stops at the end');
 });
 scans('a JPEG with more scans than the limit is refused before decoding', async () => {
   const bomb = await jpegScanBomb(101, 256, 256);
   assert.is(readJpegStructure(bomb).scans, 101);
-  await rejects(bomb, 422, /256×256 JPEG has 101 scans; the limit is 100/);
+  await rejects(bomb, 422, /256×256 JPEG has more than 100 scans, the limit/);
   // One under the limit decodes: the repeated scans are valid and change no pixel.
   const fine = await preprocess(await jpegScanBomb(100, 256, 256), opts);
   const [r, g, b] = pixel(fine.rgb, 100, 100);
@@ -247,12 +248,12 @@ scans.run();
 const tiles = suite('TIFF tiles, read from the first IFD');
 tiles('a tiled TIFF names its tile size; a striped one none', async () => {
   const image = sharp({ create: { width: 600, height: 400, channels: 3, background: '#336699' } });
-  assert.equal(readTiffTile(await image.clone().tiff({ tile: true, tileWidth: 256, tileHeight: 128 }).toBuffer()), { width: 256, height: 128 });
+  assert.equal(readTiffLayout(await image.clone().tiff({ tile: true, tileWidth: 256, tileHeight: 128 }).toBuffer()).tile, { width: 256, height: 128 });
   // Big-endian, a SHORT tile width and a LONG tile length: one IFD with the two tags only.
   const be = Buffer.from([0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 2, 0x01, 0x42, 0, 3, 0, 0, 0, 1, 0, 64, 0, 0, 0x01, 0x43, 0, 4, 0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 0]);
-  assert.equal(readTiffTile(be), { width: 64, height: 32 });
-  assert.is(readTiffTile(await image.clone().tiff().toBuffer()), undefined);
-  assert.is(readTiffTile(Buffer.from('II*\0\xff\xff\xff\x7f', 'latin1')), undefined, 'an IFD offset past the end');
+  assert.equal(readTiffLayout(be).tile, { width: 64, height: 32 });
+  assert.is(readTiffLayout(await image.clone().tiff().toBuffer()).tile, undefined);
+  assert.equal(readTiffLayout(Buffer.from('II*\0\xff\xff\xff\x7f', 'latin1')), { pages: 0 }, 'an IFD offset past the end');
 });
 tiles('two tiles count on top of the image: 4096² tiles on a 6400² RGBA TIFF are refused', async () => {
   await rejects(await tiledTiffBomb(6400, 6400, 4096, 4), 422, /6400×6400 image \(4 bands of 8 bits\) would take about 284 MiB/);
@@ -269,7 +270,8 @@ limits('are read from the environment, with defaults', () => {
   assert.equal([defaults.maxDecodedBytes, defaults.maxDimension, defaults.maxJpegScans, defaults.decodeTimeoutSeconds], [160 * 2 ** 20, 32768, 100, 10]);
   const set = loadConfig({ KLASSIFY_MAX_DECODED_BYTES: '1048576', KLASSIFY_MAX_DIMENSION: '100', KLASSIFY_MAX_JPEG_SCANS: '20', KLASSIFY_DECODE_TIMEOUT_S: '3', KLASSIFY_DECODE_MEMORY: '2097152', KLASSIFY_DECODE_CONCURRENCY: '3' });
   assert.equal([set.maxDecodedBytes, set.maxDimension, set.maxJpegScans, set.decodeTimeoutSeconds, set.decodeMemoryBytes, set.decodeConcurrency], [2 ** 20, 100, 20, 3, 2 ** 21, 3]);
-  assert.is(loadConfig({ UV_THREADPOOL_SIZE: '6' }).decodeConcurrency, 4, 'two libuv threads left for header reads and file I/O');
+  assert.is(loadConfig({}).decodeConcurrency, 2, 'one step per decoder process');
+  assert.is(loadConfig({ UV_THREADPOOL_SIZE: '6', KLASSIFY_DECODERS: '0' }).decodeConcurrency, 4, 'in the server: two libuv threads left for file I/O');
 });
 limits('refuse a decode memory smaller than one decode', () => {
   assert.throws(() => loadConfig({ KLASSIFY_MAX_DECODED_BYTES: String(300 * 2 ** 20) }), /KLASSIFY_DECODE_MEMORY=201326592 is below KLASSIFY_MAX_DECODED_BYTES/);

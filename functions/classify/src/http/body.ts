@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { BodyError, checkDeclaredLength, consumeBody, type BodyTiming } from '../../../../server-kit/body.ts';
 import { ClientClosed, EmptyBody, InvalidInput, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from '../errors.ts';
-import { SUPPORTED_FORMATS } from '../preprocess.ts';
+import { SUPPORTED_FORMATS } from '../image-format.ts';
 
 const RAW_TYPES = /^(image\/[\w.+-]+|application\/octet-stream)$/;
 /** The file fields a form may carry the image in; the first one wins. */

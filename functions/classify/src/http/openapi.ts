@@ -7,7 +7,7 @@ import { PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA } from '../../../../contracts/proble
 import type { Config } from '../config.ts';
 import { MAX_TOPK, RESIZE_POLICIES } from '../config.ts';
 import { V2_SCHEMAS, v2Paths } from './v2/openapi.ts';
-import { SUPPORTED_FORMATS } from '../preprocess.ts';
+import { SUPPORTED_FORMATS } from '../image-format.ts';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string) => ({ description, content: { [PROBLEM_MEDIA_TYPE]: { schema: problem } } });

@@ -18,7 +18,7 @@ const CONVERTER_VERSION = '2';
 const QUANTIZER_VERSION = '2';
 /**
  * Activations as uint8 (x86's u8×s8 integer kernels); the int8 variant measured no faster
- * and no more accurate here (docs/performance.md).
+ * and no more accurate here (docs/models.md).
  */
 const INT8_ACTIVATIONS = 'u8';
 
