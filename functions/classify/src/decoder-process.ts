@@ -37,7 +37,9 @@ const WATCH_MS = 5;
 const collectGarbage = (globalThis as { gc?: (options: { type: 'minor' | 'major' }) => void }).gc;
 
 function send(msg: FromDecoder): void {
-  process.send?.(msg);
+  // The server may be gone (the channel closes before 'disconnect' is handled): a failed
+  // send is not an error here, and 'disconnect' ends this process.
+  if (process.connected) process.send?.(msg, undefined, undefined, () => {});
 }
 
 function toSent(err: unknown): SentError {

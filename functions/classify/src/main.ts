@@ -3,6 +3,7 @@ import { exitCannotStart } from '../../../server-kit/exit.ts';
 import { loadConfig } from './config.ts';
 import { startInference } from './inference.ts';
 import { expected, log } from './log.ts';
+import type { RunningService } from './server.ts';
 
 // performance.now() counts from process start, so these marks are the cold-start timeline
 // (docs/performance.md); `npm run bench -- --only=cold` reads the line they print.
@@ -14,10 +15,9 @@ async function main() {
   // Workers start loading the model first; the HTTP stack loads meanwhile.
   const inference = startInference(config, log);
   inference.then(() => (marks.warm = since()), () => {}); // failures surface through service.ready
-  const { startService } = await import('./server.ts');
-  marks.imported = since();
-  const service = await startService(config, log, inference);
-  marks.listening = since();
+  // Handled from the start: a pod can be stopped while it is still starting, and its
+  // workers and decoder processes must still be stopped in order, not torn down mid-load.
+  let service: RunningService | undefined;
   let signalled = false;
   const stop = async (signal: string) => {
     if (signalled) return;
@@ -28,11 +28,19 @@ async function main() {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     timer.unref();
-    await service.shutdown();
+    // Before it listens, nothing has been admitted: only the inference pool needs stopping.
+    if (service) await service.shutdown();
+    else await inference.then((m) => m.pool.close(), () => {});
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  const { startService } = await import('./server.ts');
+  marks.imported = since();
+  if (signalled) return;
+  service = await startService(config, log, inference);
+  marks.listening = since();
+  if (signalled) return void service.shutdown().then(() => process.exit(0));
   await service.ready;
   marks.ready = since();
   log.info(`start-up (ms since process start): main module ${marks.main}, HTTP stack loaded ${marks.imported}, ` +

@@ -201,8 +201,9 @@ export class InferencePool {
     this.closed = true;
     for (const t of this.respawns) clearTimeout(t);
     this.respawns.clear();
-    // Workers still loading would only delay the end: nothing is waiting for them.
-    for (const slot of this.slots.filter((s) => s.state === 'starting')) this.remove(slot);
+    // Workers still loading are asked to stop like the others, not terminated: ending a
+    // thread while ONNX Runtime creates its session aborts the whole process. Their 'close'
+    // waits in the port until they have loaded (a few hundred ms), then they dispose and exit.
     this.dispatch();
     this.failStranded();
     await this.until(() => !this.queue.length && !this.slots.some((s) => s.busy));
