@@ -43,6 +43,8 @@ export interface RelayOptions {
   maxInFlight?: number;
   /** Delivery attempts before a dead letter (the Trigger in knative/ retries too). */
   attempts?: number;
+  /** The wait before the first retry; it doubles for each one after (the Trigger's exponential backoff). */
+  retryDelayMs?: number;
   /** An event's body must arrive within this (a broker's ingress bounds it too). */
   bodyTimeoutMs?: number;
   /** One delivery attempt (request and answer) must end within this. */
@@ -185,6 +187,7 @@ export function createRelay(options: RelayOptions): Relay {
     maxHeldBytes = 48 * MiB,
     maxInFlight = 8,
     attempts = 3,
+    retryDelayMs = 250,
     bodyTimeoutMs = 60_000,
     attemptTimeoutMs = 60_000,
     log = () => {},
@@ -229,7 +232,7 @@ export function createRelay(options: RelayOptions): Relay {
         last = undefined;
         error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       }
-      if (attempt < attempts) await sleep(250 * 2 ** (attempt - 1));
+      if (attempt < attempts) await sleep(retryDelayMs * 2 ** (attempt - 1));
     }
     const problem = last ? problemOf(last) : undefined;
     // The feed shows what the function said of it, never the sender's words: the detail

@@ -36,7 +36,7 @@ poll('waitForPort resolves once a server listens, and fails when nothing does', 
     const { port } = server.address() as { port: number };
     await waitForPort(port, { timeoutMs: 5_000 });
     await new Promise((resolve) => server.close(resolve));
-    assert.match(await failure(waitForPort(port, { timeoutMs: 200 })), /timed out after 200 ms waiting for 127\.0\.0\.1:\d+ to accept/);
+    assert.match(await failure(waitForPort(port, { timeoutMs: 100 })), /timed out after 100 ms waiting for 127\.0\.0\.1:\d+ to accept/);
   } finally {
     server.close();
   }

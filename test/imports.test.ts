@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { startEarly } from './programs.ts';
 import { ROOT } from './support.ts';
 
 const CONFIG = path.join(ROOT, '.dependency-cruiser.mjs');
@@ -63,13 +64,8 @@ const BROKEN: Record<string, string> = {
   'test/support.ts': '',
 };
 
-const imports = suite('import directions (dependency-cruiser)');
-imports('the tree breaks no rule', async () => {
-  const { violations, modules } = await cruise(ROOT, PARTS);
-  assert.ok(modules > 150, `only ${modules} modules were cruised`);
-  assert.equal(violations.map(show), []);
-});
-imports('every rule bites: a scratch tree that breaks each one fails with each of them', async () => {
+/** Cruises the scratch tree of BROKEN, and removes it. */
+async function cruiseBroken() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'klassify-imports-'));
   try {
     for (const [file, text] of Object.entries(BROKEN)) {
@@ -77,15 +73,29 @@ imports('every rule bites: a scratch tree that breaks each one fails with each o
       await writeFile(path.join(dir, file), text);
     }
     await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-    const { violations, rules } = await cruise(dir, ['contracts', 'functions', 'ui', 'server-kit']);
-    assert.ok(rules.length >= 10, rules.join());
-    const broken = new Set(violations.map((v) => v.rule.name));
-    for (const rule of rules) assert.ok(broken.has(rule), `rule ${rule} did not bite; found:\n${violations.map(show).join('\n')}`);
-    const cycle = violations.find((v) => v.rule.name === 'no-circular');
-    assert.ok(cycle?.cycle?.some((c) => c.name.endsWith('b.ts')), 'the cycle runs through a type-only and a lazy import');
-    assert.ok(violations.some((v) => v.rule.name === 'events-not-http' && v.from.endsWith('events/handler.ts')));
+    return await cruise(dir, ['contracts', 'functions', 'ui', 'server-kit']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+// Seconds of CPU each: started now, they run beside the other test files (startEarly).
+const tree = startEarly(() => cruise(ROOT, PARTS));
+const scratch = startEarly(cruiseBroken);
+
+const imports = suite('import directions (dependency-cruiser)');
+imports('the tree breaks no rule', async () => {
+  const { violations, modules } = await tree;
+  assert.ok(modules > 150, `only ${modules} modules were cruised`);
+  assert.equal(violations.map(show), []);
+});
+imports('every rule bites: a scratch tree that breaks each one fails with each of them', async () => {
+  const { violations, rules } = await scratch;
+  assert.ok(rules.length >= 10, rules.join());
+  const broken = new Set(violations.map((v) => v.rule.name));
+  for (const rule of rules) assert.ok(broken.has(rule), `rule ${rule} did not bite; found:\n${violations.map(show).join('\n')}`);
+  const cycle = violations.find((v) => v.rule.name === 'no-circular');
+  assert.ok(cycle?.cycle?.some((c) => c.name.endsWith('b.ts')), 'the cycle runs through a type-only and a lazy import');
+  assert.ok(violations.some((v) => v.rule.name === 'events-not-http' && v.from.endsWith('events/handler.ts')));
 });
 imports.run();

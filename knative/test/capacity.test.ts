@@ -94,20 +94,25 @@ test('the scripts read the per-pod requests from the manifests, as the YAML pars
 
 test('4, 6 and 8 CPUs: max-scale 1, 5 and 9, the same in the scripts and here', () => {
   const expected: Record<number, [number, number]> = { 4: [1, 2], 6: [5, 6], 8: [9, 10] };
-  for (const [cpus, [maxScale, besideUi]] of Object.entries(expected)) {
-    const profile = Object.values(PROFILES).find((p) => p.cpus === Number(cpus))!;
-    assert.ok(profile, `a profile of ${cpus} CPUs`);
-    assert.equal(capacity(Number(cpus) * 1000, profile.mib, overhead), { maxScale, besideUi }, `${cpus} CPUs`);
-    assert.is(capacitySh(`capacity_for ${Number(cpus) * 1000} ${profile.mib}`), `${maxScale} ${besideUi}`);
-  }
+  const profiles = Object.keys(expected).map((cpus) => Object.values(PROFILES).find((p) => p.cpus === Number(cpus))!);
+  assert.ok(profiles.every(Boolean), 'a profile of 4, 6 and 8 CPUs');
+  const fromBash = capacitySh(profiles.map((p) => `capacity_for ${p.cpus * 1000} ${p.mib}`).join('\n')).split('\n');
+  Object.values(expected).forEach(([maxScale, besideUi], i) => {
+    const { cpus, mib } = profiles[i];
+    assert.equal(capacity(cpus * 1000, mib, overhead), { maxScale, besideUi }, `${cpus} CPUs`);
+    assert.is(fromBash[i], `${maxScale} ${besideUi}`, `${cpus} CPUs in the scripts`);
+  });
 });
 
 test('the scripts and this test agree on every node from 2 to 16 CPUs and 2 to 16 GiB', () => {
   const nodes: Array<[number, number]> = [];
   for (let cpu = 2000; cpu <= 16000; cpu += 250) for (const mib of [2048, 3072, 4096, 6144, 16384]) nodes.push([cpu, mib]);
   const fromBash = capacitySh(nodes.map(([c, m]) => `capacity_for ${c} ${m}`).join('\n')).split('\n');
+  // Parsed once: capacity() would read both manifests again for each of the nodes.
+  const classify = resourcesOf(readManifest(CLASSIFY_MANIFEST));
+  const ui = resourcesOf(readManifest(UI_MANIFEST));
   nodes.forEach(([c, m], i) => {
-    const { maxScale, besideUi } = capacity(c, m, overhead);
+    const { maxScale, besideUi } = capacity(c, m, overhead, classify, ui);
     assert.is(fromBash[i], `${maxScale} ${besideUi}`, `${c}m CPU, ${m} MiB`);
   });
 });
@@ -126,15 +131,19 @@ test('the base manifest\'s max-scale is the default profile\'s, so a plain `kube
 });
 
 test('hosts of 4, 6 and 8 CPUs with 8 or 16 GB get the largest profile that leaves 1 GiB', () => {
-  const choose = (cpus: number, mib: number) => capacitySh(`choose_profile ${cpus} ${mib} || echo none`);
-  assert.is(choose(4, 7800), 'small 4 5120');
-  assert.is(choose(6, 7800), 'default 6 6144');
-  assert.is(choose(8, 7800), 'default 6 6144');
-  assert.is(choose(8, 15900), 'large 8 8192');
-  assert.is(choose(16, 64000), 'large 8 8192');
-  assert.is(choose(4, 16000), 'small 4 5120');
-  assert.is(choose(4, 6000), 'none', 'small needs 5120 + 1024 MiB');
-  assert.is(choose(3, 16000), 'none');
+  const hosts: Array<[number, number, string]> = [
+    [4, 7800, 'small 4 5120'],
+    [6, 7800, 'default 6 6144'],
+    [8, 7800, 'default 6 6144'],
+    [8, 15900, 'large 8 8192'],
+    [16, 64000, 'large 8 8192'],
+    [4, 16000, 'small 4 5120'],
+    [4, 6000, 'none'], // small needs 5120 + 1024 MiB
+    [3, 16000, 'none'],
+  ];
+  // One shell for all, with the pods' requests read first in it, as minikube-up.sh does.
+  const chosen = capacitySh(['read_pod_requests', ...hosts.map(([cpus, mib]) => `choose_profile ${cpus} ${mib} || echo none`)].join('\n')).split('\n');
+  hosts.forEach(([cpus, mib, profile], i) => assert.is(chosen[i], profile, `a host of ${cpus} CPUs and ${mib} MiB`));
 });
 
 test('the checks can fail: 2-CPU pods (the old sizing) or 3 CPUs hold no pod with a rollout', () => {

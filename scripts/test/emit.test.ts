@@ -135,7 +135,7 @@ outcomes.before(async (ctx) => {
   ctx.fnPort = (ctx.fn.address() as AddressInfo).port;
   ctx.relayFile = path.join(ctx.dir, 'relay.json');
   // No UI: the relay's forward to the feed fails, which emit does not depend on.
-  ctx.relay = createRelay({ functionUrl: `http://127.0.0.1:${ctx.fnPort}`, uiUrl: 'http://127.0.0.1:1', token: 'ui-token-0123456789abcdef', port: 0, infoFile: ctx.relayFile, attempts: 2 });
+  ctx.relay = createRelay({ functionUrl: `http://127.0.0.1:${ctx.fnPort}`, uiUrl: 'http://127.0.0.1:1', token: 'ui-token-0123456789abcdef', port: 0, infoFile: ctx.relayFile, attempts: 2, retryDelayMs: 10 });
   await ctx.relay.listen();
 });
 outcomes.after(async (ctx) => {

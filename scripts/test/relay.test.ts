@@ -14,6 +14,8 @@ import { raw, silentLogger, testConfig } from '../../ui/test/support.ts';
 import { openSse, type SseStream } from '../../ui/test/sse.ts';
 
 const TOKEN = 'relay-test-token-0123456789';
+/** Short, so retried deliveries do not wait out the real 250 ms backoff. */
+const RETRY_DELAY_MS = 40;
 
 interface Ctx {
   ui: UiServer;
@@ -25,6 +27,7 @@ interface Ctx {
   /** How the scripted function answers; counts calls. */
   answer: (res: http.ServerResponse) => void;
   calls: number;
+  callTimes: number[];
 }
 
 async function nextData(stream: SseStream) {
@@ -47,17 +50,19 @@ relay.before(async (ctx) => {
     req.resume();
     req.on('end', () => {
       ctx.calls += 1;
+      ctx.callTimes.push(performance.now());
       ctx.answer(res);
     });
   });
   await new Promise<void>((resolve) => ctx.fn.listen(0, '127.0.0.1', resolve));
-  ctx.relay = createRelay({ functionUrl: `http://127.0.0.1:${(ctx.fn.address() as AddressInfo).port}`, uiUrl: ctx.uiBase, token: TOKEN, port: 0 });
+  ctx.relay = createRelay({ functionUrl: `http://127.0.0.1:${(ctx.fn.address() as AddressInfo).port}`, uiUrl: ctx.uiBase, token: TOKEN, port: 0, retryDelayMs: RETRY_DELAY_MS });
   await ctx.relay.listen();
   ctx.relayUrl = ctx.relay.url;
   ctx.stream = await openSse(`${ctx.uiBase}/events/stream`);
 });
 relay.before.each((ctx) => {
   ctx.calls = 0;
+  ctx.callTimes = [];
 });
 relay.after(async (ctx) => {
   ctx.stream?.close();
@@ -95,6 +100,9 @@ relay('a function that stays at 503 is retried, then dead-lettered into a "faile
   assert.is(data.data.reason, 'Queue full');
   assert.is(data.data.code, 503);
   assert.is(data.data.eventType, SUBMITTED);
+  const [first, second, third] = ctx.callTimes;
+  // Timers may fire a millisecond early: a quarter of slack, far from the doubling checked.
+  assert.ok(second - first >= 0.75 * RETRY_DELAY_MS && third - second >= 1.5 * RETRY_DELAY_MS, `the backoff doubles: attempts at ${ctx.callTimes.map((t) => Math.round(t - first))} ms`);
 });
 
 relay('a 400 is final: no retries, straight to a dead letter', async (ctx) => {
@@ -148,7 +156,7 @@ relay('a dead letter carries the function\'s answer, never the sender\'s text', 
 });
 
 relay('an unreachable function is dead-lettered with the relay\'s own words', async (ctx) => {
-  const gone = createRelay({ functionUrl: 'http://127.0.0.1:1', uiUrl: ctx.uiBase, token: TOKEN, port: 0, attempts: 2 });
+  const gone = createRelay({ functionUrl: 'http://127.0.0.1:1', uiUrl: ctx.uiBase, token: TOKEN, port: 0, attempts: 2, retryDelayMs: RETRY_DELAY_MS });
   try {
     await gone.listen();
     const res = await submit(`${gone.url}?wait`, 'nobody');
@@ -182,16 +190,19 @@ relay.run();
 // ---------------------------------------------------------------------------------------
 // Bodies sent from a child process (test/uploader.ts), so the sender's buffers are not in
 // this process's RSS.
-const budget = suite<{ fn: http.Server; relay: Relay; release: () => void }>('local relay: bounded in bytes while bodies are read');
+const budget = suite<{ fn: http.Server; relay: Relay; released: boolean; release: () => void }>('local relay: bounded in bytes while bodies are read');
 budget.before(async (ctx) => {
   // A function that holds every delivery until released, so accepted events stay held.
+  // Deliveries still on their way at the release are answered at once.
   let held: http.ServerResponse[] = [];
   ctx.release = () => {
+    ctx.released = true;
     for (const res of held.splice(0)) res.writeHead(200).end();
   };
   ctx.fn = http.createServer((req, res) => {
     req.resume();
-    held.push(res);
+    if (ctx.released) res.writeHead(200).end();
+    else held.push(res);
   });
   await new Promise<void>((resolve) => ctx.fn.listen(0, '127.0.0.1', resolve));
   // More events allowed than the bytes allow: the byte budget is what binds.
@@ -199,8 +210,13 @@ budget.before(async (ctx) => {
   await ctx.relay.listen();
   held = [];
 });
+budget.before.each((ctx) => {
+  ctx.released = false;
+});
 budget.after(async (ctx) => {
   ctx.release?.();
+  // Refused senders' sockets linger half-closed (server-kit/linger.ts); no need to wait for them.
+  ctx.relay?.server.closeAllConnections();
   await ctx.relay?.close();
   ctx.fn?.closeAllConnections();
   await new Promise((resolve) => ctx.fn?.close(resolve));

@@ -97,20 +97,20 @@ body('a stalled body ends at the idle timeout', async (ctx) => {
 });
 
 body('a body that keeps trickling ends at the deadline', async (ctx) => {
-  const { socket, outcome } = await serve(ctx, () => ({ maxBytes: 10_000, timing: { timeoutMs: 300 } }));
+  const { socket, outcome } = await serve(ctx, () => ({ maxBytes: 10_000, timing: { timeoutMs: 150 } }));
   socket.write(head('Content-Length: 1000\r\n'));
   const trickle = setInterval(() => socket.write('x'), 20);
   try {
     const err = failure(await outcome);
     assert.is(err.reason, 'too-slow');
-    assert.match(err.message, /longer than 300 ms/);
+    assert.match(err.message, /longer than 150 ms/);
   } finally {
     clearInterval(trickle);
   }
 });
 
 body('a body slower than the minimum rate ends after its grace period', async (ctx) => {
-  const timing = { timeoutMs: 60_000, idleTimeoutMs: 60_000, graceMs: 200, minRateBytesPerSec: 1_000_000 };
+  const timing = { timeoutMs: 60_000, idleTimeoutMs: 60_000, graceMs: 100, minRateBytesPerSec: 1_000_000 };
   const { socket, outcome } = await serve(ctx, () => ({ maxBytes: 10_000, timing }));
   socket.write(head('Content-Length: 1000\r\n'));
   const trickle = setInterval(() => socket.write('x'), 20);

@@ -3,7 +3,8 @@
 // loopback servers, and a raw HTTP client that shows bytes as sent.
 import { spawn } from 'node:child_process';
 import http, { type IncomingHttpHeaders } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { CloudEvent, HTTP } from 'cloudevents';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,9 +45,8 @@ let build: Promise<BuildResult> | undefined;
 export function builtUi(): Promise<BuildResult> {
   build ??= (async () => {
     const outdir = await mkdtemp(path.join(os.tmpdir(), 'klassify-ui-'));
-    process.once('exit', () => {
-      void rm(outdir, { recursive: true, force: true });
-    });
+    // Synchronous: at 'exit' an asynchronous rm never runs, and the folder stayed behind.
+    process.once('exit', () => rmSync(outdir, { recursive: true, force: true }));
     return buildUi({ outdir, server: false, logLevel: 'error' });
   })();
   return build;

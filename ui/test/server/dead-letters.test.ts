@@ -11,6 +11,9 @@ const TOKEN = 'dead-letter-token-0123456789';
 interface Ctx {
   ui: UiServer;
   base: string;
+  /** The same server with a short body deadline, for the stalled upload. */
+  quick: UiServer;
+  quickBase: string;
   streams: SseStream[];
   requests: http.ClientRequest[];
 }
@@ -40,8 +43,10 @@ async function firstData(stream: SseStream) {
 
 const dead = suite<Ctx>('ui server: dead letters');
 dead.before(async (ctx) => {
-  ctx.ui = createUiServer(await testConfig({ UI_EVENTS_TOKEN: TOKEN, UI_DEAD_LETTER_TIMEOUT_MS: '500' }), silentLogger);
+  ctx.ui = createUiServer(await testConfig({ UI_EVENTS_TOKEN: TOKEN }), silentLogger);
   ctx.base = `http://127.0.0.1:${(await ctx.ui.listen()).port}`;
+  ctx.quick = createUiServer(await testConfig({ UI_EVENTS_TOKEN: TOKEN, UI_DEAD_LETTER_TIMEOUT_MS: '100' }), silentLogger);
+  ctx.quickBase = `http://127.0.0.1:${(await ctx.quick.listen()).port}`;
   ctx.streams = [];
   ctx.requests = [];
 });
@@ -49,7 +54,10 @@ dead.after.each((ctx) => {
   for (const stream of ctx.streams.splice(0)) stream.close();
   for (const req of ctx.requests.splice(0)) req.destroy();
 });
-dead.after(async (ctx) => ctx.ui.close());
+dead.after(async (ctx) => {
+  await ctx.ui?.close();
+  await ctx.quick?.close();
+});
 
 dead('a 13 MB submitted event is read and dropped; the feed gets a small failed entry', async (ctx) => {
   const stream = await openSse(`${ctx.base}/events/stream`);
@@ -91,7 +99,7 @@ dead('a body over the limit is a 413 before reading it; a stalled one ends at th
   assert.is(over.status, 413);
 
   const status = await new Promise<number>((resolve, reject) => {
-    const req = http.request(`${ctx.base}/dead-letters/${TOKEN}`, { method: 'POST', headers: deadLetterHeaders({ 'content-length': '100000' }) }, (res) => {
+    const req = http.request(`${ctx.quickBase}/dead-letters/${TOKEN}`, { method: 'POST', headers: deadLetterHeaders({ 'content-length': '100000' }) }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
