@@ -1,9 +1,9 @@
 // HTTP-side benchmark helpers: start the built function (dist/classify/main.js) as a child
 // process with a given environment, drive it with hey, and read its /metrics and RSS.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { treeCpuMs, treeMemory } from '../functions/classify/test/process-tree.ts';
 import { parseHey, type HeySummary } from './load-report.ts';
 import { ROOT, scrapeMetrics, type MetricSamples } from '../test/support.ts';
 
@@ -154,19 +154,22 @@ export function meanBatch(before: MetricSamples, after: MetricSamples): number {
 }
 
 /** CPU time a process has used so far (all its threads), in ms, from /proc. */
+/**
+ * CPU ms the server has used, its decoder processes included: decoding runs there, so the
+ * server's own counters would leave out most of what a photo costs.
+ */
 export function processCpuMs(pid: number): number {
-  // Fields 14 and 15 (utime, stime) in clock ticks; the command name in parentheses may
-  // contain spaces, so count from its closing parenthesis.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  return treeCpuMs(pid);
 }
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 /** VmRSS of a process in MB: the main thread and its worker threads together. */
+/**
+ * Memory of the server with its decoder processes, in MB: the sum of their PSS, which
+ * counts a page the processes share (the node binary, libvips) once, as a pod's memory
+ * limit counts it.
+ */
 export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+  return treeMemory(pid).pss / (1024 * 1024);
 }
 
 /** Calls fn every `ms` until stop() is called; returns what it collected. */

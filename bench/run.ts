@@ -549,7 +549,7 @@ function summarise(name: string, runs: Array<Record<string, any>>) {
     // monitorEventLoopDelay records the time between its timer's runs, so an idle loop reads
     // the 10 ms sampling interval itself (p50 10.2 ms); the delay is what exceeds it.
     ['event-loop delay p99 during saturation (ms; as exported, and beyond the 10 ms sampling interval)', `${summary.eventLoopP99Ms} / ${round(summary.eventLoopP99Ms - 10, 2)}`, '≤ 20'],
-    ['RSS idle / steady under load / max (MB, whole process incl. workers)', `${summary.idleRssMb} / ${summary.rssSteadyMb} / ${summary.rssMaxMb}`, '≤ 250'],
+    ['memory idle / steady under load / max (MB, PSS of the server, its workers and decoder processes)', `${summary.idleRssMb} / ${summary.rssSteadyMb} / ${summary.rssMaxMb}`, '≤ 250'],
     ['share of requests shed with 503 at 128 clients; req/s (200) meanwhile', `${round(summary.shedShare, 3)}; ${summary.overloadOkRps}`, '> 0, no other errors'],
     ['Retry-After on a 503', summary.retryAfter ?? 'none seen', 'present'],
     ['other statuses/errors under overload', summary.otherStatuses.join(', ') || 'none', 'none'],
@@ -651,13 +651,13 @@ async function main() {
         ['p50 ms at 1 client', ...m.rows.map((r) => r.c1p50Ms)],
         ['one-core pod req/s (scripts/pod-capacity.sh, best level)', ...m.rows.map((r) => r.podRps)],
         ['cold start: spawn → ready / → first answer, ms', ...m.rows.map((r) => `${r.coldReadyMs} / ${r.coldFirstMs}`)],
-        ['RSS MB, 2 workers: idle / max under load', ...m.rows.map((r) => `${r.idleRssMb} / ${r.rssUnderLoadMb}`)],
-        ['RSS MB, one-core pod: max under load', ...m.rows.map((r) => r.podRssMaxMb)],
+        ['memory MB (PSS, server + decoders), 2 workers: idle / max under load', ...m.rows.map((r) => `${r.idleRssMb} / ${r.rssUnderLoadMb}`)],
+        ['memory MB (PSS), one-core pod: max under load', ...m.rows.map((r) => r.podRssMaxMb)],
         ['ImageNet top-1, published', ...m.rows.map((r) => pct(r.publishedTop1))],
       ]);
     if (m.servingSeveral) {
-      table('One pod (1 worker, MALLOC_ARENA_MAX=2) serving one model or both: RSS MB idle and with 2 clients on every served model; spawn → ready',
-        ['served', 'RSS idle, MB', 'RSS max under load, MB', 'spawn → ready, ms'], Object.entries(m.servingSeveral).map(([k, v]) => [k, v.idleRssMb, v.rssUnderLoadMb, v.readyMs]));
+      table('One pod (1 worker, MALLOC_ARENA_MAX=2) serving one model or both: memory MB (PSS, server + decoders) idle and with 2 clients on every served model; spawn → ready',
+        ['served', 'memory idle, MB', 'memory max under load, MB', 'spawn → ready, ms'], Object.entries(m.servingSeveral).map(([k, v]) => [k, v.idleRssMb, v.rssUnderLoadMb, v.readyMs]));
     }
     console.log(`\ndecision: v2 int8 ${m.decision.v2AtLeastAsAccurate ? 'is' : 'is not'} at least as accurate as v1 by the published figures; ` +
       `its best HTTP throughput is ${m.decision.httpSpeedupVsV1Fp32}× v1 fp32's (rule: ≥ 1.3×; by server CPU per answer ${m.decision.cpuSpeedupVsV1Fp32}×) → ` +

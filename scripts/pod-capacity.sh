@@ -3,8 +3,8 @@
 # thread) serves under a CPU limit: the built function runs in a cgroup with a CFS quota of
 # --cpu-quota CPUs, which is how the kubelet enforces a pod's CPU limit (the process may run
 # on any core, for at most that much CPU time per 100 ms); hey runs outside it over
-# loopback, and scripts/load-test.sh steps the concurrency. The server's RSS is sampled
-# meanwhile. A quota of 1 is the pod's limit, 0.5 its request (what it is guaranteed on a
+# loopback, and scripts/load-test.sh steps the concurrency. The memory of the server and
+# its decoder processes is sampled meanwhile. A quota of 1 is the pod's limit, 0.5 its request (what it is guaranteed on a
 # busy node); the two give the per-pod throughput range in knative/base/200-classify-service.yaml.
 # Without a writable cgroup (v2 cpu.max or v1 cpu.cfs_quota_us; needs root), it falls back
 # to pinning the function to one core with taskset, and says so in pod.json.
@@ -123,17 +123,33 @@ start_server() {
   die "the function was not ready within 60 s; see $OUT/server.log"
 }
 
-# epoch,rss_mb,cpu_s every 0.5 s: VmRSS, and the CPU time the server has used (user +
+# The server and every process it started (its decoder processes), from /proc.
+tree_pids() {
+  local child
+  echo "$1"
+  cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | while read -r child; do
+    if [[ -n $child ]]; then tree_pids "$child"; fi
+  done
+}
+
+# epoch,rss_mb,cpu_s every 0.5 s, for the server with its decoder processes (decoding runs
+# there): memory as the sum of their PSS, which counts shared pages (the node binary,
+# libvips) once, as the pod's memory limit does; and the CPU time they have used (user +
 # system, all threads), which a loaded machine delays but does not inflate much.
 sample_rss() {
-  local tick
+  local tick pid rollups stats
   tick=$(getconf CLK_TCK)
   echo "epoch,rss_mb,cpu_s" >"$OUT/rss.csv"
   while kill -0 "$SERVER_PID" 2>/dev/null; do
+    rollups=() stats=()
+    while read -r pid; do
+      rollups+=("/proc/$pid/smaps_rollup") stats+=("/proc/$pid/stat")
+    done < <(tree_pids "$SERVER_PID")
     {
       printf '%s,' "$(epoch_now)"
-      awk '/^VmRSS/ { printf "%.1f,", $2 / 1024 }' "/proc/$SERVER_PID/status"
-      awk -v tick="$tick" '{ printf "%.2f\n", ($14 + $15) / tick }' "/proc/$SERVER_PID/stat"
+      awk '/^Pss:/ { kb += $2 } END { printf "%.1f,", kb / 1024 }' "${rollups[@]}"
+      # After the command name (which may hold spaces), utime and stime are fields 12 and 13.
+      awk -v tick="$tick" '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%.2f\n", t / tick }' "${stats[@]}"
     } >>"$OUT/rss.csv" 2>/dev/null || true
     sleep 0.5
   done
