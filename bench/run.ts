@@ -198,7 +198,7 @@ const builds = (): Array<[string, string | undefined]> =>
 async function coldStart() {
   const image = await readFile(await loadImagePath());
   const runs = QUICK ? 3 : 5;
-  const MARKS = ['main module', 'HTTP stack loaded', 'listening', 'first worker warm', 'ready'];
+  const MARKS = ['main module', 'HTTP stack loaded', 'listening', 'first worker warm', 'decoders ready', 'ready'];
   // Each build with the default fp32 model and with the opt-in int8 one (both prepared).
   // An earlier build (--baseline) may predate int8: it runs fp32 only.
   const perBuild = builds().flatMap(([name, entry]) => PRECISIONS.filter((p) => !entry || p === 'fp32').map((precision) => ({

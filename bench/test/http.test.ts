@@ -42,9 +42,10 @@ marks('the function logs its start-up timeline once ready, in order', async () =
   await pollUntil('the start-up timeline line', logged, { timeoutMs: 120_000, intervalMs: 20 });
   const m = startupMarks(log);
   const order = ['main module', 'HTTP stack loaded', 'listening', 'ready'];
-  for (const k of [...order, 'first worker warm']) assert.ok(Number.isFinite(m[k]) && m[k] > 0, `${k} in ${log}`);
+  for (const k of [...order, 'first worker warm', 'decoders ready']) assert.ok(Number.isFinite(m[k]) && m[k] > 0, `${k} in ${log}`);
   for (let i = 1; i < order.length; i++) assert.ok(m[order[i]] >= m[order[i - 1]], `${order[i - 1]} before ${order[i]}: ${JSON.stringify(m)}`);
   assert.ok(m['first worker warm'] <= m.ready, JSON.stringify(m));
+  assert.ok(m['decoders ready'] <= m.ready, JSON.stringify(m));
 });
 
 marks.run();

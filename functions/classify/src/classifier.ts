@@ -7,8 +7,9 @@ import type { Logger } from '../../../server-kit/log.ts';
 import type { Config, ResizePolicy } from './config.ts';
 import { DecodeGate } from './decode-gate.ts';
 import type { DecodeLimits } from './decode-budget.ts';
-import { decodeImage, type DecodeContext, type DecodeSteps, type Preprocessed } from './decode-image.ts';
+import { decodeImage, type DecodeContext, type Preprocessed } from './decode-image.ts';
 import { DecoderPool } from './decoder-pool.ts';
+import { startDecoders, type Decoders } from './decoders.ts';
 import { Admission, type Ticket } from './admission.ts';
 import { ClientClosed, InvalidInput, UnknownModel, type TooManyUploads } from './errors.ts';
 import { topK } from './labels.ts';
@@ -41,9 +42,6 @@ export interface InferOptions {
   signal?: AbortSignal;
 }
 
-/** Where the sharp calls run: decoder processes, or this process (KLASSIFY_DECODERS=0). */
-type Decoders = DecodeSteps & { close?(): Promise<void>; processes?: { ready: number; total: number } };
-
 export class Classifier {
   private readonly admission: Admission;
   private readonly decodeGate: DecodeGate;
@@ -68,18 +66,23 @@ export class Classifier {
   }
 
   /**
-   * Wraps a pool started by startInference(), once its workers are warm, and starts the
-   * decoder processes meanwhile (or, with KLASSIFY_DECODERS=0, loads sharp here).
+   * Wraps a pool started by startInference() and the decoders started by startDecoders()
+   * (both by main.ts before the HTTP stack loads; here when not given), once the pool's
+   * workers are warm and a decoder process is ready.
    */
-  static async create(config: Readonly<Config>, metrics: Metrics, inference: Promise<LoadedModel>, log: Pick<Logger, 'warn'> = defaultLog): Promise<Classifier> {
-    const starting: Promise<Decoders> = config.decoders
-      ? DecoderPool.start({ processes: config.decoders, log, onLoss: (reason) => metrics.decoderLosses.labels(reason).inc() })
-      : import('./preprocess.ts').then((m) => m.IN_PROCESS);
+  static async create(
+    config: Readonly<Config>,
+    metrics: Metrics,
+    inference: Promise<LoadedModel>,
+    log: Pick<Logger, 'warn'> = defaultLog,
+    starting: Promise<Decoders> = startDecoders(config, log),
+  ): Promise<Classifier> {
     const [model, decoders] = await Promise.allSettled([inference, starting]);
     if (model.status === 'rejected' || decoders.status === 'rejected') {
       if (decoders.status === 'fulfilled') await decoders.value.close?.();
       throw model.status === 'rejected' ? model.reason : (decoders as PromiseRejectedResult).reason;
     }
+    if (decoders.value instanceof DecoderPool) decoders.value.onLoss = (reason) => metrics.decoderLosses.labels(reason).inc();
     const { pool, loadMs } = model.value;
     pool.onBatch = (n, name) => metrics.batchSize.labels(name).observe(n);
     pool.onWorkerLost = (reason) => metrics.workerLosses.labels(reason).inc();

@@ -104,8 +104,11 @@ export interface DecodeCost {
   bytes: number;
 }
 
+/** What the estimate reads of a header: the one the header read reports, or the one the raw bytes declare. */
+export type SizedHeader = Pick<ImageHeader, 'width' | 'height' | 'channels' | 'depth' | 'bitsPerSample'>;
+
 /** Estimates what decoding the first frame to `side`×`side` costs; `format` is the sniffed one. */
-export function estimateDecodeCost(format: string, header: ImageHeader, side: number, jpeg?: JpegStructure, tiffTile?: TiffLayout['tile']): DecodeCost {
+export function estimateDecodeCost(format: string, header: SizedHeader, side: number, jpeg?: JpegStructure, tiffTile?: TiffLayout['tile']): DecodeCost {
   const { width, height } = header;
   const pixels = width * height;
   const bytesPerSample = BYTES_PER_SAMPLE[header.depth] ?? 1;
@@ -137,6 +140,16 @@ export function estimateDecodeCost(format: string, header: ImageHeader, side: nu
       return { ...cost, bytes: pixels * bands * bytesPerSample + tiles };
     }
   }
+}
+
+/**
+ * The RSS a decoder process may add for one step (decoder-pool.ts): its estimated bytes with
+ * half again for what the estimate leaves out (codec state, libvips' regions), twice the
+ * input (the decoder's copy and libvips' own), and 64 MiB for a small image's fixed costs (a
+ * 48 MP baseline JPEG estimated at 2 MB peaks at about 20 MB).
+ */
+export function memoryAllowance(estimatedBytes: number, inputBytes: number): number {
+  return Math.ceil(1.5 * estimatedBytes) + 2 * inputBytes + 64 * MiB;
 }
 
 /**

@@ -9,12 +9,20 @@
 // deadline and a memory allowance, decoder-pool.ts), each holding a place in the decode gate
 // for its estimated bytes until its memory is really returned.
 //
+// Where the steps run in a decoder process, each costs a round trip. So where the raw bytes
+// declare the image (a JPEG's frame header, a PNG's IHDR) and the limits allow what they
+// declare, the header read and the decode are one step, holding a place for the larger of
+// their two estimates: the decoder reads the header, judges it as the server would, and
+// decodes only if it passes the limits and fits that place. If it does not, the step answers
+// with the header alone, and the server goes on as with two steps: it refuses the image, or
+// decodes it with a place for the header's estimate.
+//
 // Protocol-free: the classifier and any other transport call decodeImage() with the bytes,
 // the resize policy and the client's abort signal.
 import type { ResizePolicy } from './config.ts';
 import { checkDecodeCost, estimateDecodeCost, type DecodeCost, type DecodeLimits, type ImageHeader } from './decode-budget.ts';
 import type { DecodeGate } from './decode-gate.ts';
-import { ClientClosed } from './errors.ts';
+import { ClientClosed, ImageTooLarge } from './errors.ts';
 import { readStructure, type ImageStructure } from './headers/index.ts';
 import { sniffFormat, type Format } from './image-format.ts';
 
@@ -49,6 +57,26 @@ export interface PixelJob extends HeaderJob {
   srgb: boolean;
 }
 
+/**
+ * The header read and the decode as one step. `estimatedBytes` sizes the header read's
+ * allowance; the decode runs only if the header's estimate passes `limits` and is within
+ * `grantedBytes` (the place held in the gate), and its allowance comes from that estimate.
+ */
+export interface DecodeJob extends HeaderJob {
+  side: number;
+  resize: ResizePolicy;
+  limits: DecodeLimits;
+  jpeg?: ImageStructure['jpeg'];
+  tiffTile?: ImageStructure['tiffTile'];
+  grantedBytes: number;
+}
+
+/** A one-step answer: the header, and the pixels unless the decode did not fit. */
+export interface Decoded {
+  header: ImageHeader;
+  rgb?: Uint8Array;
+}
+
 /** A step under way: its answer, and when its work has really ended and its memory is back. */
 export interface Running<T> {
   result: Promise<T>;
@@ -59,6 +87,8 @@ export interface Running<T> {
 export interface DecodeSteps {
   header(bytes: Uint8Array, job: HeaderJob, signal?: AbortSignal): Running<ImageHeader>;
   pixels(bytes: Uint8Array, job: PixelJob, signal?: AbortSignal): Running<Uint8Array>;
+  /** Both as one step: where each step costs a round trip to another process. */
+  decode?(bytes: Uint8Array, job: DecodeJob, signal?: AbortSignal): Running<Decoded>;
 }
 
 export interface DecodeContext {
@@ -89,20 +119,74 @@ const headerBytes = (input: Uint8Array) => 2 * input.length;
 export async function inspectImage(bytes: Uint8Array, signal: AbortSignal | undefined, ctx: DecodeContext): Promise<Inspected> {
   throwIfGone(signal);
   const format = sniffFormat(bytes);
-  const structure = readStructure(format, bytes, ctx.limits);
-  const job: HeaderJob = { format, maxPixels: ctx.limits.maxPixels, timeoutSeconds: ctx.timeoutSeconds, estimatedBytes: headerBytes(structure.bytes) };
-  const header = await gated(ctx, job.estimatedBytes, signal, () => ctx.steps.header(structure.bytes, job, signal));
-  const cost = estimateDecodeCost(format, header, ctx.side, structure.jpeg, structure.tiffTile);
-  checkDecodeCost(cost, { width: header.displayWidth, height: header.displayHeight }, ctx.limits, structure.jpeg);
-  return { format, structure, header, cost };
+  return inspectStructure(format, readStructure(format, bytes, ctx.limits), signal, ctx);
 }
 
-/** bytes → side×side RGB: inspectImage(), then the decode with a place in the gate for its estimate. */
+async function inspectStructure(format: Format, structure: ImageStructure, signal: AbortSignal | undefined, ctx: DecodeContext): Promise<Inspected> {
+  const job: HeaderJob = { format, maxPixels: ctx.limits.maxPixels, timeoutSeconds: ctx.timeoutSeconds, estimatedBytes: headerBytes(structure.bytes) };
+  const header = await gated(ctx, job.estimatedBytes, signal, () => ctx.steps.header(structure.bytes, job, signal));
+  return { format, structure, header, cost: judgeHeader(format, header, structure, ctx.side, ctx.limits) };
+}
+
+/** The header's decode estimate, or the refusal (ImageTooLarge) naming the limit it breaks. */
+export function judgeHeader(format: Format, header: ImageHeader, structure: Pick<ImageStructure, 'jpeg' | 'tiffTile'>, side: number, limits: DecodeLimits): DecodeCost {
+  const cost = estimateDecodeCost(format, header, side, structure.jpeg, structure.tiffTile);
+  checkDecodeCost(cost, { width: header.displayWidth, height: header.displayHeight }, limits, structure.jpeg);
+  return cost;
+}
+
+/** bytes → side×side RGB: the checks on the raw bytes, the header read, and the decode, each holding a place in the gate for its estimate. */
 export async function decodeImage(bytes: Uint8Array, req: DecodeRequest, ctx: DecodeContext): Promise<Preprocessed> {
-  const { format, structure, header, cost } = await inspectImage(bytes, req.signal, ctx);
+  throwIfGone(req.signal);
+  const format = sniffFormat(bytes);
+  const structure = readStructure(format, bytes, ctx.limits);
+  const place = ctx.steps.decode && placeForOneStep(format, structure, ctx);
+  if (!place) return decodeInspected(await inspectStructure(format, structure, req.signal, ctx), req, ctx);
+  const { maxPixels } = ctx.limits;
+  const job: DecodeJob = {
+    format,
+    maxPixels,
+    timeoutSeconds: ctx.timeoutSeconds,
+    estimatedBytes: headerBytes(structure.bytes),
+    side: ctx.side,
+    resize: req.resize,
+    limits: ctx.limits,
+    jpeg: structure.jpeg,
+    tiffTile: structure.tiffTile,
+    grantedBytes: place,
+  };
+  const { header, rgb } = await gated(ctx, place, req.signal, () => ctx.steps.decode!(structure.bytes, job, req.signal));
+  // The server judges the header as the decoder did: the same refusal as with two steps.
+  const cost = judgeHeader(format, header, structure, ctx.side, ctx.limits);
+  if (rgb) return { rgb, format, width: header.displayWidth, height: header.displayHeight };
+  // The raw bytes declared less than the header read found.
+  return decodeInspected({ format, structure, header, cost }, req, ctx);
+}
+
+/** The decode of an inspected image, with a place in the gate for the header's estimate. */
+async function decodeInspected({ format, structure, header, cost }: Inspected, req: DecodeRequest, ctx: DecodeContext): Promise<Preprocessed> {
   const job: PixelJob = { format, maxPixels: ctx.limits.maxPixels, timeoutSeconds: ctx.timeoutSeconds, estimatedBytes: cost.bytes, side: ctx.side, resize: req.resize, srgb: header.srgb };
   const rgb = await gated(ctx, cost.bytes, req.signal, () => ctx.steps.pixels(structure.bytes, job, req.signal));
   return { rgb, format, width: header.displayWidth, height: header.displayHeight };
+}
+
+/**
+ * The place a one-step header read and decode holds: the larger of the header read's weight
+ * and the decode's estimate from what the raw bytes declare. None (two steps) when they
+ * declare nothing, or an image the limits refuse: its header read, which weighs little,
+ * decides the refusal, without taking the gate's whole budget meanwhile.
+ */
+function placeForOneStep(format: Format, structure: ImageStructure, ctx: DecodeContext): number | undefined {
+  const { declared } = structure;
+  if (!declared) return undefined;
+  const cost = estimateDecodeCost(format, declared, ctx.side, structure.jpeg, structure.tiffTile);
+  try {
+    checkDecodeCost(cost, declared, ctx.limits, structure.jpeg);
+  } catch (err) {
+    if (err instanceof ImageTooLarge) return undefined;
+    throw err;
+  }
+  return Math.max(headerBytes(structure.bytes), cost.bytes);
 }
 
 /** Runs a step holding a place in the gate for `bytes`, released once the step's work has ended. */

@@ -5,7 +5,8 @@
 //
 // A task's process is killed, and the task answered, when:
 //   - it runs past its deadline (the decode budget plus 250 ms, so that libvips' own stop,
-//     which answers the same, comes first where it can): decode-timeout;
+//     which answers the same, comes first where it can; a header read and decode in one task
+//     get one each, the decode's from when the process says it starts): decode-timeout;
 //   - its RSS rises past its memory allowance, a multiple of its estimated bytes:
 //     image-too-large (the header estimate was wrong, which this line does not depend on);
 //   - its client has gone and it is still running ABORT_GRACE_MS later (a short task is
@@ -18,8 +19,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../../server-kit/log.ts';
-import type { ImageHeader } from './decode-budget.ts';
-import type { DecodeSteps, HeaderJob, PixelJob, Running } from './decode-image.ts';
+import { memoryAllowance, type ImageHeader } from './decode-budget.ts';
+import type { DecodeJob, DecodeSteps, Decoded, HeaderJob, PixelJob, Running } from './decode-image.ts';
 import type { FromDecoder, SentError, ToDecoder } from './decoder-process.ts';
 import { ClientClosed, ClientError, DecodeTimeout, ImageTooLarge, UnprocessableImage, WorkerUnavailable } from './errors.ts';
 
@@ -33,7 +34,7 @@ export interface DecoderPoolOptions {
   respawnDelayMs?: { initial: number; max: number };
   /** A process lost is a warning, with its reason in the fields. */
   log?: Pick<Logger, 'warn'>;
-  /** Observes each process lost, by reason (metrics). */
+  /** Observes each process lost, by reason (metrics); may also be set later. */
   onLoss?: (reason: DecoderLoss) => void;
 }
 
@@ -44,16 +45,6 @@ const DEADLINE_GRACE_MS = 250;
 /** A process not ready by then is killed, and counts as a failed start (ms). */
 const START_TIMEOUT_MS = 30_000;
 const MiB = 1024 * 1024;
-
-/**
- * The RSS a task may add to its process: its estimated bytes with half again for what the
- * estimate leaves out (codec state, libvips' regions), twice the input (the decoder's copy
- * and libvips' own), and 64 MiB for a small image's fixed costs (a 48 MP baseline JPEG
- * estimated at 2 MB peaks at about 20 MB).
- */
-export function memoryAllowance(estimatedBytes: number, inputBytes: number): number {
-  return Math.ceil(1.5 * estimatedBytes) + 2 * inputBytes + 64 * MiB;
-}
 
 const here = fileURLToPath(import.meta.url);
 let sourceBundle: Promise<string> | undefined;
@@ -102,6 +93,8 @@ export class DecoderPool implements DecodeSteps {
   private closed = false;
   private respawns = new Set<NodeJS.Timeout>();
   private idle: (() => void)[] = [];
+  /** Observes each process lost, by reason: the pool starts before the metrics exist. */
+  onLoss?: (reason: DecoderLoss) => void;
   private readonly backoff: { initial: number; max: number };
   private readonly log: Pick<Logger, 'warn'>;
 
@@ -111,6 +104,7 @@ export class DecoderPool implements DecodeSteps {
   ) {
     this.backoff = opts.respawnDelayMs ?? { initial: 100, max: 30_000 };
     this.log = opts.log ?? { warn: (msg, fields) => console.error(msg, fields) };
+    this.onLoss = opts.onLoss;
   }
 
   /** Starts the processes; resolves once the first is ready (the others join as they are), rejects if it fails. */
@@ -142,6 +136,10 @@ export class DecoderPool implements DecodeSteps {
 
   pixels(bytes: Uint8Array, job: PixelJob, signal?: AbortSignal): Running<Uint8Array> {
     return this.run(bytes, { id: this.nextId++, op: 'pixels', job, memoryBytes: memoryAllowance(job.estimatedBytes, bytes.length) }, signal);
+  }
+
+  decode(bytes: Uint8Array, job: DecodeJob, signal?: AbortSignal): Running<Decoded> {
+    return this.run(bytes, { id: this.nextId++, op: 'decode', job, memoryBytes: memoryAllowance(job.estimatedBytes, bytes.length) }, signal);
   }
 
   /** Stops taking tasks, lets running ones end (each within its deadline), then stops the processes. */
@@ -190,7 +188,8 @@ export class DecoderPool implements DecodeSteps {
       const holder = idle.find((p) => p.holds?.deref() === task.bytes);
       const proc = holder ?? idle[0];
       proc.task = task;
-      proc.holds = task.msg.op === 'header' ? new WeakRef(task.bytes) : undefined; // a decode is the image's last step
+      // A decode is the image's last step; a header read, or one that may end without decoding, is not.
+      proc.holds = task.msg.op === 'pixels' ? undefined : new WeakRef(task.bytes);
       task.deadline = setTimeout(() => this.kill(proc, 'timed-out'), deadlineMs(task));
       proc.child.send(holder ? task.msg : { ...task.msg, bytes: task.bytes }, (err) => {
         if (err && proc.task === task) this.kill(proc, 'crashed');
@@ -244,7 +243,8 @@ export class DecoderPool implements DecodeSteps {
           this.dispatch();
           this.wake();
         } else if (proc.task?.msg.id === msg.id && !proc.killedFor) {
-          if (msg.type === 'over-memory') this.kill(proc, 'over-memory');
+          if (msg.type === 'decoding') this.decoding(proc.task, proc, msg.memoryBytes);
+          else if (msg.type === 'over-memory') this.kill(proc, 'over-memory');
           else this.complete(proc, msg.type === 'done' ? { value: msg.value } : { error: fromSent(msg.error) });
         }
       });
@@ -261,9 +261,17 @@ export class DecoderPool implements DecodeSteps {
     });
   }
 
+  /** A one-step task's header passed: its decode gets a deadline of its own, and its allowance. */
+  private decoding(task: Task, proc: Proc, memoryBytes: number): void {
+    task.msg.memoryBytes = memoryBytes;
+    clearTimeout(task.deadline);
+    task.deadline = setTimeout(() => this.kill(proc, 'timed-out'), deadlineMs(task));
+  }
+
   private complete(proc: Proc, outcome: { value: unknown } | { error: Error }): void {
     const task = proc.task!;
     proc.task = undefined;
+    if (task.msg.op === 'decode' && 'value' in outcome && (outcome.value as Decoded).rgb) proc.holds = undefined; // decoded: it let the image go
     this.end(task, outcome);
     this.dispatch();
     this.wake();
@@ -276,7 +284,7 @@ export class DecoderPool implements DecodeSteps {
     const task = proc.task;
     if (task) task.answer({ error: lossError(reason, task.msg) });
     proc.child.kill('SIGKILL');
-    this.opts.onLoss?.(reason);
+    this.onLoss?.(reason);
   }
 
   private lost(proc: Proc, how: string): void {
@@ -288,7 +296,7 @@ export class DecoderPool implements DecodeSteps {
     proc.task = undefined;
     if (task) this.end(task, { error: lossError(reason, task.msg) }); // its memory is back now
     const deliberate = proc.killedFor !== undefined;
-    if (!deliberate && proc.state !== 'stopping') this.opts.onLoss?.('crashed');
+    if (!deliberate && proc.state !== 'stopping') this.onLoss?.('crashed');
     if (!this.closed && proc.state !== 'stopping') {
       if (!deliberate) this.failures++;
       const delay = this.failures ? Math.min(this.backoff.max, this.backoff.initial * 2 ** (this.failures - 1)) : 0;

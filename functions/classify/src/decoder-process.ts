@@ -9,23 +9,27 @@
 // server.
 import { writeFileSync } from 'node:fs';
 import sharp from 'sharp';
-import type { ImageHeader } from './decode-budget.ts';
-import type { HeaderJob, PixelJob } from './decode-image.ts';
+import { memoryAllowance, type ImageHeader } from './decode-budget.ts';
+import type { DecodeJob, Decoded, HeaderJob, PixelJob } from './decode-image.ts';
 import { ClientError } from './errors.ts';
-import { decodePixels, readHeader } from './preprocess.ts';
+import { decodePixels, readAndDecode, readHeader } from './preprocess.ts';
 
 /**
- * One task. `bytes` is left out when this process already holds the image: the header read
- * and then the decode of one image usually run in the same process, so the image crosses
- * the process boundary once.
+ * One task: a header read, a decode, or both in one ('decode', decode-image.ts). `bytes` is
+ * left out when this process already holds the image: a decode that follows a header read
+ * of the same image usually runs in the same process, so the image crosses the process
+ * boundary once. `memoryBytes` is the task's allowance (for 'decode', the header read's).
  */
 export type ToDecoder =
   | { id: number; op: 'header'; bytes?: Uint8Array; job: HeaderJob; memoryBytes: number }
-  | { id: number; op: 'pixels'; bytes?: Uint8Array; job: PixelJob; memoryBytes: number };
+  | { id: number; op: 'pixels'; bytes?: Uint8Array; job: PixelJob; memoryBytes: number }
+  | { id: number; op: 'decode'; bytes?: Uint8Array; job: DecodeJob; memoryBytes: number };
 
 export type FromDecoder =
   | { type: 'ready' }
-  | { type: 'done'; id: number; value: ImageHeader | Uint8Array }
+  /** A 'decode' task's header passed: its decode starts now, with this allowance. */
+  | { type: 'decoding'; id: number; memoryBytes: number }
+  | { type: 'done'; id: number; value: ImageHeader | Uint8Array | Decoded }
   | { type: 'failed'; id: number; error: SentError }
   | { type: 'over-memory'; id: number; rss: number };
 
@@ -69,14 +73,26 @@ async function run(msg: ToDecoder): Promise<void> {
   if (msg.op === 'pixels') input = undefined; // the last step for this image
   if (!bytes) return send({ type: 'failed', id: msg.id, error: { message: 'no image was sent with the task' } });
   const base = process.memoryUsage.rss();
+  let allowance = msg.memoryBytes;
   const watchdog = setInterval(() => {
     const rise = process.memoryUsage.rss() - base;
-    if (rise <= msg.memoryBytes) return;
+    if (rise <= allowance) return;
     clearInterval(watchdog);
     send({ type: 'over-memory', id: msg.id, rss: rise });
   }, WATCH_MS);
+  // A one-step decode's allowance is its header's estimate; RSS still counts from the task's start.
+  const decoding = (estimatedBytes: number) => {
+    allowance = memoryAllowance(estimatedBytes, bytes.length);
+    send({ type: 'decoding', id: msg.id, memoryBytes: allowance });
+  };
   try {
-    const value = msg.op === 'header' ? await readHeader(bytes, msg.job.format, msg.job.maxPixels) : await decodePixels(bytes, msg.job);
+    let value: ImageHeader | Uint8Array | Decoded;
+    if (msg.op === 'header') value = await readHeader(bytes, msg.job.format, msg.job.maxPixels);
+    else if (msg.op === 'pixels') value = await decodePixels(bytes, msg.job);
+    else {
+      value = await readAndDecode(bytes, msg.job, decoding);
+      if (value.rgb) input = undefined; // decoded: the last step; otherwise a decode step may follow
+    }
     send({ type: 'done', id: msg.id, value });
   } catch (err) {
     send({ type: 'failed', id: msg.id, error: toSent(err) });

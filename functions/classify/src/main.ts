@@ -1,6 +1,7 @@
 // Entry point: `node dist/classify/main.js` (or via tsx in development).
 import { exitCannotStart } from '../../../server-kit/exit.ts';
 import { loadConfig } from './config.ts';
+import { startDecoders } from './decoders.ts';
 import { startInference } from './inference.ts';
 import { expected, log } from './log.ts';
 import type { RunningService } from './server.ts';
@@ -12,9 +13,12 @@ const since = () => Math.round(performance.now());
 async function main() {
   const marks: Record<string, number> = { main: since() };
   const config = loadConfig();
-  // Workers start loading the model first; the HTTP stack loads meanwhile.
+  // Workers start loading the model first, and the decoder processes start; the HTTP stack
+  // loads meanwhile.
   const inference = startInference(config, log);
+  const decoders = startDecoders(config, log);
   inference.then(() => (marks.warm = since()), () => {}); // failures surface through service.ready
+  decoders.then(() => (marks.decoder = since()), () => {});
   // Handled from the start: a pod can be stopped while it is still starting, and its
   // workers and decoder processes must still be stopped in order, not torn down mid-load.
   let service: RunningService | undefined;
@@ -28,9 +32,9 @@ async function main() {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     timer.unref();
-    // Before it listens, nothing has been admitted: only the inference pool needs stopping.
+    // Before it listens, nothing has been admitted: only the workers and decoders need stopping.
     if (service) await service.shutdown();
-    else await inference.then((m) => m.pool.close(), () => {});
+    else await Promise.all([inference.then((m) => m.pool.close(), () => {}), decoders.then((d) => d.close?.(), () => {})]);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -38,13 +42,13 @@ async function main() {
   const { startService } = await import('./server.ts');
   marks.imported = since();
   if (signalled) return;
-  service = await startService(config, log, inference);
+  service = await startService(config, log, inference, decoders);
   marks.listening = since();
   if (signalled) return void service.shutdown().then(() => process.exit(0));
   await service.ready;
   marks.ready = since();
   log.info(`start-up (ms since process start): main module ${marks.main}, HTTP stack loaded ${marks.imported}, ` +
-    `listening ${marks.listening}, first worker warm ${marks.warm}, ready ${marks.ready}`);
+    `listening ${marks.listening}, first worker warm ${marks.warm}, decoders ready ${marks.decoder}, ready ${marks.ready}`);
 }
 
 // Start-up errors we anticipate are explained in one line; anything else gets a stack.

@@ -10,7 +10,7 @@
 import sharp from 'sharp';
 import type { ResizePolicy } from './config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS, type DecodeLimits, type ImageHeader } from './decode-budget.ts';
-import { decodeImage, inspectImage, type DecodeSteps, type Inspected, type PixelJob, type Preprocessed } from './decode-image.ts';
+import { decodeImage, inspectImage, judgeHeader, type DecodeJob, type DecodeSteps, type Decoded, type Inspected, type PixelJob, type Preprocessed } from './decode-image.ts';
 import { DecodeTimeout, ImageTooLarge, UnprocessableImage } from './errors.ts';
 import { isSrgbProfile } from './headers/index.ts';
 import type { Format } from './image-format.ts';
@@ -72,6 +72,25 @@ export async function decodePixels(bytes: Uint8Array, job: PixelJob): Promise<Ui
     if (/timeout/i.test((err as Error).message ?? '')) throw new DecodeTimeout(job.timeoutSeconds);
     throw describeDecodeError(err as Error, job.format, job.maxPixels);
   }
+}
+
+/**
+ * The header read, then, if the header's estimate passes the limits and is within the place
+ * granted, the decode (decode-image.ts). `decoding` is called with that estimate as the
+ * decode starts (a decoder process resets its deadline and allowance for it).
+ */
+export async function readAndDecode(bytes: Uint8Array, job: DecodeJob, decoding: (estimatedBytes: number) => void): Promise<Decoded> {
+  const header = await readHeader(bytes, job.format, job.maxPixels);
+  let estimatedBytes: number;
+  try {
+    estimatedBytes = judgeHeader(job.format, header, job, job.side, job.limits).bytes;
+  } catch (err) {
+    if (err instanceof ImageTooLarge) return { header }; // the server refuses it, as it would after a header step
+    throw err;
+  }
+  if (estimatedBytes > job.grantedBytes) return { header };
+  decoding(estimatedBytes);
+  return { header, rgb: await decodePixels(bytes, { ...job, estimatedBytes, srgb: header.srgb }) };
 }
 
 /**

@@ -8,6 +8,7 @@ import { checkEventSource, createDeduper } from './events/handler.ts';
 import { handleCloudEvent } from './http/events.ts';
 import type { Logger } from '../../../server-kit/log.ts';
 import type { Config } from './config.ts';
+import { startDecoders, type Decoders } from './decoders.ts';
 import { startInference, type LoadedModel } from './inference.ts';
 import { createApp, type ServiceState } from './http/app.ts';
 import { log as defaultLog } from './log.ts';
@@ -26,6 +27,7 @@ export async function startService(
   config: Readonly<Config>,
   log: Logger = defaultLog,
   inference: Promise<LoadedModel> = startInference(config, log),
+  decoders: Promise<Decoders> = startDecoders(config, log),
 ): Promise<RunningService> {
   checkEventSource(config.eventSource);
   const metrics = createMetrics();
@@ -56,7 +58,7 @@ export async function startService(
   const url = `http://127.0.0.1:${port}`;
   log.info(`klassify classify function listening on ${config.host}:${port}`, { host: config.host, port });
 
-  const ready = Classifier.create(config, metrics, inference, log).then((c) => {
+  const ready = Classifier.create(config, metrics, inference, log, decoders).then((c) => {
     state.classifier = c;
   });
   ready.catch(() => {}); // the caller owns the failure; avoid an unhandled rejection here
@@ -70,7 +72,7 @@ export async function startService(
       await closed; // in-flight requests have been answered
       await ready.catch(() => {});
       await state.classifier?.close();
-      if (!state.classifier) await inference.then((m) => m.pool.close(), () => {});
+      if (!state.classifier) await Promise.all([inference.then((m) => m.pool.close(), () => {}), decoders.then((d) => d.close?.(), () => {})]);
     })());
 
   return { url, server, ready, shutdown };

@@ -5,7 +5,9 @@
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { HeaderJob, PixelJob } from '../src/decode-image.ts';
+import { DEFAULT_DECODE_LIMITS, memoryAllowance } from '../src/decode-budget.ts';
+import type { DecodeJob, HeaderJob, PixelJob } from '../src/decode-image.ts';
+import { readJpegStructure } from '../src/headers/index.ts';
 import { ABORT_GRACE_MS, DecoderPool, type DecoderLoss, type DecoderPoolOptions } from '../src/decoder-pool.ts';
 import { ClientClosed, ClientError, DecodeTimeout, UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
 import { fixture } from '../../../test/support.ts';
@@ -18,6 +20,7 @@ const FAULT = fileURLToPath(new URL('./fault-decoder.mjs', import.meta.url));
 
 const headerJob = (over: Partial<HeaderJob> = {}): HeaderJob => ({ format: 'jpeg', maxPixels: 50e6, timeoutSeconds: 10, estimatedBytes: 0, ...over });
 const pixelJob = (over: Partial<PixelJob> = {}): PixelJob => ({ ...headerJob(), side: 224, resize: 'stretch', srgb: false, ...over });
+const decodeJob = (over: Partial<DecodeJob> = {}): DecodeJob => ({ ...headerJob(), side: 224, resize: 'stretch', limits: DEFAULT_DECODE_LIMITS, grantedBytes: 10 * MB, ...over });
 
 let pool: DecoderPool | undefined;
 let losses: DecoderLoss[] = [];
@@ -157,6 +160,78 @@ work('a process that cannot start fails the start; replacements that keep failin
   const delays = () => logged.map((m) => Number(/in (\d+) ms/.exec(m)?.[1])).filter(Number.isFinite);
   await until(() => delays().length >= 4, 'four failed starts');
   assert.equal(delays().slice(0, 4), [50, 100, 200, 200], logged.join('\n'));
+});
+work('one task reads the header and decodes, only if the header passes the limits and fits the place granted', async () => {
+  const p = await start();
+  const photo = await fixture('chelsea.png');
+  const both = await p.decode(photo, decodeJob({ format: 'png' })).result;
+  assert.equal([both.header.width, both.header.height, both.header.srgb, both.rgb?.length], [451, 300, true, 224 * 224 * 3]);
+  // 451×300 RGB: 406 KB; granted less, the step answers with the header alone.
+  const short = await p.decode(photo, decodeJob({ format: 'png', grantedBytes: 400_000 })).result;
+  assert.equal([short.header.width, short.rgb], [451, undefined]);
+  const refused = await p.decode(photo, decodeJob({ format: 'png', limits: { ...DEFAULT_DECODE_LIMITS, maxPixels: 100_000 } })).result;
+  assert.equal([refused.header.width, refused.rgb], [451, undefined], 'over the pixel limit: the server refuses it');
+  assert.is((await p.pixels(photo, pixelJob({ format: 'png', srgb: true })).result).length, 224 * 224 * 3, 'the decode step that follows');
+  await p.close();
+  // The process keeps the image after a step that did not decode, and lets it go after one that did.
+  const fault = await start({ entry: FAULT });
+  const image = new Uint8Array([3]);
+  assert.is((await fault.decode(image, decodeJob()).result).rgb, undefined);
+  assert.is((await fault.pixels(image, pixelJob()).result)[0], 128, 'the decode used the image it held');
+  const decoded = new Uint8Array([0]);
+  assert.is((await fault.decode(decoded, decodeJob()).result).rgb?.[0], 255);
+  assert.is((await fault.pixels(decoded, pixelJob()).result)[0], 255, 'sent again once the process let it go');
+});
+work('a one-step decode that the raw bytes and the header both underestimate is killed by its allowance', async () => {
+  const p = await start();
+  // The 7070² CMYK baseline JPEG with a scan per component holds 400 MB of coefficients.
+  // Described as one scan (as a walk that missed the others would), the header's estimate
+  // is its shrunk output, 3 MB: it fits, it decodes, and its allowance stops it.
+  const bomb = multiScanBaselineJpeg(7070);
+  const fooled = { ...readJpegStructure(bomb), scans: 1 };
+  const { rise, outcome } = await withPeakRss(() => p.decode(bomb, decodeJob({ jpeg: fooled, grantedBytes: 100 * MB })).result);
+  assert.instance(outcome, ClientError, String(outcome));
+  assert.is((outcome as ClientError).code, 'image-too-large');
+  assert.match((outcome as Error).message, /took more than \d+ MiB of memory, its allowance; it was stopped/);
+  assert.is((outcome as ClientError).details.limitBytes, memoryAllowance(884 * 884 * 4, bomb.length), 'the allowance of the header\'s estimate');
+  assert.ok(rise < 250 * MB, `RSS rose ${(rise / MB).toFixed(0)} MB; the decode needs 400 MB`);
+  assert.equal(losses, ['over-memory']);
+  await until(() => p.processes.ready === 1, 'a replacement is ready');
+});
+work('a one-step task has a deadline for its header read, and one for its decode from when that starts', async () => {
+  const fault = await start({ entry: FAULT });
+  // The stand-in reads the header for 800 ms, then never ends its decode.
+  const t0 = performance.now();
+  const outcome = await settled(fault.decode(new Uint8Array([4]), decodeJob({ timeoutSeconds: 1 })).result);
+  const ms = performance.now() - t0;
+  assert.instance(outcome, DecodeTimeout);
+  assert.ok(ms >= 1900 && ms < 6000, `killed after ${ms.toFixed(0)} ms: 800 ms, then the decode's 1 s + 250 ms`);
+  assert.equal(losses, ['timed-out']);
+  await fault.close();
+  // A real decode past its deadline, in one step (scans uncapped so that it passes the header).
+  const p = await start();
+  const bomb = await jpegScanBomb(3000, 4096, 4096);
+  const job = decodeJob({ jpeg: readJpegStructure(bomb), timeoutSeconds: 1, limits: { ...DEFAULT_DECODE_LIMITS, maxJpegScans: 100_000 }, grantedBytes: 150 * MB });
+  const real = await withPeakRss(() => p.decode(bomb, job).result);
+  assert.instance(real.outcome, DecodeTimeout, String(real.outcome));
+  assert.ok(real.ms >= 1000 && real.ms < 6000, `answered after ${real.ms.toFixed(0)} ms`);
+  assert.equal(losses, ['timed-out']);
+});
+work('a one-step task whose client goes is answered at once and its process killed after the grace', async () => {
+  const p = await start();
+  const bomb = await jpegScanBomb(3000, 4096, 4096);
+  const job = decodeJob({ jpeg: readJpegStructure(bomb), limits: { ...DEFAULT_DECODE_LIMITS, maxJpegScans: 100_000 }, grantedBytes: 150 * MB });
+  const client = new AbortController();
+  const running = p.decode(bomb, job, client.signal);
+  await new Promise((r) => setTimeout(r, 300)); // decoding by now
+  const t0 = performance.now();
+  client.abort();
+  assert.instance(await settled(running.result), ClientClosed);
+  assert.ok(performance.now() - t0 < 200, 'answered at once');
+  await running.done;
+  const ms = performance.now() - t0;
+  assert.ok(ms >= ABORT_GRACE_MS - 10 && ms < ABORT_GRACE_MS + 3000, `process killed ${ms.toFixed(0)} ms after the client went`);
+  assert.equal(losses, ['client-gone']);
 });
 work('close() lets a running task end, refuses queued ones and stops every process', async () => {
   const p = await start({ entry: FAULT });

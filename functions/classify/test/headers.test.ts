@@ -12,7 +12,8 @@ import { readIccSummary, isSrgbProfile } from '../src/headers/icc.ts';
 import { readJpegStructure, readStructure, readTiffLayout } from '../src/headers/index.ts';
 import { cleanPng, MAX_PNG_EXIF_BYTES } from '../src/headers/png.ts';
 import { countWebpFrames } from '../src/headers/webp.ts';
-import { preprocess } from '../src/preprocess.ts';
+import { inspect, preprocess } from '../src/preprocess.ts';
+import { FIXTURE_NAMES, fixture } from '../../../test/support.ts';
 import { pngChunk, TIFF_TYPES, tiledTiffBomb } from './bomb-images.ts';
 import { animatedGif, animatedWebp, avifCountLie, iccProfile, multiScanBaselineJpeg, pngIccBomb, pngTextBomb, tiffDirectoryChain, withIccProfile, withStrayByte } from './header-bombs.ts';
 
@@ -182,9 +183,9 @@ jpeg('the coefficient buffer is charged for any JPEG with more than one scan, an
   assert.equal([structure.progressive, structure.scans, structure.complete], [false, 4, true]);
   const blocks = Math.ceil(7070 / 8) ** 2;
   assert.is(estimateDecodeCost('jpeg', header(7070, 4), 224, structure).bytes, 4 * blocks * 128);
-  const oneScan = { progressive: false, scans: 1, components: [{ h: 1, v: 1 }], complete: true };
+  const oneScan = { progressive: false, scans: 1, components: [{ h: 1, v: 1 }], width: 7070, height: 7070, precision: 8, complete: true };
   assert.is(estimateDecodeCost('jpeg', header(7070, 1), 224, oneScan).bytes, 884 * 884, 'one scan: shrink-on-load only');
-  const unknown = { progressive: false, scans: 0, components: [], complete: false };
+  const unknown = { progressive: false, scans: 0, components: [], width: 0, height: 0, precision: 0, complete: false };
   assert.is(estimateDecodeCost('jpeg', header(7070, 3), 224, unknown).bytes, 3 * blocks * 128, 'every band at full resolution');
 });
 jpeg.run();
@@ -241,3 +242,61 @@ images('AVIF item, location and property counts that lie are refused by libheif 
   }
 });
 images.run();
+
+const declared = suite('what the raw bytes declare, for a header read and decode in one step');
+declared('a JPEG frame header and a PNG IHDR declare what the header read reports, so the estimates agree', async () => {
+  const rgba = { r: 1, g: 2, b: 3, alpha: 0.5 };
+  const base = () => sharp({ create: { width: 96, height: 64, channels: 3, background: '#336699' } });
+  const files: [string, Uint8Array][] = [
+    ['rocket.jpg', await fixture('rocket.jpg')],
+    ...(await Promise.all(FIXTURE_NAMES.filter((f) => f.endsWith('.png')).map(async (f) => [f, await fixture(f)] as [string, Uint8Array]))),
+    ['JPEG, grey', await base().greyscale().jpeg().toBuffer()],
+    ['JPEG, CMYK', await base().toColourspace('cmyk').jpeg().toBuffer()],
+    ['JPEG, progressive 4:4:4', await base().jpeg({ progressive: true, chromaSubsampling: '4:4:4' }).toBuffer()],
+    ['JPEG, EXIF orientation 6', await base().jpeg().withMetadata({ orientation: 6 }).toBuffer()],
+    ['PNG, palette of 4', await base().png({ palette: true, colours: 4 }).toBuffer()],
+    ['PNG, palette with transparency', await sharp({ create: { width: 96, height: 64, channels: 4, background: rgba } }).png({ palette: true }).toBuffer()],
+    ['PNG, grey 16-bit', await base().greyscale().toColourspace('grey16').png().toBuffer()],
+    ['PNG, RGB 16-bit', await base().toColourspace('rgb16').png().toBuffer()],
+    ['PNG, RGBA', await sharp({ create: { width: 96, height: 64, channels: 4, background: rgba } }).png().toBuffer()],
+    ['PNG, grey with a tRNS chunk', greyWithTransparency()],
+  ];
+  for (const [name, bytes] of files) {
+    const format = name.includes('PNG') || name.endsWith('.png') ? 'png' : 'jpeg';
+    const structure = readStructure(format, bytes, DEFAULT_DECODE_LIMITS);
+    assert.ok(structure.declared, `${name} declares its size`);
+    const { header } = await inspect(bytes, DEFAULT_DECODE_LIMITS);
+    const { width, height, channels, depth } = header;
+    assert.equal(pick(structure.declared!), { width, height, channels, depth }, name);
+    const fromHeader = estimateDecodeCost(format, header, 224, structure.jpeg).bytes;
+    assert.is(estimateDecodeCost(format, structure.declared!, 224, structure.jpeg).bytes, fromHeader, name);
+  }
+});
+declared('nothing is declared where the raw bytes cannot say it: other formats, a JPEG walk that saw no scan, a 12-bit JPEG, a PNG without IHDR first', async () => {
+  const webp = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#336699' } }).webp().toBuffer();
+  assert.is(readStructure('webp', webp, DEFAULT_DECODE_LIMITS).declared, undefined, 'WebP');
+  assert.is(readStructure('gif', animatedGif(2), DEFAULT_DECODE_LIMITS).declared, undefined, 'GIF');
+  const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  const sos = jpeg.indexOf(Buffer.from([0xff, 0xda]));
+  assert.is(readStructure('jpeg', jpeg.subarray(0, sos), DEFAULT_DECODE_LIMITS).declared, undefined, 'no scan');
+  const twelveBit = Buffer.from(jpeg);
+  twelveBit[twelveBit.indexOf(Buffer.from([0xff, 0xc0])) + 4] = 12;
+  assert.is(readStructure('jpeg', twelveBit, DEFAULT_DECODE_LIMITS).declared, undefined, '12-bit');
+  const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#336699' } }).png().toBuffer();
+  const noIhdr = Buffer.concat([png.subarray(0, 8), pngChunk('tEXt', Buffer.from('a\0b')), png.subarray(8)]);
+  assert.is(readStructure('png', noIhdr, DEFAULT_DECODE_LIMITS).declared, undefined, 'IHDR not first');
+});
+declared.run();
+
+/** A 16×8 8-bit grey PNG with a tRNS chunk: libpng adds an alpha band for it. */
+function greyWithTransparency(): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(16, 0);
+  ihdr.writeUInt32BE(8, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // grey
+  const rows = Buffer.alloc(8 * 17); // a filter byte then 16 samples per row
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), pngChunk('IHDR', ihdr), pngChunk('tRNS', Buffer.from([0, 0])), pngChunk('IDAT', deflateSync(rows)), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+const pick = ({ width, height, channels, depth }: { width: number; height: number; channels: number; depth: string }) => ({ width, height, channels, depth });

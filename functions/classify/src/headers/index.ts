@@ -6,7 +6,7 @@ import { ImageTooLarge } from '../errors.ts';
 import type { Format } from '../image-format.ts';
 import { countGifFrames } from './gif.ts';
 import { readJpegStructure, type JpegStructure } from './jpeg.ts';
-import { cleanPng } from './png.ts';
+import { cleanPng, type PngHeader } from './png.ts';
 import { readTiffLayout, type TiffLayout } from './tiff.ts';
 import { countWebpFrames } from './webp.ts';
 
@@ -19,6 +19,21 @@ export interface ImageStructure {
   bytes: Uint8Array;
   jpeg?: JpegStructure;
   tiffTile?: TiffLayout['tile'];
+  /**
+   * The image as its raw bytes declare it, in the terms of the header read (decode-budget.ts),
+   * where a well-formed JPEG frame header or PNG IHDR gives it: enough to estimate the decode
+   * before the header read. The header read stays the authority.
+   */
+  declared?: DeclaredImage;
+}
+
+/** Stored size, bands and sample format, as sharp's header read reports them. */
+export interface DeclaredImage {
+  width: number;
+  height: number;
+  channels: number;
+  depth: 'uchar' | 'ushort';
+  bitsPerSample: number;
 }
 
 /**
@@ -31,10 +46,14 @@ export function readStructure(format: Format, bytes: Uint8Array, limits: { maxFr
   // Counting one past a limit is enough to refuse.
   const stopAt = maxFrames + 1;
   switch (format) {
-    case 'jpeg':
-      return { bytes, jpeg: readJpegStructure(bytes, limits.maxJpegScans + 1) };
-    case 'png':
-      return { bytes: cleanPng(bytes).bytes };
+    case 'jpeg': {
+      const jpeg = readJpegStructure(bytes, limits.maxJpegScans + 1);
+      return { bytes, jpeg, declared: declaredJpeg(jpeg) };
+    }
+    case 'png': {
+      const png = cleanPng(bytes);
+      return { bytes: png.bytes, declared: png.header && declaredPng(png.header) };
+    }
     case 'gif':
       checkFrames('GIF', 'frames', countGifFrames(bytes, stopAt), maxFrames);
       return { bytes };
@@ -49,6 +68,23 @@ export function readStructure(format: Format, bytes: Uint8Array, limits: { maxFr
     default:
       return { bytes };
   }
+}
+
+/** An 8-bit frame whose scans the walk saw decodes to its components as bands (CMYK as 4). */
+function declaredJpeg(jpeg: JpegStructure): DeclaredImage | undefined {
+  const { width, height, precision, components, complete } = jpeg;
+  if (!complete || precision !== 8 || !width || !height || !components.length) return undefined;
+  return { width, height, channels: components.length, depth: 'uchar', bitsPerSample: 8 };
+}
+
+/** Bands by colour type (PNG §11.2.1): a palette decodes to RGB, and tRNS adds an alpha band. */
+const PNG_BANDS: Record<number, number> = { 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 };
+
+function declaredPng(ihdr: PngHeader): DeclaredImage | undefined {
+  const bands = PNG_BANDS[ihdr.colourType];
+  if (bands === undefined || !ihdr.width || !ihdr.height) return undefined;
+  const alpha = ihdr.transparency && bands !== 2 && bands !== 4 ? 1 : 0;
+  return { width: ihdr.width, height: ihdr.height, channels: bands + alpha, depth: ihdr.bitDepth === 16 ? 'ushort' : 'uchar', bitsPerSample: ihdr.bitDepth };
 }
 
 function checkFrames(format: string, what: 'frames' | 'pages', counted: number, limit: number): void {

@@ -14,6 +14,10 @@ export interface JpegStructure {
   scans: number;
   /** Sampling factors of each frame component, from the SOF segment. */
   components: { h: number; v: number }[];
+  /** The frame's size and sample precision, from the SOF segment (0 when none was seen). */
+  width: number;
+  height: number;
+  precision: number;
   /**
    * Whether the walk saw a frame header and a scan. When it did not (it ran off the end or
    * into a malformed segment first), the caller assumes the worst.
@@ -30,7 +34,7 @@ const SOS = 0xda;
  * 10 MB file of nothing but markers takes tens of milliseconds.
  */
 export function readJpegStructure(bytes: Uint8Array, stopAt = Infinity): JpegStructure {
-  const out: JpegStructure = { progressive: false, scans: 0, components: [], complete: false };
+  const out: JpegStructure = { progressive: false, scans: 0, components: [], width: 0, height: 0, precision: 0, complete: false };
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let sawFrame = false;
   let pos = 2; // after SOI
@@ -47,6 +51,9 @@ export function readJpegStructure(bytes: Uint8Array, stopAt = Infinity): JpegStr
     if (isSof && pos + 8 <= buf.length) {
       sawFrame = true;
       out.progressive = marker === 0xc2 || marker === 0xc6 || marker === 0xca || marker === 0xce;
+      out.precision = buf[pos + 2];
+      out.height = buf.readUInt16BE(pos + 3);
+      out.width = buf.readUInt16BE(pos + 5);
       const count = buf[pos + 7];
       out.components = [];
       for (let i = 0; i < count && pos + 8 + i * 3 + 2 <= buf.length; i++) {

@@ -21,6 +21,8 @@ const SIGNATURE = 8;
  * chunk is kept, so that libpng refuses the file as it should.
  */
 const KEPT = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND', 'tRNS', 'iCCP', 'sRGB', 'gAMA', 'cHRM', 'cICP', 'mDCv', 'cLLI', 'sBIT', 'bKGD', 'pHYs', 'eXIf'].map(fourcc));
+const IHDR = fourcc('IHDR');
+const TRNS = fourcc('tRNS');
 const ICCP = fourcc('iCCP');
 const EXIF = fourcc('eXIf');
 const IEND = fourcc('IEND');
@@ -30,10 +32,21 @@ export const MAX_PNG_PROFILE_BYTES = 1024 * 1024;
 /** The largest EXIF accepted: a JPEG's EXIF segment cannot exceed 64 KiB either. */
 export const MAX_PNG_EXIF_BYTES = 64 * 1024;
 
+/** The image header (IHDR) as declared, and whether a transparency chunk (tRNS) was kept. */
+export interface PngHeader {
+  width: number;
+  height: number;
+  bitDepth: number;
+  colourType: number;
+  transparency: boolean;
+}
+
 export interface CleanPng {
   bytes: Uint8Array;
   /** Chunks dropped. */
   dropped: number;
+  /** When the file starts with a well-formed IHDR. */
+  header?: PngHeader;
 }
 
 /**
@@ -47,6 +60,7 @@ export function cleanPng(bytes: Uint8Array): CleanPng {
   const kept = new Runs(bytes);
   let seenProfile = false;
   let seenExif = false;
+  let header: PngHeader | undefined;
   let pos = SIGNATURE;
   while (pos + 12 <= buf.length) {
     const length = buf.readUInt32BE(pos);
@@ -57,7 +71,11 @@ export function cleanPng(bytes: Uint8Array): CleanPng {
     // A second iCCP or eXIf is ignored by libpng; dropping it means each is checked once.
     const repeated = (type === ICCP && seenProfile) || (type === EXIF && seenExif);
     if ((KEPT.has(type) || critical) && !repeated) {
-      if (type === ICCP) {
+      if (type === IHDR && pos === SIGNATURE && length === 13) {
+        header = { width: buf.readUInt32BE(pos + 8), height: buf.readUInt32BE(pos + 12), bitDepth: buf[pos + 16], colourType: buf[pos + 17], transparency: false };
+      } else if (type === TRNS && header) {
+        header.transparency = true;
+      } else if (type === ICCP) {
         checkProfile(buf.subarray(pos + 8, pos + 8 + length));
         seenProfile = true;
       } else if (type === EXIF) {
@@ -69,10 +87,10 @@ export function cleanPng(bytes: Uint8Array): CleanPng {
       kept.skip();
     }
     pos = end;
-    if (type === IEND) return kept.result();
+    if (type === IEND) return { ...kept.result(), header };
   }
   kept.add(pos, buf.length); // the unparsed rest, if any
-  return kept.result();
+  return { ...kept.result(), header };
 }
 
 function fourcc(type: string): number {
