@@ -62,9 +62,7 @@ export interface PixelJob extends HeaderJob {
  * allowance; the decode runs only if the header's estimate passes `limits` and is within
  * `grantedBytes` (the place held in the gate), and its allowance comes from that estimate.
  */
-export interface DecodeJob extends HeaderJob {
-  side: number;
-  resize: ResizePolicy;
+export interface DecodeJob extends Omit<PixelJob, 'srgb'> {
   limits: DecodeLimits;
   jpeg?: ImageStructure['jpeg'];
   tiffTile?: ImageStructure['tiffTile'];
@@ -142,10 +140,9 @@ export async function decodeImage(bytes: Uint8Array, req: DecodeRequest, ctx: De
   const structure = readStructure(format, bytes, ctx.limits);
   const place = ctx.steps.decode && placeForOneStep(format, structure, ctx);
   if (!place) return decodeInspected(await inspectStructure(format, structure, req.signal, ctx), req, ctx);
-  const { maxPixels } = ctx.limits;
   const job: DecodeJob = {
     format,
-    maxPixels,
+    maxPixels: ctx.limits.maxPixels,
     timeoutSeconds: ctx.timeoutSeconds,
     estimatedBytes: headerBytes(structure.bytes),
     side: ctx.side,

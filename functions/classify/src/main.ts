@@ -1,7 +1,7 @@
 // Entry point: `node dist/classify/main.js` (or via tsx in development).
 import { exitCannotStart } from '../../../server-kit/exit.ts';
 import { loadConfig } from './config.ts';
-import { startDecoders } from './decoders.ts';
+import { startDecoders, stopUnclaimed } from './decoders.ts';
 import { startInference } from './inference.ts';
 import { expected, log } from './log.ts';
 import type { RunningService } from './server.ts';
@@ -34,7 +34,7 @@ async function main() {
     timer.unref();
     // Before it listens, nothing has been admitted: only the workers and decoders need stopping.
     if (service) await service.shutdown();
-    else await Promise.all([inference.then((m) => m.pool.close(), () => {}), decoders.then((d) => d.close?.(), () => {})]);
+    else await stopUnclaimed(inference, decoders);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -8,7 +8,7 @@ import { checkEventSource, createDeduper } from './events/handler.ts';
 import { handleCloudEvent } from './http/events.ts';
 import type { Logger } from '../../../server-kit/log.ts';
 import type { Config } from './config.ts';
-import { startDecoders, type Decoders } from './decoders.ts';
+import { startDecoders, stopUnclaimed, type Decoders } from './decoders.ts';
 import { startInference, type LoadedModel } from './inference.ts';
 import { createApp, type ServiceState } from './http/app.ts';
 import { log as defaultLog } from './log.ts';
@@ -72,7 +72,7 @@ export async function startService(
       await closed; // in-flight requests have been answered
       await ready.catch(() => {});
       await state.classifier?.close();
-      if (!state.classifier) await Promise.all([inference.then((m) => m.pool.close(), () => {}), decoders.then((d) => d.close?.(), () => {})]);
+      if (!state.classifier) await stopUnclaimed(inference, decoders);
     })());
 
   return { url, server, ready, shutdown };

@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_DECODE_LIMITS, memoryAllowance } from '../src/decode-budget.ts';
-import type { DecodeJob, HeaderJob, PixelJob } from '../src/decode-image.ts';
+import type { DecodeJob, HeaderJob, PixelJob, Running } from '../src/decode-image.ts';
 import { readJpegStructure } from '../src/headers/index.ts';
 import { ABORT_GRACE_MS, DecoderPool, type DecoderLoss, type DecoderPoolOptions } from '../src/decoder-pool.ts';
 import { ClientClosed, ClientError, DecodeTimeout, UnprocessableImage, WorkerUnavailable } from '../src/errors.ts';
-import { fixture } from '../../../test/support.ts';
+import { fixture, pollUntil } from '../../../test/support.ts';
 import { jpegScanBomb } from './bomb-images.ts';
 import { multiScanBaselineJpeg } from './header-bombs.ts';
 import { treeRss, withPeakRss } from './process-tree.ts';
@@ -34,14 +34,21 @@ async function start(opts: Partial<DecoderPoolOptions> = {}): Promise<DecoderPoo
   return pool;
 }
 
-/** Resolves once cond() holds, polling every 5 ms; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 20_000) {
-  for (const deadline = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 5))) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-  }
-}
+const until = (cond: () => boolean, what: string) => pollUntil(what, cond, { timeoutMs: 20_000, intervalMs: 5 });
 
 const settled = async (p: Promise<unknown>) => p.then((v) => v, (e: Error) => e);
+
+/** Aborts a running task's client: it is answered at once, and its process killed after the grace. */
+async function abortAndExpectKill(running: Running<unknown>, client: AbortController): Promise<void> {
+  const t0 = performance.now();
+  client.abort();
+  assert.instance(await settled(running.result), ClientClosed);
+  assert.ok(performance.now() - t0 < 200, 'answered at once');
+  await running.done;
+  const ms = performance.now() - t0;
+  assert.ok(ms >= ABORT_GRACE_MS - 10 && ms < ABORT_GRACE_MS + 3000, `process killed ${ms.toFixed(0)} ms after the client went`);
+  assert.equal(losses, ['client-gone']);
+}
 
 const work = suite('decoder processes');
 work.after.each(async () => {
@@ -112,14 +119,7 @@ work('a task whose client goes: dropped while queued; answered at once while run
   client.abort();
   assert.instance(await settled(queued.result), ClientClosed);
   await queued.done; // at once: it never ran
-  const t0 = performance.now();
-  first.abort();
-  assert.instance(await settled(slow.result), ClientClosed);
-  assert.ok(performance.now() - t0 < 200, 'answered at once');
-  await slow.done;
-  const ms = performance.now() - t0;
-  assert.ok(ms >= ABORT_GRACE_MS - 10 && ms < ABORT_GRACE_MS + 3000, `process killed ${ms.toFixed(0)} ms after the client went`);
-  assert.equal(losses, ['client-gone']);
+  await abortAndExpectKill(slow, first);
 });
 work('a short task whose client goes is finished, not killed: a process costs more to start', async () => {
   const p = await start({ entry: FAULT });
@@ -224,14 +224,7 @@ work('a one-step task whose client goes is answered at once and its process kill
   const client = new AbortController();
   const running = p.decode(bomb, job, client.signal);
   await new Promise((r) => setTimeout(r, 300)); // decoding by now
-  const t0 = performance.now();
-  client.abort();
-  assert.instance(await settled(running.result), ClientClosed);
-  assert.ok(performance.now() - t0 < 200, 'answered at once');
-  await running.done;
-  const ms = performance.now() - t0;
-  assert.ok(ms >= ABORT_GRACE_MS - 10 && ms < ABORT_GRACE_MS + 3000, `process killed ${ms.toFixed(0)} ms after the client went`);
-  assert.equal(losses, ['client-gone']);
+  await abortAndExpectKill(running, client);
 });
 work('close() lets a running task end, refuses queued ones and stops every process', async () => {
   const p = await start({ entry: FAULT });

@@ -77,7 +77,5 @@ function readText(view: DataView, offset: number, length: number): string | unde
 }
 
 function latin1(bytes: Uint8Array, start: number, length: number): string {
-  let s = '';
-  for (let i = start; i < start + length && i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-  return s;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1', start, start + length);
 }
