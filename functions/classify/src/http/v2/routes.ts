@@ -21,8 +21,8 @@ export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_config
 export interface V2Deps {
   config: Readonly<Config>;
   models: readonly V2Model[];
-  /** The core once it is ready; throws NotReady before. */
-  ready(): Classifier;
+  /** The core once a worker is ready to infer; throws NotReady before. */
+  serving(): Classifier;
   /** Admission as /classify has it (route.ts): a place, the client's share, the body policy. */
   withAdmission: Admit;
   runtime(classifier: Classifier): V2Runtime;
@@ -85,7 +85,7 @@ export function createV2Routes(deps: V2Deps): (pathname: string) => Route | unde
   /** 200 once a worker is ready; 503 with the reason (and Retry-After) before. */
   const readiness = (res: ServerResponse, body: Record<string, unknown>): number => {
     try {
-      if (!deps.ready().workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
+      deps.serving();
     } catch (err) {
       if (!(err instanceof NotReady)) throw err;
       writeJson(res, 503, { ...body, ready: false, error: err.message }, { 'retry-after': String(err.retryAfterSeconds), 'cache-control': 'no-store' });
