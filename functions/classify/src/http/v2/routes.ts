@@ -5,9 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pkg from '../../../../../package.json' with { type: 'json' };
 import { writeJson } from '../../../../../server-kit/json.ts';
+import { INTERNAL_PROBLEM } from '../../../../../server-kit/problem.ts';
 import type { Classifier } from '../../classifier.ts';
 import type { Config } from '../../config.ts';
-import { ClientError, InvalidInput, NotFound, NotReady, UnknownModel, type ErrorCode } from '../../errors.ts';
+import { ClientError, InvalidInput, NotReady, UnknownModel, type ErrorCode } from '../../errors.ts';
 import { topK } from '../../labels.ts';
 import type { Admit, Handler, Route } from '../route.ts';
 import { readRaw, type BodyGuard } from '../body.ts';
@@ -50,7 +51,7 @@ export function sendV2Error(res: ServerResponse, err: unknown): number {
     res.destroy();
     return status;
   }
-  const error = known ? err.message : 'The server failed to process the request.';
+  const error = known ? err.message : INTERNAL_PROBLEM.detail;
   writeJson(res, status, { error }, { ...(known ? headersOf(err) : {}), 'cache-control': 'no-store' });
   return status;
 }
