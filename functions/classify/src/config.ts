@@ -5,7 +5,7 @@
 import type { BlockList } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_MODEL } from '../../../contracts/models.ts';
+import { DEFAULT_MODEL, isModelName } from '../../../contracts/models.ts';
 import { readTrustedProxies } from '../../../server-kit/client-address.ts';
 import { envReader, type Env, type EnvReader } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
@@ -112,8 +112,7 @@ function readModels(read: EnvReader, engine: EngineName): Pick<Config, 'model' |
   const listed = read.raw('KLASSIFY_MODELS')?.split(',').map((m) => m.trim());
   let models: ModelName[] = runnable;
   if (listed) {
-    const valid = listed.every((m) => (MODEL_NAMES as readonly string[]).includes(m)) && new Set(listed).size === listed.length;
-    if (valid) models = listed as ModelName[];
+    if (listed.every(isModelName) && new Set(listed).size === listed.length) models = listed;
     else read.invalid('KLASSIFY_MODELS', `a comma-separated list of distinct model names from ${MODEL_NAMES.join(', ')} (default: all that KLASSIFY_ENGINE runs)`);
   }
   const model = read.oneOf('KLASSIFY_MODEL', MODEL_NAMES, models.includes(DEFAULT_MODEL) ? DEFAULT_MODEL : models[0]);

@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import { pngBomb } from './bomb-images.ts';
+import { bytesTensor } from './v2-wire.ts';
 import { prepareModel } from '../src/model/prepare.ts';
 import { InferencePool } from '../src/pool.ts';
 import { startService, type RunningService } from '../src/server.ts';
@@ -574,7 +575,6 @@ function v2Binary(header: object, tail: Buffer, headerLength?: string) {
 }
 const pixelsIn = (shape: unknown, data: unknown, datatype = 'UINT8') => ({ inputs: [{ name: 'pixels', datatype, shape, data }] });
 const imageIn = (shape: unknown, data: unknown, datatype = 'BYTES') => ({ inputs: [{ name: 'image', datatype, shape, data }] });
-const lengthPrefixed = (...parts: Buffer[]) => Buffer.concat(parts.flatMap((p) => [Buffer.from(new Uint32Array([p.length]).buffer), p]));
 
 type V2Case = [string, string | Buffer | object, Record<string, string>, number, RegExp];
 
@@ -621,14 +621,14 @@ async function v2Cases(): Promise<V2Case[]> {
     ['binary_data_output that is not a boolean', { ...imageIn([1], [b64]), parameters: { binary_data_output: 'yes' } }, {}, 400, /must be true or false/],
     ['an id that is not a string', { ...imageIn([1], [b64]), id: 42 }, {}, 400, /"id" must be a string/],
     ['both data and binary_data_size', { inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [b64], parameters: { binary_data_size: 4 } }] }, {}, 400, /both "data" and "binary_data_size"/],
-    ['a header length that is not a number', ...binary(bytesHeader(4), lengthPrefixed(Buffer.alloc(0)), 'abc'), 400, /must be a byte count/],
-    ['a header length of 0 (raw binary)', ...binary(bytesHeader(4), lengthPrefixed(Buffer.alloc(0)), '0'), 400, /has two \(image, pixels\)/],
+    ['a header length that is not a number', ...binary(bytesHeader(4), bytesTensor([Buffer.alloc(0)]), 'abc'), 400, /must be a byte count/],
+    ['a header length of 0 (raw binary)', ...binary(bytesHeader(4), bytesTensor([Buffer.alloc(0)]), '0'), 400, /has two \(image, pixels\)/],
     ['a header length past the end of the body', ...binary(bytesHeader(4), Buffer.alloc(4), '100000'), 400, /past the end of the \d+-byte body/],
-    ['a binary_data_size past the end of the body', ...binary(bytesHeader(1000), lengthPrefixed(png.subarray(0, 10))), 400, /"binary_data_size" is 1000, but 14 bytes follow/],
+    ['a binary_data_size past the end of the body', ...binary(bytesHeader(1000), bytesTensor([png.subarray(0, 10)])), 400, /"binary_data_size" is 1000, but 14 bytes follow/],
     ['bytes after the JSON with no binary input', ...binary(imageIn([1], [b64]), Buffer.alloc(8)), 400, /8 bytes follow the JSON/],
     ['an element length past the end', ...binary(bytesHeader(8), Buffer.from([0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4])), 400, /declares 2147483647 bytes, past the end/],
     ['an element length cut short', ...binary(bytesHeader(2), Buffer.from([1, 0])), 400, /has no 4-byte length/],
-    ['bytes after the last element', ...binary(bytesHeader(png.length + 7), Buffer.concat([lengthPrefixed(png), Buffer.alloc(3)])), 400, /3 bytes follow the last of its 1 elements/],
+    ['bytes after the last element', ...binary(bytesHeader(png.length + 7), Buffer.concat([bytesTensor([png]), Buffer.alloc(3)])), 400, /3 bytes follow the last of its 1 elements/],
     ['binary pixels of the wrong size', ...binary({ inputs: [{ name: 'pixels', datatype: 'UINT8', shape: [1, 224, 224, 3], parameters: { binary_data_size: 1000 } }] }, Buffer.alloc(1000)), 400, /is 150528 bytes; "binary_data_size" is 1000/],
     ['brackets nested a million deep', '['.repeat(1_000_000), {}, 400, /deeper than 12 levels/],
     ['600,000 empty arrays', `[${'[],'.repeat(600_000)}[]]`, {}, 400, /more than 100867 arrays and objects/],
@@ -675,8 +675,7 @@ v2('a full queue refuses V2 as it refuses /classify: 503 {"error"} with Retry-Af
   const holders = Array.from({ length: 4 }, () =>
     rawRequest(requestHead(V2_INFER, { 'content-type': 'application/json', 'content-length': 1000 }), ['{"inputs": ['], { maxMs: 3000 }),
   );
-  const deadline = performance.now() + 5_000;
-  while ((await inFlight()) < 4 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await inFlightWhen('four uploads to be admitted', (n) => n >= 4);
   assert.is(await inFlight(), 4, 'four uploads hold the four places');
   const refused = await fetch(svc.url + V2_INFER, bounded({ method: 'POST', body: '{}' }));
   assert.is(refused.status, 503);

@@ -6,6 +6,7 @@ import { CloudEvent, ValidationError } from 'cloudevents';
 import { SUBMITTED } from '../../../../contracts/events.ts';
 import { MODEL_EXTENSION } from '../../../../contracts/models.ts';
 import { ClientError, InvalidInput } from '../errors.ts';
+import { QUOTE, stringEnd } from '../json-scan.ts';
 
 export const EVENT_LIMITS = {
   /** Longest attribute value, in bytes: ids, sources and subjects are short identifiers. */
@@ -160,9 +161,6 @@ export function parseStructured(body: Buffer): SubmittedEvent {
   return { attributes: validated, data: Buffer.from(base64, 'base64') };
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
 /**
  * Counts the places where JSON.parse would create a value (`{`, `[` and `,` outside
  * strings), stopping past `limit`, without building anything. Strings are skipped with
@@ -173,21 +171,10 @@ function jsonValues(text: Buffer, limit: number): number {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === QUOTE) {
-      i = closingQuote(text, i);
+      i = stringEnd(text, i);
     } else if ((c === 0x2c || c === 0x7b || c === 0x5b) && ++count > limit) {
       break;
     }
   }
   return count;
-}
-
-function closingQuote(text: Buffer, open: number): number {
-  let i = open;
-  for (;;) {
-    i = text.indexOf(QUOTE, i + 1);
-    if (i < 0) return text.length;
-    let escapes = 0;
-    for (let j = i - 1; text[j] === BACKSLASH; j--) escapes++;
-    if (escapes % 2 === 0) return i;
-  }
 }

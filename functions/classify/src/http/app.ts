@@ -63,6 +63,13 @@ export function createApp(deps: AppDeps): RequestListener {
     return state.classifier;
   };
 
+  /** The core with a worker ready to infer: what both readiness probes (here and /v2) report. */
+  const serving = (): Classifier => {
+    const classifier = ready();
+    if (!classifier.workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
+    return classifier;
+  };
+
   /**
    * Admission first, so a refused request costs no body buffering. Every route that reads
    * a body goes through here, so each counts against its client's share (admission.ts), and
@@ -105,8 +112,7 @@ export function createApp(deps: AppDeps): RequestListener {
     '/health/liveness': { GET: (_req, res) => (sendJson(res, 200, { status: 'alive' }), 200) },
     '/health/readiness': {
       GET: (_req, res) => {
-        const classifier = ready();
-        if (!classifier.workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
+        const classifier = serving();
         sendJson(res, 200, { status: 'ready', engine: config.engine, provider: classifier.provider, workers: classifier.workers, models: config.models });
         return 200;
       },
@@ -130,7 +136,7 @@ export function createApp(deps: AppDeps): RequestListener {
   const v2 = createV2Routes({
     config,
     models: servedModels(config),
-    ready,
+    serving,
     withAdmission,
     runtime: (classifier) => classifierRuntime(classifier, config.resize),
   });

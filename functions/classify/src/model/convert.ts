@@ -201,5 +201,3 @@ class KerasGraph extends GraphBuilder {
     return { tensor, shape: { c: conv.dims[0], h: outH, w: outW, rank: 4 } };
   }
 }
-
-export { samePadding };

@@ -5,6 +5,7 @@
 // little-endian, row-major; a BYTES element is a 4-byte little-endian length, then its bytes.
 import zlib from 'node:zlib';
 import { InvalidInput, PayloadTooLarge } from '../../errors.ts';
+import { QUOTE, stringEnd } from '../../json-scan.ts';
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -65,9 +66,6 @@ export interface JsonBounds {
   maxSeparators: number;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
 /**
  * JSON.parse is quick on honest text, but hostile text costs main-thread time and heap out
  * of proportion to its bytes: 10 MiB of `[[],[],…]` took 0.7 s and 150 MB of heap, 5 M
@@ -95,18 +93,6 @@ export function parseJson(text: Buffer, bounds: JsonBounds): unknown {
     return JSON.parse(text.toString('utf8'));
   } catch (err) {
     throw new InvalidInput(`The inference request is not valid JSON: ${(err as Error).message}.`);
-  }
-}
-
-/** The index of the quote that closes the string opened at `open` (or the end). */
-function stringEnd(text: Buffer, open: number): number {
-  let at = open;
-  for (;;) {
-    at = text.indexOf(QUOTE, at + 1);
-    if (at < 0) return text.length;
-    let slashes = 0;
-    while (text[at - 1 - slashes] === BACKSLASH) slashes++;
-    if (slashes % 2 === 0) return at;
   }
 }
 

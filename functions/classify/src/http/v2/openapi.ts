@@ -2,7 +2,7 @@
 // open_inference_rest.yaml names them, schemas narrowed to what this server takes and gives.
 import type { Config } from '../../config.ts';
 import { HEADER_LENGTH } from './codec.ts';
-import { IMAGE_INPUT, PIXELS_INPUT, PROBABILITIES_OUTPUT } from './model.ts';
+import { IMAGE_INPUT, MODEL_VERSION, PIXELS_INPUT, PROBABILITIES_OUTPUT } from './model.ts';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -16,7 +16,7 @@ const modelPath = (suffix: string) => `/v2/models/{model}${suffix}`;
 const versionPath = (suffix: string) => `/v2/models/{model}/versions/{version}${suffix}`;
 const pathParams = (versioned: boolean) => [
   { name: 'model', in: 'path', required: true, schema: { type: 'string' }, description: 'A model name, as /classify answers with.' },
-  ...(versioned ? [{ name: 'version', in: 'path', required: true, schema: { type: 'string', enum: ['1'] } }] : []),
+  ...(versioned ? [{ name: 'version', in: 'path', required: true, schema: { type: 'string', enum: [MODEL_VERSION] } }] : []),
 ];
 
 export const V2_SCHEMAS = {

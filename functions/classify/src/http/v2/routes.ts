@@ -5,9 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pkg from '../../../../../package.json' with { type: 'json' };
 import { writeJson } from '../../../../../server-kit/json.ts';
+import { INTERNAL_PROBLEM } from '../../../../../server-kit/problem.ts';
 import type { Classifier } from '../../classifier.ts';
 import type { Config } from '../../config.ts';
-import { ClientError, InvalidInput, NotFound, NotReady, UnknownModel, type ErrorCode } from '../../errors.ts';
+import { ClientError, InvalidInput, NotReady, UnknownModel, type ErrorCode } from '../../errors.ts';
 import { topK } from '../../labels.ts';
 import type { Admit, Handler, Route } from '../route.ts';
 import { readRaw, type BodyGuard } from '../body.ts';
@@ -21,8 +22,8 @@ export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_config
 export interface V2Deps {
   config: Readonly<Config>;
   models: readonly V2Model[];
-  /** The core once it is ready; throws NotReady before. */
-  ready(): Classifier;
+  /** The core once a worker is ready to infer; throws NotReady before. */
+  serving(): Classifier;
   /** Admission as /classify has it (route.ts): a place, the client's share, the body policy. */
   withAdmission: Admit;
   runtime(classifier: Classifier): V2Runtime;
@@ -50,7 +51,7 @@ export function sendV2Error(res: ServerResponse, err: unknown): number {
     res.destroy();
     return status;
   }
-  const error = known ? err.message : 'The server failed to process the request.';
+  const error = known ? err.message : INTERNAL_PROBLEM.detail;
   writeJson(res, status, { error }, { ...(known ? headersOf(err) : {}), 'cache-control': 'no-store' });
   return status;
 }
@@ -85,7 +86,7 @@ export function createV2Routes(deps: V2Deps): (pathname: string) => Route | unde
   /** 200 once a worker is ready; 503 with the reason (and Retry-After) before. */
   const readiness = (res: ServerResponse, body: Record<string, unknown>): number => {
     try {
-      if (!deps.ready().workers.ready) throw new NotReady('No inference worker is ready; a replacement is starting.');
+      deps.serving();
     } catch (err) {
       if (!(err instanceof NotReady)) throw err;
       writeJson(res, 503, { ...body, ready: false, error: err.message }, { 'retry-after': String(err.retryAfterSeconds), 'cache-control': 'no-store' });
