@@ -92,8 +92,8 @@ export async function start(root: string, argv: string[]): Promise<void> {
     token,
     host,
     port: relayService.port,
-    // Its URL with its per-run token, readable only by this user: `npm run emit` reads it.
-    // Where `npm run emit` finds this relay; KLASSIFY_RELAY_FILE moves it (tests do).
+    // Where `npm run emit` finds this relay (and its token, for this user only);
+    // KLASSIFY_RELAY_FILE moves it (tests do).
     infoFile: process.env.KLASSIFY_RELAY_FILE || relayInfoFile(root),
     log: (line) => say(`[relay] ${line}`),
   });
