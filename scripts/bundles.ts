@@ -18,9 +18,9 @@ const CONFIG_INPUTS = ['scripts/bundles.ts', 'scripts/fresh.mjs', 'package-lock.
 // bundled loader finds by package name, and onnxruntime-node), and the packages that only
 // the tfjs engine or the model converter load.
 // esbuild: only decoder-source.ts imports it, and only when running from the sources.
-export const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'flatbuffers', 'esbuild'];
+const CLASSIFY_EXTERNAL = ['@img/sharp-*', 'onnxruntime-node', '@tensorflow/*', 'onnx-proto', 'protobufjs', 'flatbuffers', 'esbuild'];
 
-export function classifyOptions(root: string, logLevel: LogLevel = 'warning'): BuildOptions {
+function classifyOptions(root: string, logLevel: LogLevel = 'warning'): BuildOptions {
   return {
     absWorkingDir: root,
     // The server, its inference worker and its decoder process (forked, loads only sharp).
@@ -49,7 +49,7 @@ export interface Bundle {
   build(root: string, logLevel?: LogLevel): Promise<void>;
 }
 
-export const CLASSIFY: Bundle = {
+const CLASSIFY: Bundle = {
   name: 'classify',
   outputs: ['dist/classify/main.js', 'dist/classify/worker.js', 'dist/classify/decoder-process.js'],
   async build(root, logLevel) {
@@ -60,7 +60,7 @@ export const CLASSIFY: Bundle = {
   },
 };
 
-export const UI: Bundle = {
+const UI: Bundle = {
   name: 'ui',
   outputs: ['dist/ui/server.js', 'dist/ui/public/index.html'],
   async build(root, logLevel) {

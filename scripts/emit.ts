@@ -122,8 +122,11 @@ function brokerTarget(text: string): Target {
   throw new Stop(`emit: --broker needs an http(s) URL, such as http://localhost:8081/klassify/default; got ${JSON.stringify(text)}`, 2);
 }
 
+/** The target's URL without the relay's token: what emit prints may end up in a log. */
+const shownUrl = (target: Target) => target.url.replace(/\/[\w-]{32,}(\?.*)?$/, '/…');
+
 function where(target: Target): string {
-  return { relay: 'the local relay', function: 'the classify function', broker: 'the broker' }[target.kind] + ` at ${target.url.replace(/\/[\w-]{32,}(\?.*)?$/, '/…')}`;
+  return { relay: 'the local relay', function: 'the classify function', broker: 'the broker' }[target.kind] + ` at ${shownUrl(target)}`;
 }
 
 function hint(target: Target): string {
@@ -153,7 +156,7 @@ async function send(event: CloudEvent<Buffer>, target: Target, structured: boole
     return (await emitterFor(transport, { mode: structured ? Mode.STRUCTURED : Mode.BINARY })(event)) as Reply;
   } catch (error) {
     const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
-    if (cause?.code === 'ECONNREFUSED') throw new Stop(`emit: nothing listens at ${target.url.replace(/\/[\w-]{32,}(\?.*)?$/, '/…')}. ${hint(target)}`);
+    if (cause?.code === 'ECONNREFUSED') throw new Stop(`emit: nothing listens at ${shownUrl(target)}. ${hint(target)}`);
     if ((error as Error).name === 'TimeoutError') throw new Stop(`emit: no answer from ${where(target)} within ${SEND_TIMEOUT_MS / 1000} s. ${hint(target)}`);
     throw new Stop(`emit: could not send to ${where(target)}: ${cause?.code ?? cause?.message ?? (error as Error).message}. ${hint(target)}`);
   }

@@ -21,6 +21,7 @@ import { BodyError, consumeBody } from '../server-kit/body.ts';
 import { stageClose } from '../server-kit/linger.ts';
 import { writeProblem } from '../server-kit/problem.ts';
 import { newToken, tokenMatches } from '../server-kit/token.ts';
+import { loopbackFor, urlHost } from './start-checks.ts';
 
 export interface RelayOptions {
   /** The function's base URL; events go to its `/`. */
@@ -356,9 +357,7 @@ export function createRelay(options: RelayOptions): Relay {
           server.off('error', reject);
           const address = server.address() as AddressInfo;
           // Bound to every interface, it is reached on loopback.
-          const reach = { '0.0.0.0': '127.0.0.1', '::': '::1' }[address.address] ?? address.address;
-          const host = address.family === 'IPv6' ? `[${reach}]` : reach;
-          url = `http://${host}:${address.port}/${ingressToken}`;
+          url = `http://${urlHost(loopbackFor(address.address))}:${address.port}/${ingressToken}`;
           if (infoFile) {
             mkdirSync(path.dirname(infoFile), { recursive: true });
             // Written only for this user: the token is what keeps other local processes out.

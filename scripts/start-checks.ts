@@ -20,7 +20,7 @@ export interface StartSettings {
   relay: Service;
 }
 
-export const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_HOST = '127.0.0.1';
 
 /** Reads the settings; an invalid value is reported, never thrown. */
 export function readSettings(env: Env): { settings: StartSettings; problems: string[] } {

@@ -13,10 +13,10 @@
 // by a signal it does not pass on); it exits once they have.
 // `npm start -- --exit-when-ready` prints the start-up time and stops (to measure it).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { EXIT_CANNOT_START } from '../server-kit/exit.ts';
+import { newToken } from '../server-kit/token.ts';
 import { staleBundles } from './bundles.ts';
 import { createRelay, relayInfoFile } from './relay.ts';
 import { loopbackFor, portProblems, readSettings, urlHost, type Service } from './start-checks.ts';
@@ -81,7 +81,7 @@ export async function start(root: string, argv: string[]): Promise<void> {
   }
 
   // A fresh secret per run: only this relay can write to this UI's feed.
-  const token = randomBytes(24).toString('base64url');
+  const token = newToken();
   const children: Child[] = [];
   let stopping = false;
   let exitCode = 0;
@@ -92,8 +92,8 @@ export async function start(root: string, argv: string[]): Promise<void> {
     token,
     host,
     port: relayService.port,
-    // Its URL with its per-run token, readable only by this user: `npm run emit` reads it.
-    // Where `npm run emit` finds this relay; KLASSIFY_RELAY_FILE moves it (tests do).
+    // Where `npm run emit` finds this relay (and its token, for this user only);
+    // KLASSIFY_RELAY_FILE moves it (tests do).
     infoFile: process.env.KLASSIFY_RELAY_FILE || relayInfoFile(root),
     log: (line) => say(`[relay] ${line}`),
   });

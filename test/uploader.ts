@@ -47,7 +47,7 @@ export interface Uploads {
   count: number;
   /** All at once instead of one after another. */
   parallel?: boolean;
-  /** Added to each request's head (content-type stays image/png unless replaced here). */
+  /** Added to each request's head, after content-type: image/png (a content-type here would be a second one). */
   headers?: Record<string, string>;
 }
 

@@ -14,17 +14,9 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { CLASSIFIED, REJECTED } from '../../contracts/events.ts';
 import { emit } from '../emit.ts';
 import { createRelay, type Relay } from '../relay.ts';
+import { freePort } from '../../ui/test/support.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
-
-/** A loopback port nothing listens on (fetch refuses well-known ports such as 1). */
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Run {
   code: number;
@@ -177,7 +169,8 @@ outcomes('no relay, or a relay that has gone: what to start', async (ctx) => {
   assert.is(none.code, 1);
   assert.match(none.err[0], /no local relay is running .*Start one with `npm start`, or send with --direct/);
   const stale = path.join(ctx.dir, 'stale.json');
-  const port = await closedPort();
+  // A port nothing listens on: fetch refuses well-known ones such as 1.
+  const port = await freePort();
   await writeFile(stale, JSON.stringify({ url: `http://127.0.0.1:${port}/0123456789abcdef0123456789abcdef`, ui: 'http://127.0.0.1:1' }));
   const gone = await run([ctx.image], { KLASSIFY_RELAY_FILE: stale });
   assert.is(gone.code, 1);
@@ -195,7 +188,7 @@ outcomes('--direct: the function\'s reply, or its problem; --broker: accepted or
   const broker = await run([ctx.image, '--broker', `http://127.0.0.1:${ctx.fnPort}/klassify/default`]);
   assert.is(broker.code, 0);
   assert.match(broker.out[0], /^accepted by the broker at http:\/\/127\.0\.0\.1:\d+\/klassify\/default \(202\): the classify Trigger delivers it/);
-  const port = await closedPort();
+  const port = await freePort();
   const nobody = await run([ctx.image, '--direct'], { PORT: String(port) });
   assert.is(nobody.err.at(-1), `emit: nothing listens at http://127.0.0.1:${port}/. Start it with \`npm start\` (or set PORT to where it listens).`);
 });
