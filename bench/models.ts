@@ -78,7 +78,7 @@ async function engineMs(quick: boolean): Promise<Record<string, number>> {
 interface HttpSample {
   c: number;
   rps: number;
-  /** CPU time of the server process (all threads) per answered request, ms. */
+  /** CPU time of the server and its decoder processes (all threads) per answered request, ms. */
   cpuMs: number;
   p50: number;
   p99: number;

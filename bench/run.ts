@@ -333,7 +333,6 @@ const HTTP_ENV: Record<string, string> = Object.fromEntries(
 
 type Stages = Record<'decode' | 'queue' | 'handoff' | 'inference' | 'total', number>;
 
-
 /**
  * klassify over HTTP (fp32 and int8 model) against the straightforward pipeline it wraps, in one process: sharp
  * decode + ONNX Runtime fp32 in 2 worker threads, no HTTP. 512×512 JPEG; both sides stay
