@@ -36,7 +36,7 @@ import { MODEL_NAMES } from '../contracts/models.ts';
 import { jpegScanBomb } from '../functions/classify/test/bomb-images.ts';
 import { processTree, treeCpuMs, treeMemory } from '../functions/classify/test/process-tree.ts';
 import { fixture, ROOT } from '../test/support.ts';
-import { cli } from './cli.ts';
+import { cli, progress } from './cli.ts';
 import { hasHey, hey, sampler, startServer, startupMarks, type Server } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
 import { loadAverage, median, percentile, round } from './stats.ts';
@@ -57,7 +57,6 @@ const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
 const SETUP = args.setup === 'server' ? 'server' : 'pod';
 const MB = 1e6;
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** A configuration: a decoder count, on this build or on the baseline's (`baseline:N`). */
 interface Config {

@@ -26,10 +26,10 @@ import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { baseEnv, freePort, hey, processCpuMs, rssMb, sampler, startServer } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
+import { progress } from './cli.ts';
 import { loadAverage, median, round } from './stats.ts';
 
 const [V1, V2] = MODEL_NAMES;
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 interface Setup {
   name: string;

@@ -28,7 +28,7 @@ import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
 import { baseEnv, hasHey, hey, meanBatch, processCpuMs, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
 import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
-import { cli } from './cli.ts';
+import { cli, progress } from './cli.ts';
 
 const { values: args } = cli(
   {
@@ -49,8 +49,6 @@ const REPEATS = QUICK ? 1 : 3;
 const LEVELS = [1, 2, 4, 8];
 const results: Record<string, unknown> = {};
 const enabled = (section: string) => !ONLY || ONLY.includes(section);
-/** Progress on stderr, so stdout stays a clean markdown report. */
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 function table(title: string, header: string[], rows: Array<Array<string | number>>): void {
   console.log(`\n### ${title}\n`);

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { ROOT } from '../test/support.ts';
 import { hey, startServer, type HeyRequest } from './http.ts';
 import { loadImagePath } from './load-image.ts';
+import { progress } from './cli.ts';
 import { closedLoop, loadAverage, median, percentile, round } from './stats.ts';
 
 const MODEL = 'mobilenet_v1_0.75_224';
 const INFER = `/v2/models/${MODEL}/infer`;
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** A V2 binary body: the JSON header, then N copies of the image as BYTES elements. */
 function binaryBody(image: Buffer, n: number): { body: Buffer; headerLength: number } {
