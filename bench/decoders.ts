@@ -39,7 +39,7 @@ import { fixture, ROOT } from '../test/support.ts';
 import { cli, progress } from './cli.ts';
 import { hasHey, hey, sampler, startServer, startupMarks, type Server } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
-import { loadAverage, median, percentile, round } from './stats.ts';
+import { loadAverage, median, percentile, rotated, round } from './stats.ts';
 
 const { values: args } = cli(
   {
@@ -198,8 +198,7 @@ async function main() {
   const samples = new Map<Config, Sample[]>(CONFIGS.map((c) => [c, []]));
   const loads: string[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order = CONFIGS.map((_, i) => CONFIGS[(i + r) % CONFIGS.length]);
-    for (const config of order) {
+    for (const config of rotated(CONFIGS, r)) {
       progress(`round ${r + 1}: KLASSIFY_DECODERS=${config.label}`);
       samples.get(config)!.push(await measure(config, files, { png, smallJpeg, square, jpeg, slow }, cpu));
     }

@@ -27,7 +27,7 @@ import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
 import { baseEnv, hasHey, hey, meanBatch, processCpuMs, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
-import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
+import { closedLoop, loadAverage, median, percentile, rotated, round, timeRuns } from './stats.ts';
 import { cli, progress } from './cli.ts';
 
 const { values: args } = cli(
@@ -272,7 +272,7 @@ async function sideBySide() {
     for (let r = 0; r < REPEATS; r++) {
       for (const c of LEVELS) {
         const group = { c } as { c: number; load: string } & Record<Side, LevelResult>;
-        const order = SIDES.map((_, i) => SIDES[(i + turn) % SIDES.length]);
+        const order = rotated(SIDES, turn);
         turn++;
         for (const side of order) {
           progress(`side-by-side round ${r + 1}/${REPEATS}: ${side}, ${c} client(s)`);
@@ -405,7 +405,7 @@ async function throughput() {
     for (let r = 0; r < REPEATS; r++) {
       for (const c of levels) {
         const group = { c } as { c: number; load: string } & Record<Side, Sample>;
-        const order = SIDES.map((_, i) => SIDES[(i + turn) % SIDES.length]);
+        const order = rotated(SIDES, turn);
         turn++;
         for (const side of order) {
           progress(`throughput round ${r + 1}/${REPEATS}: ${side}, ${c} client(s)`);
