@@ -36,10 +36,10 @@ import { MODEL_NAMES } from '../contracts/models.ts';
 import { jpegScanBomb } from '../functions/classify/test/bomb-images.ts';
 import { processTree, treeCpuMs, treeMemory } from '../functions/classify/test/process-tree.ts';
 import { fixture, ROOT } from '../test/support.ts';
-import { cli } from './cli.ts';
+import { cli, progress } from './cli.ts';
 import { hasHey, hey, sampler, startServer, startupMarks, type Server } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
-import { loadAverage, median, percentile, round } from './stats.ts';
+import { loadAverage, median, percentile, rotated, round } from './stats.ts';
 
 const { values: args } = cli(
   {
@@ -57,7 +57,6 @@ const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
 const SETUP = args.setup === 'server' ? 'server' : 'pod';
 const MB = 1e6;
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** A configuration: a decoder count, on this build or on the baseline's (`baseline:N`). */
 interface Config {
@@ -199,8 +198,7 @@ async function main() {
   const samples = new Map<Config, Sample[]>(CONFIGS.map((c) => [c, []]));
   const loads: string[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order = CONFIGS.map((_, i) => CONFIGS[(i + r) % CONFIGS.length]);
-    for (const config of order) {
+    for (const config of rotated(CONFIGS, r)) {
       progress(`round ${r + 1}: KLASSIFY_DECODERS=${config.label}`);
       samples.get(config)!.push(await measure(config, files, { png, smallJpeg, square, jpeg, slow }, cpu));
     }

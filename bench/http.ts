@@ -153,7 +153,6 @@ export function meanBatch(before: MetricSamples, after: MetricSamples): number {
   return count > 0 ? sum / count : NaN;
 }
 
-/** CPU time a process has used so far (all its threads), in ms, from /proc. */
 /**
  * CPU ms the server has used, its decoder processes included: decoding runs there, so the
  * server's own counters would leave out most of what a photo costs.
@@ -162,7 +161,6 @@ export function processCpuMs(pid: number): number {
   return treeCpuMs(pid);
 }
 
-/** VmRSS of a process in MB: the main thread and its worker threads together. */
 /**
  * Memory of the server with its decoder processes, in MB: the sum of their PSS, which
  * counts a page the processes share (the node binary, libvips) once, as a pod's memory

@@ -23,9 +23,7 @@ import { ROOT } from '../test/support.ts';
 import { decodePhotos } from './calibrate.ts';
 import { photoSet, readManifest } from './photos.ts';
 import { loadAverage, median, round } from './stats.ts';
-import { cli } from './cli.ts';
-
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+import { cli, progress } from './cli.ts';
 
 interface Candidate {
   name: string;

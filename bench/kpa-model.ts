@@ -35,7 +35,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { classifySizing, readManifest, CLASSIFY_MANIFEST } from '../knative/sizing.ts';
+import { classifySizing, goDurationSeconds, readManifest, CLASSIFY_MANIFEST } from '../knative/sizing.ts';
 import { cli } from './cli.ts';
 import { lineChart } from './svg-chart.ts';
 
@@ -256,11 +256,11 @@ export function simulate(podRps: number, s: KpaSettings, load: Load, dt = 0.1, i
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-/** Go durations as Knative's annotations use them ("60s", "5m", "1m30s"). */
+/** A Go duration from an annotation, in seconds; one that cannot be read stops the model. */
 function seconds(v: string): number {
-  const m = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
-  if (!m || v === '') throw new Error(`cannot read the duration "${v}"`);
-  return Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0);
+  const s = goDurationSeconds(v);
+  if (s === undefined) throw new Error(`cannot read the duration "${v}"`);
+  return s;
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { RunPrediction } from './kpa-model.ts';
 import type { PodSample, Step } from './load-types.ts';
 import { latencyChart, podsChart, throughputChart } from './load-charts.ts';
+import { escapeXml } from './svg-chart.ts';
 
 export interface ReportInput {
   meta: Record<string, any>;
@@ -16,7 +17,7 @@ export interface ReportInput {
   prediction?: RunPrediction;
 }
 
-const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (v: unknown) => escapeXml(String(v ?? ''));
 const num = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : String(Math.round(v * 10 ** digits) / 10 ** digits));
 const range = ([a, b]: [number, number], digits = 0) => (num(a, digits) === num(b, digits) ? num(a, digits) : `${num(Math.min(a, b), digits)}–${num(Math.max(a, b), digits)}`);
 const STATUS_COLOURS: Record<string, string> = { '200': '#009E73', '503': '#E69F00', '504': '#D55E00', errors: '#000000' };

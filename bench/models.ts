@@ -26,10 +26,10 @@ import { preprocess } from '../functions/classify/src/preprocess.ts';
 import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { baseEnv, freePort, hey, processCpuMs, rssMb, sampler, startServer } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
-import { loadAverage, median, round } from './stats.ts';
+import { progress } from './cli.ts';
+import { loadAverage, median, rotated, round } from './stats.ts';
 
 const [V1, V2] = MODEL_NAMES;
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 interface Setup {
   name: string;
@@ -47,7 +47,7 @@ export const SETUPS: readonly Setup[] = [
 
 /** Each round visits every setup once, starting one later each time. */
 function* rotations<T>(items: readonly T[], rounds: number): Generator<[number, T[]]> {
-  for (let r = 0; r < rounds; r++) yield [r, items.map((_, i) => items[(i + r) % items.length])];
+  for (let r = 0; r < rounds; r++) yield [r, rotated(items, r)];
 }
 
 async function engineMs(quick: boolean): Promise<Record<string, number>> {
@@ -78,7 +78,7 @@ async function engineMs(quick: boolean): Promise<Record<string, number>> {
 interface HttpSample {
   c: number;
   rps: number;
-  /** CPU time of the server process (all threads) per answered request, ms. */
+  /** CPU time of the server and its decoder processes (all threads) per answered request, ms. */
   cpuMs: number;
   p50: number;
   p99: number;
@@ -101,7 +101,7 @@ async function http(quick: boolean, seconds: number, rounds: number) {
     let turn = 0;
     for (let r = 0; r < rounds; r++) {
       for (const c of levels) {
-        const order = pairs.map((_, i) => pairs[(i + turn) % pairs.length]);
+        const order = rotated(pairs, turn);
         turn++;
         for (const [s, server] of order) {
           progress(`models, HTTP round ${r + 1}/${rounds}: ${s.name}, ${c} client(s)`);

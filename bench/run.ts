@@ -27,8 +27,8 @@ import { FIXTURE_NAMES, ROOT, fixture } from '../test/support.ts';
 import { decodeThroughput, phonePhotoPath, VARIANTS } from './decode.ts';
 import { baseEnv, hasHey, hey, meanBatch, processCpuMs, rssMb, sampler, scrape, stageMeans, startServer, startupMarks, timedGet } from './http.ts';
 import { loadImagePath, SQUARE_IMAGE } from './load-image.ts';
-import { closedLoop, loadAverage, median, percentile, round, timeRuns } from './stats.ts';
-import { cli } from './cli.ts';
+import { closedLoop, loadAverage, median, percentile, rotated, round, timeRuns } from './stats.ts';
+import { cli, progress } from './cli.ts';
 
 const { values: args } = cli(
   {
@@ -49,8 +49,6 @@ const REPEATS = QUICK ? 1 : 3;
 const LEVELS = [1, 2, 4, 8];
 const results: Record<string, unknown> = {};
 const enabled = (section: string) => !ONLY || ONLY.includes(section);
-/** Progress on stderr, so stdout stays a clean markdown report. */
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 function table(title: string, header: string[], rows: Array<Array<string | number>>): void {
   console.log(`\n### ${title}\n`);
@@ -274,7 +272,7 @@ async function sideBySide() {
     for (let r = 0; r < REPEATS; r++) {
       for (const c of LEVELS) {
         const group = { c } as { c: number; load: string } & Record<Side, LevelResult>;
-        const order = SIDES.map((_, i) => SIDES[(i + turn) % SIDES.length]);
+        const order = rotated(SIDES, turn);
         turn++;
         for (const side of order) {
           progress(`side-by-side round ${r + 1}/${REPEATS}: ${side}, ${c} client(s)`);
@@ -332,7 +330,6 @@ const HTTP_ENV: Record<string, string> = Object.fromEntries(
 );
 
 type Stages = Record<'decode' | 'queue' | 'handoff' | 'inference' | 'total', number>;
-
 
 /**
  * klassify over HTTP (fp32 and int8 model) against the straightforward pipeline it wraps, in one process: sharp
@@ -408,7 +405,7 @@ async function throughput() {
     for (let r = 0; r < REPEATS; r++) {
       for (const c of levels) {
         const group = { c } as { c: number; load: string } & Record<Side, Sample>;
-        const order = SIDES.map((_, i) => SIDES[(i + turn) % SIDES.length]);
+        const order = rotated(SIDES, turn);
         turn++;
         for (const side of order) {
           progress(`throughput round ${r + 1}/${REPEATS}: ${side}, ${c} client(s)`);

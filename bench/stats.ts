@@ -15,6 +15,9 @@ export const median = (values: readonly number[]) => {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 };
 
+/** The items rotated left by `by`: run k of an interleaved measurement starts one configuration later. */
+export const rotated = <T>(items: readonly T[], by: number): T[] => items.map((_, i) => items[(i + by) % items.length]);
+
 export const round = (n: number, digits = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : NaN);
 
 /** Runs fn `warmup` times unmeasured, then `runs` times; returns each run's ms. */

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { ROOT } from '../test/support.ts';
 import { hey, startServer, type HeyRequest } from './http.ts';
 import { loadImagePath } from './load-image.ts';
-import { closedLoop, loadAverage, median, percentile, round } from './stats.ts';
+import { progress } from './cli.ts';
+import { closedLoop, loadAverage, median, percentile, rotated, round } from './stats.ts';
 
 const MODEL = 'mobilenet_v1_0.75_224';
 const INFER = `/v2/models/${MODEL}/infer`;
-const progress = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** A V2 binary body: the JSON header, then N copies of the image as BYTES elements. */
 function binaryBody(image: Buffer, n: number): { body: Buffer; headerLength: number } {
@@ -51,7 +51,7 @@ export async function runV2(quick: boolean) {
     for (let r = 0; r < repeats; r++) {
       for (const c of levels) {
         const group: (typeof groups)[number] = { c, load: '', sides: {} };
-        for (const name of names.map((_, i) => names[(i + turn) % names.length])) {
+        for (const name of rotated(names, turn)) {
           progress(`v2 round ${r + 1}/${repeats}: ${name}, ${c} client(s)`);
           const h = await hey(server.url, SIDES[name][0], c, seconds, SIDES[name][1]);
           const ok = h.statusCodes['200'] ?? 0;

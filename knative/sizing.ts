@@ -39,6 +39,15 @@ export function quantity(v: unknown): number | undefined {
   return Number(m[1]) * (m[2] ? scale[m[2]] : 1);
 }
 
+/** Go's time.ParseDuration for the units Knative annotations use ("1m30s", "500ms"). */
+export function goDurationSeconds(v: string): number | undefined {
+  if (v === '0') return 0;
+  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== v) return undefined;
+  return parts.reduce((sum, [, n, u]) => sum + Number(n) * unit[u], 0);
+}
+
 /** "36-70" → { low: 36, high: 70 }; anything else is refused with the reason. */
 export function parseRpsRange(value: unknown): { low: number; high: number } {
   const m = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(String(value ?? ''));

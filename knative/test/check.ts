@@ -21,9 +21,9 @@ import { CLASSIFIED, REJECTED, SUBMITTED } from '../../contracts/events.ts';
 import { loadConfig as loadUiConfig } from '../../ui/server/config.ts';
 import { RELAYED_TYPES } from '../../ui/server/events.ts';
 import type { CrdValidator } from './schema.ts';
-import { quantity } from '../sizing.ts';
+import { goDurationSeconds, quantity } from '../sizing.ts';
 
-export { quantity };
+export { goDurationSeconds, quantity };
 
 export type Obj = Record<string, any>;
 export interface Manifest {
@@ -143,15 +143,6 @@ function duration(v: string, min: number, max: number, wholeSeconds: boolean) {
   if (s === undefined || s < min || s > max) return `"${v}" is not a duration from ${min}s to ${max}s (e.g. 5m, 30s)`;
   if (wholeSeconds && !Number.isInteger(s)) return `"${v}" must be whole seconds`;
   return undefined;
-}
-
-/** Go's time.ParseDuration for the units Knative annotations use ("1m30s", "500ms"). */
-export function goDurationSeconds(v: string): number | undefined {
-  if (v === '0') return 0;
-  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
-  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== v) return undefined;
-  return parts.reduce((sum, [, n, u]) => sum + Number(n) * unit[u], 0);
 }
 
 /** ISO-8601 durations as Knative's delivery spec takes them (PT0.5S, PT1M). */
