@@ -132,22 +132,27 @@ tree_pids() {
   done
 }
 
-# epoch,rss_mb,cpu_s every 0.5 s, for the server with its decoder processes (decoding runs
-# there): memory as the sum of their PSS, which counts shared pages (the node binary,
-# libvips) once, as the pod's memory limit does; and the CPU time they have used (user +
-# system, all threads), which a loaded machine delays but does not inflate much.
+# The memory of the server with its decoder processes (decoding runs there), in MB: the sum
+# of their PSS, which counts shared pages (the node binary, libvips) once, as the pod's
+# memory limit does.
+tree_pss_mb() {
+  local pid rollups=()
+  while read -r pid; do rollups+=("/proc/$pid/smaps_rollup"); done < <(tree_pids "$SERVER_PID")
+  awk '/^Pss:/ { kb += $2 } END { printf "%.1f", kb / 1024 }' "${rollups[@]}"
+}
+
+# epoch,rss_mb,cpu_s every 0.5 s, for the server with its decoder processes: their memory
+# (tree_pss_mb), and the CPU time they have used (user + system, all threads), which a
+# loaded machine delays but does not inflate much.
 sample_rss() {
-  local tick pid rollups stats
+  local tick pid stats
   tick=$(getconf CLK_TCK)
   echo "epoch,rss_mb,cpu_s" >"$OUT/rss.csv"
   while kill -0 "$SERVER_PID" 2>/dev/null; do
-    rollups=() stats=()
-    while read -r pid; do
-      rollups+=("/proc/$pid/smaps_rollup") stats+=("/proc/$pid/stat")
-    done < <(tree_pids "$SERVER_PID")
+    stats=()
+    while read -r pid; do stats+=("/proc/$pid/stat"); done < <(tree_pids "$SERVER_PID")
     {
-      printf '%s,' "$(epoch_now)"
-      awk '/^Pss:/ { kb += $2 } END { printf "%.1f,", kb / 1024 }' "${rollups[@]}"
+      printf '%s,%s,' "$(epoch_now)" "$(tree_pss_mb)"
       # After the command name (which may hold spaces), utime and stime are fields 12 and 13.
       awk -v tick="$tick" '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%.2f\n", t / tick }' "${stats[@]}"
     } >>"$OUT/rss.csv" 2>/dev/null || true
@@ -194,7 +199,7 @@ main() {
   choose_confinement
   start_server
   local idle
-  idle=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+  idle=$(tree_pss_mb)
   sample_rss &
   SAMPLER_PID=$!
   local hey_args=()
@@ -207,7 +212,7 @@ main() {
   SAMPLER_PID="" SERVER_PID="" CGROUP=""
   rss_per_step
   column -s, -t "$OUT/rss-steps.csv" >&2
-  log "RSS idle ${idle} MB, max under load $(tail -n +2 "$OUT/rss.csv" | cut -d, -f2 | sort -n | tail -1) MB; load average after: $(load_average)"
+  log "memory (PSS, server + decoders) idle ${idle} MB, max under load $(tail -n +2 "$OUT/rss.csv" | cut -d, -f2 | sort -n | tail -1) MB; load average after: $(load_average)"
 }
 
 main "$@"
