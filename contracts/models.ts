@@ -32,3 +32,13 @@ export interface ModelSummary {
 export function isModelName(value: unknown): value is ModelName {
   return typeof value === 'string' && Object.hasOwn(MODEL_TITLES, value);
 }
+
+/**
+ * A KLASSIFY_MODELS value: comma-separated distinct model names, spaces around them allowed;
+ * undefined when it is not one. Both servers read the variable, so that one environment sets
+ * what the function serves and what the page offers.
+ */
+export function parseModelList(text: string): ModelName[] | undefined {
+  const names = text.split(',').map((m) => m.trim());
+  return names.every(isModelName) && new Set(names).size === names.length ? names : undefined;
+}

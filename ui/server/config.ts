@@ -7,7 +7,7 @@
  */
 
 import { BlockList } from 'node:net';
-import { DEFAULT_MODEL, isModelName, MODEL_NAMES, MODEL_TITLES, type ModelName } from '../../contracts/models.ts';
+import { DEFAULT_MODEL, MODEL_NAMES, MODEL_TITLES, parseModelList, type ModelName } from '../../contracts/models.ts';
 import { PAGE_DEFAULTS, PAGE_LIMITS, type PageConfig } from '../../contracts/page.ts';
 import { readTrustedProxies } from '../../server-kit/client-address.ts';
 import { envReader, type Env, type EnvReader } from '../../server-kit/config.ts';
@@ -143,10 +143,11 @@ export function loadConfig(env: Env, defaults: { publicDir: string }): Readonly<
  * DEFAULT_MODEL when listed), so that one environment sets both.
  */
 function readModels(read: EnvReader): Pick<PageConfig, 'models' | 'defaultModel'> {
-  const listed = read.raw('KLASSIFY_MODELS')?.split(',').map((m) => m.trim());
+  const listed = read.raw('KLASSIFY_MODELS');
   let names: readonly ModelName[] = MODEL_NAMES;
-  if (listed) {
-    if (listed.every(isModelName) && new Set(listed).size === listed.length) names = listed;
+  if (listed !== undefined) {
+    const parsed = parseModelList(listed);
+    if (parsed) names = parsed;
     else read.invalid('KLASSIFY_MODELS', `a comma-separated list of distinct model names from ${MODEL_NAMES.join(', ')} (default: all)`);
   }
   const defaultModel = read.oneOf('KLASSIFY_MODEL', names, names.includes(DEFAULT_MODEL) ? DEFAULT_MODEL : names[0]);

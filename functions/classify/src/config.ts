@@ -5,7 +5,7 @@
 import type { BlockList } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_MODEL, isModelName } from '../../../contracts/models.ts';
+import { DEFAULT_MODEL, parseModelList } from '../../../contracts/models.ts';
 import { readTrustedProxies } from '../../../server-kit/client-address.ts';
 import { envReader, type Env, type EnvReader } from '../../../server-kit/config.ts';
 import { DEFAULT_DECODE_LIMITS, DEFAULT_DECODE_TIMEOUT_SECONDS } from './decode-budget.ts';
@@ -109,10 +109,11 @@ export const MAX_TOPK = 1000;
  */
 function readModels(read: EnvReader, engine: EngineName): Pick<Config, 'model' | 'models'> {
   const runnable = MODEL_NAMES.filter((m) => enginesFor(m).includes(engine));
-  const listed = read.raw('KLASSIFY_MODELS')?.split(',').map((m) => m.trim());
+  const listed = read.raw('KLASSIFY_MODELS');
   let models: ModelName[] = runnable;
-  if (listed) {
-    if (listed.every(isModelName) && new Set(listed).size === listed.length) models = listed;
+  if (listed !== undefined) {
+    const parsed = parseModelList(listed);
+    if (parsed) models = parsed;
     else read.invalid('KLASSIFY_MODELS', `a comma-separated list of distinct model names from ${MODEL_NAMES.join(', ')} (default: all that KLASSIFY_ENGINE runs)`);
   }
   const model = read.oneOf('KLASSIFY_MODEL', MODEL_NAMES, models.includes(DEFAULT_MODEL) ? DEFAULT_MODEL : models[0]);
